@@ -1,0 +1,17 @@
+//! The reference model of ringspec: the semantics of Linux filesystem syscalls and
+//! their io_uring opcodes as an executable, in-memory filesystem.
+//!
+//! [`Fs::step`] returns the set of outcomes the kernel may legitimately give for an
+//! op (a set, because short counts, dirent order, EAGAIN and per-filesystem support
+//! are the kernel's choice); [`Fs::commit`] then advances the model by the outcome
+//! that actually happened, after checking it is in that set.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod op;
+pub mod outcome;
+pub mod state;
+
+pub use op::*;
+pub use outcome::*;
+pub use state::*;

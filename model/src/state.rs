@@ -1,0 +1,148 @@
+//! The observable state compared between backends after a sequence: the file tree
+//! under each scratch root and the fd table.
+
+use crate::op::Slot;
+use crate::outcome::FileType;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// One file as observed through stat, read and readlink. Inode numbers, times and
+/// block counts are deliberately absent (they are not deterministic).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Node {
+    #[serde(rename = "type")]
+    pub file_type: FileType,
+    /// Permission bits (mode & 07777).
+    pub perm: u32,
+    /// st_size (0 for directories: their size is filesystem-specific and not compared).
+    pub size: u64,
+    pub nlink: u32,
+    pub rdev: (u32, u32),
+    /// Regular files: the maximal runs of non-zero bytes as (offset, bytes); holes
+    /// and written zeros look alike here. Symlinks: the target as one run at 0.
+    pub data: Vec<(u64, Vec<u8>)>,
+}
+
+/// What a descriptor in a slot looks like from outside.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FdState {
+    #[serde(rename = "type")]
+    pub file_type: FileType,
+    /// lseek(fd, 0, SEEK_CUR) for regular files; `None` for pipes, FIFOs,
+    /// directories (cookies are opaque) and O_PATH descriptors.
+    pub offset: Option<i64>,
+    /// The O_ACCMODE bits plus O_APPEND/O_NONBLOCK as names ("rdwr|append").
+    pub flags: String,
+}
+
+/// The whole observable state.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct State {
+    /// Per scratch root ("root", "other"): relative path -> node. Directories are
+    /// listed too, so directory contents are compared by the set of paths.
+    pub trees: BTreeMap<String, BTreeMap<String, Node>>,
+    pub fds: BTreeMap<Slot, FdState>,
+}
+
+/// Splits a byte buffer into maximal runs of non-zero bytes, offsets relative to
+/// `base`. Used by every backend so their snapshots are comparable.
+pub fn nonzero_runs(base: u64, bytes: &[u8]) -> Vec<(u64, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == 0 {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < bytes.len() && bytes[i] != 0 {
+            i += 1;
+        }
+        out.push((base + start as u64, bytes[start..i].to_vec()));
+    }
+    out
+}
+
+/// Merges runs that touch (the end of one is the start of the next), as produced
+/// when a file is read in several chunks.
+pub fn merge_runs(runs: Vec<(u64, Vec<u8>)>) -> Vec<(u64, Vec<u8>)> {
+    let mut out: Vec<(u64, Vec<u8>)> = Vec::new();
+    for (off, bytes) in runs {
+        match out.last_mut() {
+            Some((o, b)) if *o + b.len() as u64 == off => b.extend_from_slice(&bytes),
+            _ => out.push((off, bytes)),
+        }
+    }
+    out
+}
+
+/// Describes every difference between two states, one line each (empty if equal).
+pub fn diff(left_name: &str, left: &State, right_name: &str, right: &State) -> Vec<String> {
+    let mut out = Vec::new();
+    let roots: std::collections::BTreeSet<&String> =
+        left.trees.keys().chain(right.trees.keys()).collect();
+    let empty = BTreeMap::new();
+    for root in roots {
+        let l = left.trees.get(root).unwrap_or(&empty);
+        let r = right.trees.get(root).unwrap_or(&empty);
+        let paths: std::collections::BTreeSet<&String> = l.keys().chain(r.keys()).collect();
+        for p in paths {
+            match (l.get(p), r.get(p)) {
+                (Some(_), None) => out.push(format!("{root}/{p}: only in {left_name}")),
+                (None, Some(_)) => out.push(format!("{root}/{p}: only in {right_name}")),
+                (Some(a), Some(b)) if a != b => {
+                    out.push(format!(
+                        "{root}/{p}: {left_name} {} vs {right_name} {}",
+                        describe(a),
+                        describe(b)
+                    ));
+                }
+                _ => {}
+            }
+        }
+    }
+    let slots: std::collections::BTreeSet<&Slot> =
+        left.fds.keys().chain(right.fds.keys()).collect();
+    for s in slots {
+        match (left.fds.get(s), right.fds.get(s)) {
+            (a, b) if a == b => {}
+            (a, b) => out.push(format!("fd slot {s}: {left_name} {a:?} vs {right_name} {b:?}")),
+        }
+    }
+    out
+}
+
+fn describe(n: &Node) -> String {
+    let data: Vec<String> = n
+        .data
+        .iter()
+        .map(|(o, b)| format!("{o}:{:?}", crate::outcome::Shorten(b)))
+        .collect();
+    format!(
+        "{{{:?} {:o} size={} nlink={} rdev={}:{} data=[{}]}}",
+        n.file_type,
+        n.perm,
+        n.size,
+        n.nlink,
+        n.rdev.0,
+        n.rdev.1,
+        data.join(", ")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs() {
+        assert_eq!(
+            nonzero_runs(10, b"ab\0\0c"),
+            vec![(10, b"ab".to_vec()), (14, b"c".to_vec())]
+        );
+        assert_eq!(
+            merge_runs(vec![(0, b"ab".to_vec()), (2, b"c".to_vec()), (9, b"d".to_vec())]),
+            vec![(0, b"abc".to_vec()), (9, b"d".to_vec())]
+        );
+    }
+}
