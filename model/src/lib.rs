@@ -6,12 +6,23 @@
 //! are the kernel's choice); [`Fs::commit`] then advances the model by the outcome
 //! that actually happened, after checking it is in that set.
 #![forbid(unsafe_code)]
-#![warn(missing_docs)]
 
+pub mod allowed;
+pub mod exec;
+pub mod fs;
 pub mod op;
+pub mod ops;
 pub mod outcome;
+pub mod pipe;
+pub mod profile;
+pub mod snapshot;
+pub mod sparse;
 pub mod state;
 
+pub use allowed::{Allowed, DirentChoice};
+pub use exec::{Mismatch, Plan};
+pub use fs::Fs;
 pub use op::*;
 pub use outcome::*;
+pub use profile::{FsKind, FsProfile, Interface, Profile};
 pub use state::*;

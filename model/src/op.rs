@@ -225,7 +225,11 @@ pub enum Op {
         offset: Off,
     },
     /// lseek(fd, offset, whence).
-    Lseek { fd: FdRef, offset: i64, whence: Whence },
+    Lseek {
+        fd: FdRef,
+        offset: i64,
+        whence: Whence,
+    },
     /// lseek(fd, d_off, SEEK_SET) where d_off is the cookie of the `entry`-th
     /// (0-based) dirent this descriptor's getdents64 calls have returned so far.
     SeekDirent { fd: FdRef, entry: u32 },

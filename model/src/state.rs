@@ -106,7 +106,9 @@ pub fn diff(left_name: &str, left: &State, right_name: &str, right: &State) -> V
     for s in slots {
         match (left.fds.get(s), right.fds.get(s)) {
             (a, b) if a == b => {}
-            (a, b) => out.push(format!("fd slot {s}: {left_name} {a:?} vs {right_name} {b:?}")),
+            (a, b) => out.push(format!(
+                "fd slot {s}: {left_name} {a:?} vs {right_name} {b:?}"
+            )),
         }
     }
     out
@@ -141,7 +143,11 @@ mod tests {
             vec![(10, b"ab".to_vec()), (14, b"c".to_vec())]
         );
         assert_eq!(
-            merge_runs(vec![(0, b"ab".to_vec()), (2, b"c".to_vec()), (9, b"d".to_vec())]),
+            merge_runs(vec![
+                (0, b"ab".to_vec()),
+                (2, b"c".to_vec()),
+                (9, b"d".to_vec())
+            ]),
             vec![(0, b"abc".to_vec()), (9, b"d".to_vec())]
         );
     }

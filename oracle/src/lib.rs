@@ -2,4 +2,14 @@
 //! roots, scenario tables and the differential runner.
 
 pub mod backend;
+pub mod differential;
+pub mod gen;
+pub mod profile;
 pub mod scenario;
+pub mod scratch;
+pub mod syscalls;
+
+/// The repository's corpus/ directory (scenarios, regressions, seeds).
+pub fn corpus_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpus")
+}

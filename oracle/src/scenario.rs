@@ -182,10 +182,18 @@ pub fn load_dir(dir: &Path) -> Result<Vec<(String, Scenario)>, String> {
         let text = std::fs::read_to_string(&f).map_err(|e| format!("{}: {e}", f.display()))?;
         let parsed: ScenarioFile =
             toml::from_str(&text).map_err(|e| format!("{}: {e}", f.display()))?;
-        let stem = f.file_stem().unwrap_or_default().to_string_lossy().to_string();
+        let stem = f
+            .file_stem()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .to_string();
         for c in parsed.cases {
             if !names.insert(c.name.clone()) {
-                return Err(format!("{}: duplicate scenario name {}", f.display(), c.name));
+                return Err(format!(
+                    "{}: duplicate scenario name {}",
+                    f.display(),
+                    c.name
+                ));
             }
             for op in c.setup.iter().chain(std::iter::once(&c.run)) {
                 op.validate()
@@ -195,4 +203,177 @@ pub fn load_dir(dir: &Path) -> Result<Vec<(String, Scenario)>, String> {
         }
     }
     Ok(out)
+}
+
+/// The result of one scenario.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScenarioResult {
+    Pass,
+    /// Every problem found, one line each.
+    Fail(Vec<String>),
+    /// Not applicable here (the reason).
+    Skipped(String),
+}
+
+impl Scenario {
+    /// Runs the case through a fresh model and `backend` (fresh scratch roots).
+    /// Checks: each setup op and the run op are in the model's allowed set; the
+    /// run op matches `expect`; where `expect` names one errno the model must
+    /// predict exactly that errno; the `state` nodes; and the whole final state
+    /// against the model's.
+    pub fn run(
+        &self,
+        profile: &model::Profile,
+        backend: &mut dyn crate::backend::Backend,
+    ) -> ScenarioResult {
+        if !self.only_fs.is_empty() && !self.only_fs.iter().any(|f| f == profile.fs.kind.name()) {
+            return ScenarioResult::Skipped(format!("only on {}", self.only_fs.join(", ")));
+        }
+        let needs_cross = self
+            .setup
+            .iter()
+            .chain([&self.run])
+            .any(|op| op.dirs().contains(&model::Dir::Other));
+        if needs_cross && !profile.cross_fs {
+            return ScenarioResult::Skipped(
+                "the scratch roots share a filesystem (not root)".into(),
+            );
+        }
+        let expect = match (profile.interface, &self.uring) {
+            (model::Interface::Uring, Some(u)) => u,
+            _ => &self.expect,
+        };
+        let mut fs = model::Fs::new(profile.clone());
+        let mut problems = Vec::new();
+        for (i, op) in self.setup.iter().chain([&self.run]).enumerate() {
+            let is_run = i == self.setup.len();
+            let what = if is_run {
+                "run".to_string()
+            } else {
+                format!("setup #{i}")
+            };
+            let allowed = fs.step(op);
+            if allowed == model::Allowed::Blocks {
+                problems.push(format!(
+                    "{what}: the model says {} blocks forever",
+                    op.kind()
+                ));
+                return ScenarioResult::Fail(problems);
+            }
+            let out = backend.exec(op);
+            if is_run {
+                if let Err(e) = expect.check(&out) {
+                    problems.push(format!("run: kernel: {e}"));
+                }
+                // The model must predict the table's errno itself, not merely
+                // accept whatever happened.
+                if let Some(e) = expect.err {
+                    let vague = matches!(
+                        allowed,
+                        model::Allowed::Unspecified(_) | model::Allowed::Unmodelled(_)
+                    );
+                    if vague || allowed.check(&model::Outcome::err(e)).is_err() {
+                        problems.push(format!(
+                            "run: model predicts {allowed}, the table says -{e}"
+                        ));
+                    }
+                }
+            }
+            if let model::Allowed::Unmodelled(why) = allowed {
+                problems.push(format!("{what}: model: not modelled: {why}"));
+                return ScenarioResult::Fail(problems);
+            }
+            if let Err(m) = fs.commit(op, &out) {
+                problems.push(format!(
+                    "{what}: {} gave {out}, model allows {}: {}",
+                    op.kind(),
+                    m.allowed,
+                    m.why
+                ));
+                return ScenarioResult::Fail(problems);
+            }
+        }
+        let got = backend.snapshot();
+        let tree = got.trees.get("root").cloned().unwrap_or_default();
+        for (path, want) in &self.state {
+            let node = tree.get(path);
+            if let Err(e) = want.check(node) {
+                problems.push(format!("state {path}: {e}"));
+            }
+        }
+        let d = model::diff("model", &fs.snapshot(), backend.name(), &got);
+        problems.extend(d.into_iter().map(|l| format!("final state: {l}")));
+        if problems.is_empty() {
+            ScenarioResult::Pass
+        } else {
+            ScenarioResult::Fail(problems)
+        }
+    }
+}
+
+impl NodeExpect {
+    /// Checks a node of the resulting state.
+    pub fn check(&self, node: Option<&model::Node>) -> Result<(), String> {
+        match (self, node) {
+            (NodeExpect::Absent(s), None) if s == "absent" => Ok(()),
+            (NodeExpect::Absent(s), Some(n)) if s == "absent" => {
+                Err(format!("expected absent, found {:?}", n.file_type))
+            }
+            (NodeExpect::Absent(s), _) => Err(format!(
+                "unknown node expectation {s:?} (use \"absent\" or a table)"
+            )),
+            (NodeExpect::Present { .. }, None) => Err("expected to exist".into()),
+            (
+                NodeExpect::Present {
+                    file_type,
+                    perm,
+                    size,
+                    data,
+                    nlink,
+                },
+                Some(n),
+            ) => {
+                let mut bad = Vec::new();
+                if file_type.is_some_and(|t| t != n.file_type) {
+                    bad.push(format!("type {:?}", n.file_type));
+                }
+                if perm.is_some_and(|p| p != n.perm) {
+                    bad.push(format!("perm {:o}", n.perm));
+                }
+                if size.is_some_and(|s| s != n.size) {
+                    bad.push(format!("size {}", n.size));
+                }
+                if nlink.is_some_and(|l| l != n.nlink) {
+                    bad.push(format!("nlink {}", n.nlink));
+                }
+                if let Some(text) = data {
+                    let want =
+                        model::state::merge_runs(model::state::nonzero_runs(0, text.as_bytes()));
+                    if want != n.data || n.size != text.len() as u64 {
+                        bad.push(format!("data {:?} (size {})", n.data, n.size));
+                    }
+                }
+                if bad.is_empty() {
+                    Ok(())
+                } else {
+                    Err(format!("found {}", bad.join(", ")))
+                }
+            }
+        }
+    }
+}
+
+/// A scenario filter from `RINGSPEC_SCENARIOS`-style text: comma-separated
+/// substrings; a leading `-` excludes. Empty selects everything.
+pub fn matches_filter(name: &str, filter: &str) -> bool {
+    let mut include = Vec::new();
+    let mut exclude = Vec::new();
+    for part in filter.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        match part.strip_prefix('-') {
+            Some(x) => exclude.push(x),
+            None => include.push(part),
+        }
+    }
+    (include.is_empty() || include.iter().any(|p| name.contains(p)))
+        && !exclude.iter().any(|p| name.contains(p))
 }

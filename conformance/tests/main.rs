@@ -1,0 +1,9 @@
+//! ringspec's conformance suite: `cargo test -p conformance`.
+//!
+//! - `scenarios`: every case of corpus/scenarios/*.toml through the model and the
+//!   real syscalls (`RINGSPEC_SCENARIOS=cfr_,-getdents` selects by name).
+//! - `sequences`: random op sequences, model vs syscalls, op by op and final state
+//!   (`RINGSPEC_CASES` sets the number of sequences, `RINGSPEC_SEED` the seed).
+
+mod scenarios;
+mod sequences;

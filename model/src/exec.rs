@@ -1,0 +1,169 @@
+//! `step` and `commit`: each op is planned as (allowed outcomes, effect), and the
+//! effect is applied with the outcome that actually happened.
+
+use crate::allowed::Allowed;
+use crate::fs::Fs;
+use crate::op::Op;
+use crate::outcome::Outcome;
+
+/// A state change parameterised by the actual outcome (e.g. how many bytes a
+/// short copy really moved). Called only for successful outcomes.
+pub type Effect = Box<dyn FnOnce(&mut Fs, &Outcome)>;
+
+/// What an op may return and what it does.
+pub struct Plan {
+    pub allowed: Allowed,
+    pub effect: Option<Effect>,
+}
+
+impl Plan {
+    /// A plan without side effects.
+    pub fn pure(allowed: Allowed) -> Plan {
+        Plan {
+            allowed,
+            effect: None,
+        }
+    }
+
+    /// A failure without side effects.
+    pub fn fail(e: crate::Errno) -> Plan {
+        Plan::pure(Allowed::err(e))
+    }
+
+    /// A plan with an effect applied on success.
+    pub fn with(allowed: Allowed, effect: impl FnOnce(&mut Fs, &Outcome) + 'static) -> Plan {
+        Plan {
+            allowed,
+            effect: Some(Box::new(effect)),
+        }
+    }
+}
+
+/// Why an outcome was refused by [`Fs::commit`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mismatch {
+    /// What the model allowed.
+    pub allowed: String,
+    /// Why the actual outcome is not in it.
+    pub why: String,
+}
+
+impl Fs {
+    /// The outcomes the kernel may give for `op` in the current state.
+    pub fn step(&self, op: &Op) -> Allowed {
+        self.plan(op).allowed
+    }
+
+    /// Checks `actual` against the allowed set and, if it is allowed, advances the
+    /// model by it. The model is unchanged when the outcome is refused.
+    pub fn commit(&mut self, op: &Op, actual: &Outcome) -> Result<(), Mismatch> {
+        let plan = self.plan(op);
+        if let Err(why) = plan.allowed.check(actual) {
+            return Err(Mismatch {
+                allowed: plan.allowed.to_string(),
+                why,
+            });
+        }
+        self.clock += 1;
+        if actual.result.is_ok() {
+            if let Some(effect) = plan.effect {
+                effect(self, actual);
+            }
+        }
+        Ok(())
+    }
+
+    /// Plans one op (dispatch to the op families).
+    pub fn plan(&self, op: &Op) -> Plan {
+        match op {
+            Op::Open {
+                slot,
+                dir,
+                path,
+                flags,
+                mode,
+            } => self.plan_open(*slot, *dir, path, flags, *mode),
+            Op::Close { fd } => self.plan_close(*fd),
+            Op::Read { fd, len, offset } => self.plan_read(*fd, *len, *offset),
+            Op::Write { fd, data, offset } => self.plan_write(*fd, data, *offset),
+            Op::Lseek { fd, offset, whence } => self.plan_lseek(*fd, *offset, *whence),
+            Op::SeekDirent { fd, entry } => self.plan_seek_dirent(*fd, *entry),
+            Op::Ftruncate { fd, len } => self.plan_ftruncate(*fd, *len),
+            Op::Fsync { fd, .. } => self.plan_fsync(*fd),
+            Op::Stat { dir, path, follow } => self.plan_stat(*dir, path, *follow),
+            Op::Fstat { fd } => self.plan_fstat(*fd),
+            Op::Mkdir { dir, path, mode } => self.plan_mkdir(*dir, path, *mode),
+            Op::Unlink {
+                dir,
+                path,
+                removedir,
+            } => self.plan_unlink(*dir, path, *removedir),
+            Op::Rename {
+                dir,
+                path,
+                new_dir,
+                new_path,
+                flags,
+            } => self.plan_rename(*dir, path, *new_dir, new_path, flags),
+            Op::Link {
+                dir,
+                path,
+                new_dir,
+                new_path,
+            } => self.plan_link(*dir, path, *new_dir, new_path),
+            Op::Symlink { target, dir, path } => self.plan_symlink(target, *dir, path),
+            Op::Pipe {
+                read_slot,
+                write_slot,
+                nonblock,
+            } => self.plan_pipe(*read_slot, *write_slot, *nonblock),
+            Op::Umask { mask } => {
+                let mask = *mask & 0o777;
+                Plan::with(Allowed::ok(self.umask as i64), move |fs, _| fs.umask = mask)
+            }
+            Op::CopyFileRange {
+                fd_in,
+                off_in,
+                fd_out,
+                off_out,
+                len,
+                flags,
+            } => self.plan_copy_file_range(*fd_in, *off_in, *fd_out, *off_out, *len, *flags),
+            Op::Splice {
+                fd_in,
+                off_in,
+                fd_out,
+                off_out,
+                len,
+                flags,
+            } => self.plan_splice(*fd_in, *off_in, *fd_out, *off_out, *len, *flags),
+            Op::Tee {
+                fd_in,
+                fd_out,
+                len,
+                flags,
+            } => self.plan_tee(*fd_in, *fd_out, *len, *flags),
+            Op::Getdents { fd, count } => self.plan_getdents(*fd, *count),
+            Op::Fadvise {
+                fd,
+                offset,
+                len,
+                advice,
+            } => self.plan_fadvise(*fd, *offset, *len, *advice),
+            Op::Fallocate {
+                fd,
+                mode,
+                offset,
+                len,
+            } => self.plan_fallocate(*fd, mode, *offset, *len),
+            Op::Mknod {
+                dir,
+                path,
+                node_type,
+                perm,
+                major,
+                minor,
+            } => self.plan_mknod(*dir, path, *node_type, *perm, (*major, *minor)),
+        }
+    }
+}

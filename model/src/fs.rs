@@ -1,0 +1,367 @@
+//! The in-memory filesystem: inodes, two scratch roots on different superblocks,
+//! path resolution, and the fd table of open file descriptions.
+
+use crate::op::{Dir, FdRef, Slot, SpecialFd};
+use crate::outcome::{Errno, FileType};
+use crate::pipe::Pipe;
+use crate::profile::Profile;
+use crate::sparse::SparseFile;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Inode number inside the model (never compared with the kernel's).
+pub type Ino = usize;
+
+/// Symlink hops before ELOOP (the kernel's MAXSYMLINKS).
+const MAX_SYMLINKS: u32 = 40;
+
+/// One directory entry: the inode and the model time it was linked, which tells
+/// directory streams whether the entry existed when they started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub ino: Ino,
+    pub born: u64,
+}
+
+/// What an inode is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    /// A regular file: a sparse byte map.
+    File(SparseFile),
+    /// A directory: name -> entry. Removed directories keep `dead = true`.
+    Dir {
+        entries: BTreeMap<String, Entry>,
+        dead: bool,
+    },
+    Symlink(String),
+    /// A FIFO or an anonymous pipe; the pipe exists while it has openers.
+    Fifo(Pipe),
+    Sock,
+    Chr(u32, u32),
+    Blk(u32, u32),
+}
+
+/// An inode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inode {
+    pub kind: Kind,
+    /// Permission bits (mode & 07777).
+    pub perm: u32,
+    pub nlink: u32,
+    /// Which superblock: 0 = main root, 1 = other root, 2 = pipefs.
+    pub sb: u8,
+}
+
+impl Inode {
+    /// The type as statx/getdents report it.
+    pub fn file_type(&self) -> FileType {
+        match self.kind {
+            Kind::File(_) => FileType::Reg,
+            Kind::Dir { .. } => FileType::Dir,
+            Kind::Symlink(_) => FileType::Lnk,
+            Kind::Fifo(_) => FileType::Fifo,
+            Kind::Sock => FileType::Sock,
+            Kind::Chr(..) => FileType::Chr,
+            Kind::Blk(..) => FileType::Blk,
+        }
+    }
+
+    /// True for directories.
+    pub fn is_dir(&self) -> bool {
+        matches!(self.kind, Kind::Dir { .. })
+    }
+}
+
+/// A directory stream's position, as a set: which names it has returned since it
+/// (re)started, and which existed at that start.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DirCursor {
+    /// Names returned since the stream (re)started.
+    pub returned: BTreeSet<String>,
+    /// Model time of the (re)start: entries born after it are optional.
+    pub since: u64,
+    /// Names removed from the directory since the start (they may still appear).
+    pub removed: BTreeMap<String, FileType>,
+    /// For the k-th record this descriptor returned: the `returned` set right
+    /// after it and the model time, so `SeekDirent { entry: k }` can resume there.
+    pub history: Vec<(BTreeSet<String>, u64)>,
+    /// After an lseek to an arbitrary position the stream is unknown.
+    pub unknown: bool,
+    /// False until the first getdents64 after open or a rewind: entries created
+    /// before that call are part of the stream (every filesystem reads the
+    /// directory at that first call, not at open).
+    pub started: bool,
+}
+
+/// An open file description.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Desc {
+    pub ino: Ino,
+    pub readable: bool,
+    pub writable: bool,
+    /// O_PATH: usable only as a dirfd, for fstat and close.
+    pub path_only: bool,
+    pub append: bool,
+    pub nonblock: bool,
+    /// The file position.
+    pub pos: i64,
+    /// Directory stream state (directories only).
+    pub cursor: DirCursor,
+}
+
+/// The whole model state.
+#[derive(Debug, Clone)]
+pub struct Fs {
+    pub inodes: Vec<Inode>,
+    /// Root directories of the main (0) and other (1) scratch roots.
+    pub roots: [Ino; 2],
+    pub fds: BTreeMap<Slot, Desc>,
+    /// The description `fd = "root"` names: the main root opened O_RDONLY by the
+    /// backend before the first op. It cannot be closed.
+    pub root_desc: Desc,
+    pub umask: u32,
+    pub profile: Profile,
+    /// Model time: incremented by every op.
+    pub clock: u64,
+}
+
+/// Where a path lands: an existing inode, or a missing last component in an
+/// existing directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lookup {
+    /// The directory holding the last component.
+    pub parent: Ino,
+    /// The last component.
+    pub name: String,
+    /// The inode it names (after following a final symlink if asked), if any.
+    pub ino: Option<Ino>,
+}
+
+impl Fs {
+    /// An empty model: two empty roots, no descriptors, umask 022.
+    pub fn new(profile: Profile) -> Fs {
+        let root = |sb| Inode {
+            kind: Kind::Dir {
+                entries: BTreeMap::new(),
+                dead: false,
+            },
+            perm: 0o755,
+            nlink: 2,
+            sb,
+        };
+        Fs {
+            inodes: vec![root(0), root(1)],
+            roots: [0, 1],
+            fds: BTreeMap::new(),
+            root_desc: Desc {
+                ino: 0,
+                readable: true,
+                writable: false,
+                path_only: false,
+                append: false,
+                nonblock: false,
+                pos: 0,
+                cursor: DirCursor::default(),
+            },
+            umask: 0o022,
+            profile,
+            clock: 1,
+        }
+    }
+
+    /// Adds an inode and returns its number.
+    pub fn alloc(&mut self, inode: Inode) -> Ino {
+        self.inodes.push(inode);
+        self.inodes.len() - 1
+    }
+
+    /// The entries of a directory inode.
+    pub fn entries(&self, dir: Ino) -> &BTreeMap<String, Entry> {
+        match &self.inodes[dir].kind {
+            Kind::Dir { entries, .. } => entries,
+            _ => panic!("inode {dir} is not a directory"),
+        }
+    }
+
+    fn entries_mut(&mut self, dir: Ino) -> &mut BTreeMap<String, Entry> {
+        match &mut self.inodes[dir].kind {
+            Kind::Dir { entries, .. } => entries,
+            _ => panic!("inode {dir} is not a directory"),
+        }
+    }
+
+    /// The description in a slot, or EBADF. O_PATH descriptors are EBADF here too
+    /// (fdget refuses them); use [`Fs::desc_any`] where O_PATH is accepted.
+    pub fn desc(&self, fd: FdRef) -> Result<&Desc, Errno> {
+        match self.desc_any(fd)? {
+            d if d.path_only => Err(Errno::EBADF),
+            d => Ok(d),
+        }
+    }
+
+    /// The description in a slot, O_PATH included.
+    pub fn desc_any(&self, fd: FdRef) -> Result<&Desc, Errno> {
+        match fd {
+            FdRef::Slot(s) => self.fds.get(&s).ok_or(Errno::EBADF),
+            FdRef::Special(SpecialFd::Bad) => Err(Errno::EBADF),
+            FdRef::Special(SpecialFd::Root) => Ok(&self.root_desc),
+        }
+    }
+
+    /// Mutable access to a slot's description (only slots can be mutated).
+    pub fn desc_mut(&mut self, fd: FdRef) -> Option<&mut Desc> {
+        match fd {
+            FdRef::Slot(s) => self.fds.get_mut(&s),
+            FdRef::Special(SpecialFd::Root) => Some(&mut self.root_desc),
+            FdRef::Special(SpecialFd::Bad) => None,
+        }
+    }
+
+    /// The directory inode a dirfd operand names.
+    pub fn dir_start(&self, dir: Dir) -> Result<Ino, Errno> {
+        match dir {
+            Dir::Root => Ok(self.roots[0]),
+            Dir::Other => Ok(self.roots[1]),
+            Dir::Bad => Err(Errno::EBADF),
+            Dir::Fd(s) => {
+                let d = self.fds.get(&s).ok_or(Errno::EBADF)?;
+                if self.inodes[d.ino].is_dir() {
+                    Ok(d.ino)
+                } else {
+                    Err(Errno::ENOTDIR)
+                }
+            }
+        }
+    }
+
+    /// Resolves `path` from `dir` like the kernel's path walk: every component
+    /// but the last must be a (possibly symlinked) directory; the last is followed
+    /// if it is a symlink and `follow` is set.
+    pub fn lookup(&self, dir: Dir, path: &str, follow: bool) -> Result<Lookup, Errno> {
+        let start = self.dir_start(dir)?;
+        let mut hops = 0;
+        self.walk(start, path, follow, &mut hops)
+    }
+
+    fn walk(&self, start: Ino, path: &str, follow: bool, hops: &mut u32) -> Result<Lookup, Errno> {
+        let comps: Vec<&str> = path.split('/').collect();
+        let mut cur = start;
+        for (i, comp) in comps.iter().enumerate() {
+            let last = i + 1 == comps.len();
+            if !self.inodes[cur].is_dir() {
+                return Err(Errno::ENOTDIR);
+            }
+            let found = self.entries(cur).get(*comp).map(|e| e.ino);
+            let Some(ino) = found else {
+                // Nothing can be created in a removed directory.
+                let dead = matches!(self.inodes[cur].kind, Kind::Dir { dead: true, .. });
+                if last && !dead {
+                    return Ok(Lookup {
+                        parent: cur,
+                        name: comp.to_string(),
+                        ino: None,
+                    });
+                }
+                return Err(Errno::ENOENT);
+            };
+            if let Kind::Symlink(target) = &self.inodes[ino].kind {
+                if !last || follow {
+                    *hops += 1;
+                    if *hops > MAX_SYMLINKS {
+                        return Err(Errno::ELOOP);
+                    }
+                    let r = self.walk(cur, target, true, hops)?;
+                    if last {
+                        return Ok(r);
+                    }
+                    match r.ino {
+                        Some(t) => {
+                            cur = t;
+                            continue;
+                        }
+                        None => return Err(Errno::ENOENT),
+                    }
+                }
+            }
+            if last {
+                return Ok(Lookup {
+                    parent: cur,
+                    name: comp.to_string(),
+                    ino: Some(ino),
+                });
+            }
+            cur = ino;
+        }
+        unreachable!("paths have at least one component")
+    }
+
+    /// Links `ino` as `name` in `dir` (the caller checked it is free).
+    pub fn link_entry(&mut self, dir: Ino, name: &str, ino: Ino) {
+        let born = self.clock;
+        self.entries_mut(dir)
+            .insert(name.to_string(), Entry { ino, born });
+        if self.inodes[ino].is_dir() {
+            self.inodes[dir].nlink += 1;
+        }
+    }
+
+    /// Removes `name` from `dir`, updating link counts and the directory streams
+    /// open on `dir` (the name becomes optional for them).
+    pub fn unlink_entry(&mut self, dir: Ino, name: &str) -> Ino {
+        let e = self
+            .entries_mut(dir)
+            .remove(name)
+            .expect("unlink_entry of a missing name");
+        let t = self.inodes[e.ino].file_type();
+        if self.inodes[e.ino].is_dir() {
+            self.inodes[dir].nlink -= 1;
+        }
+        self.inodes[e.ino].nlink = self.inodes[e.ino].nlink.saturating_sub(1);
+        for d in self.fds.values_mut().chain([&mut self.root_desc]) {
+            if d.ino == dir {
+                d.cursor.removed.insert(name.to_string(), t);
+            }
+        }
+        e.ino
+    }
+
+    /// The superblock a directory operand lives on (for EXDEV).
+    pub fn sb(&self, ino: Ino) -> u8 {
+        self.inodes[ino].sb
+    }
+
+    /// Applies the umask to creation permission bits.
+    pub fn masked(&self, perm: u32) -> u32 {
+        perm & 0o7777 & !self.umask
+    }
+
+    /// Closes the description in a slot, releasing pipe ends.
+    pub fn close_slot(&mut self, slot: Slot) -> bool {
+        let Some(d) = self.fds.remove(&slot) else {
+            return false;
+        };
+        if d.path_only {
+            return true;
+        }
+        if let Kind::Fifo(p) = &mut self.inodes[d.ino].kind {
+            p.release(d.readable, d.writable);
+        }
+        true
+    }
+
+    /// Records that a regular file's contents changed: pipe buffers that still
+    /// reference its pages (spliced earlier) no longer hold known bytes.
+    pub fn file_changed(&mut self, ino: Ino) {
+        for inode in &mut self.inodes {
+            if let Kind::Fifo(p) = &mut inode.kind {
+                p.file_changed(ino);
+            }
+        }
+    }
+
+    /// Installs a description in a slot, closing any previous occupant.
+    pub fn install(&mut self, slot: Slot, mut desc: Desc) {
+        self.close_slot(slot);
+        desc.cursor.since = self.clock;
+        self.fds.insert(slot, desc);
+    }
+}

@@ -1,0 +1,153 @@
+//! getdents64 and directory positions. Records follow fs/readdir.c (filldir64:
+//! the first record that does not fit gives EINVAL only when nothing was
+//! returned yet) and iterate_dir (ENOTDIR without ->iterate_shared, ENOENT on a
+//! removed directory). Entry order and d_off cookies are the filesystem's
+//! choice, so the model tracks a directory stream as sets (see [`DirCursor`]).
+
+use crate::allowed::{Allowed, DirentChoice};
+use crate::exec::Plan;
+use crate::fs::{DirCursor, Fs, Kind};
+use crate::op::{FdRef, Whence};
+use crate::outcome::{Data, Errno, FileType};
+use crate::profile::FsKind;
+use std::collections::BTreeMap;
+
+impl Fs {
+    pub(crate) fn plan_getdents(&self, fd: FdRef, count: u64) -> Plan {
+        let d = match self.desc(fd) {
+            Ok(d) => d,
+            Err(e) => return Plan::fail(e),
+        };
+        let Kind::Dir { entries, dead } = &self.inodes[d.ino].kind else {
+            return Plan::fail(Errno::ENOTDIR);
+        };
+        if *dead {
+            return Plan::fail(Errno::ENOENT);
+        }
+        let c = &d.cursor;
+        if c.unknown {
+            return Plan::pure(Allowed::Unspecified(
+                "directory stream at a position the model does not track",
+            ));
+        }
+        // Before the first call every current entry belongs to the stream.
+        let since = if c.started { c.since } else { u64::MAX };
+        let mut mandatory = BTreeMap::new();
+        let mut optional = BTreeMap::new();
+        for (name, t) in [(".", FileType::Dir), ("..", FileType::Dir)] {
+            if !c.returned.contains(name) {
+                mandatory.insert(name.to_string(), t);
+            }
+        }
+        for (name, e) in entries {
+            if c.returned.contains(name) {
+                continue;
+            }
+            let t = self.inodes[e.ino].file_type();
+            if e.born <= since {
+                mandatory.insert(name.clone(), t);
+            } else {
+                optional.insert(name.clone(), t);
+            }
+        }
+        for (name, t) in &c.removed {
+            if !c.returned.contains(name) && !mandatory.contains_key(name) {
+                optional.entry(name.clone()).or_insert(*t);
+            }
+        }
+        Plan::with(
+            Allowed::Dirents(DirentChoice {
+                count,
+                mandatory,
+                optional,
+            }),
+            move |fs, o| {
+                let clock = fs.clock;
+                let d = fs.desc_mut(fd).expect("slot");
+                if !d.cursor.started {
+                    d.cursor.started = true;
+                    d.cursor.since = clock;
+                }
+                let Data::Dirents(recs) = &o.data else { return };
+                for r in recs {
+                    d.cursor.returned.insert(r.name.clone());
+                    let snapshot = (d.cursor.returned.clone(), d.cursor.since);
+                    d.cursor.history.push(snapshot);
+                }
+            },
+        )
+    }
+
+    /// lseek on a directory: SEEK_SET 0 rewinds the stream; other positions are
+    /// opaque cookies, so the stream becomes unknown until the next rewind.
+    pub(crate) fn plan_dir_lseek(&self, fd: FdRef, offset: i64, whence: Whence) -> Plan {
+        let tmpfs = self.profile.fs.kind == FsKind::Tmpfs;
+        match whence {
+            Whence::Set if offset == 0 => Plan::with(Allowed::ok(0), move |fs, _| {
+                let clock = fs.clock;
+                if let Some(d) = fs.desc_mut(fd) {
+                    let history = std::mem::take(&mut d.cursor.history);
+                    d.cursor = DirCursor {
+                        since: clock,
+                        history,
+                        ..DirCursor::default()
+                    };
+                }
+            }),
+            Whence::Set if offset < 0 && tmpfs => Plan::fail(Errno::EINVAL),
+            Whence::Cur if offset == 0 => Plan::pure(Allowed::Unspecified(
+                "the position of a directory is a cookie",
+            )),
+            Whence::End | Whence::Data | Whence::Hole if tmpfs => Plan::fail(Errno::EINVAL),
+            _ => Plan::with(
+                Allowed::Unspecified("directory position set to an arbitrary cookie"),
+                move |fs, _| {
+                    if let Some(d) = fs.desc_mut(fd) {
+                        d.cursor.unknown = true;
+                    }
+                },
+            ),
+        }
+    }
+
+    /// `SeekDirent { entry }`: back to just after the entry-th record this
+    /// descriptor returned (a rewind when there is no such record).
+    pub(crate) fn plan_seek_dirent(&self, fd: FdRef, entry: u32) -> Plan {
+        let d = match self.desc(fd) {
+            Ok(d) => d,
+            Err(e) => return Plan::fail(e),
+        };
+        match &self.inodes[d.ino].kind {
+            Kind::Dir { .. } => {}
+            Kind::Fifo(_) => return Plan::fail(Errno::ESPIPE),
+            _ => {
+                // Not a directory: the backends lseek to 0, which is valid.
+                return Plan::with(Allowed::ok(0), move |fs, _| {
+                    if let Some(d) = fs.desc_mut(fd) {
+                        d.pos = 0;
+                    }
+                });
+            }
+        }
+        let target = d.cursor.history.get(entry as usize).cloned();
+        Plan::with(Allowed::ok(0), move |fs, _| {
+            let clock = fs.clock;
+            let Some(d) = fs.desc_mut(fd) else { return };
+            let history = std::mem::take(&mut d.cursor.history);
+            d.cursor = match target {
+                Some((returned, since)) => DirCursor {
+                    returned,
+                    since,
+                    started: true,
+                    history,
+                    ..DirCursor::default()
+                },
+                None => DirCursor {
+                    since: clock,
+                    history,
+                    ..DirCursor::default()
+                },
+            };
+        })
+    }
+}

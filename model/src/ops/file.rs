@@ -1,0 +1,466 @@
+//! open, close, read/pread, write/pwrite, lseek, ftruncate, fsync, statx, pipe2.
+//! Check orders follow fs/open.c, fs/namei.c (do_open, may_open), fs/read_write.c
+//! (ksys_pread64, vfs_read, rw_verify_area, generic_write_checks) and fs/pipe.c.
+
+use crate::allowed::Allowed;
+use crate::exec::Plan;
+use crate::fs::{Desc, DirCursor, Fs, Inode, Kind};
+use crate::op::{Dir, FdRef, Off, OpenFlag, Payload, Slot, Whence};
+use crate::outcome::{Data, Errno, Outcome, Stat};
+use crate::pipe::Pipe;
+use crate::sparse::SparseFile;
+
+/// MAX_RW_COUNT: the kernel clamps one read/write/splice to this many bytes.
+pub const MAX_RW_COUNT: u64 = 0x7fff_f000;
+
+impl Fs {
+    pub(crate) fn plan_open(
+        &self,
+        slot: Slot,
+        dir: Dir,
+        path: &str,
+        flags: &[OpenFlag],
+        mode: u32,
+    ) -> Plan {
+        let has = |f| flags.contains(&f);
+        let path_only = has(OpenFlag::Path);
+        let (creat, excl, trunc) = if path_only {
+            (false, false, false)
+        } else {
+            (
+                has(OpenFlag::Creat),
+                has(OpenFlag::Excl),
+                has(OpenFlag::Trunc),
+            )
+        };
+        let write = !path_only && (has(OpenFlag::Wronly) || has(OpenFlag::Rdwr));
+        let read = !path_only && !has(OpenFlag::Wronly);
+        let directory = has(OpenFlag::Directory);
+        let nofollow = has(OpenFlag::Nofollow);
+        let nonblock = has(OpenFlag::Nonblock);
+        // build_open_flags: O_CREAT|O_DIRECTORY is invalid since 6.4.
+        if creat && directory && self.profile.kernel_at_least(6, 4) {
+            return Plan::fail(Errno::EINVAL);
+        }
+        // O_CREAT|O_EXCL never follows a trailing symlink; O_NOFOLLOW neither.
+        let follow = !(nofollow || creat && excl);
+        let found = match self.lookup(dir, path, follow) {
+            Ok(l) => l,
+            Err(e) => return Plan::fail(e),
+        };
+        let append = has(OpenFlag::Append);
+        let desc = move |ino| Desc {
+            ino,
+            readable: read,
+            writable: write,
+            path_only,
+            append,
+            nonblock,
+            pos: 0,
+            cursor: DirCursor::default(),
+        };
+        let Some(ino) = found.ino else {
+            if !creat {
+                return Plan::fail(Errno::ENOENT);
+            }
+            let perm = self.masked(mode);
+            let parent = found.parent;
+            let name = found.name.clone();
+            let sb = self.sb(parent);
+            let bs = self.profile.fs.block_size;
+            return Plan::with(Allowed::ok(0), move |fs, _| {
+                let ino = fs.alloc(Inode {
+                    kind: Kind::File(SparseFile::new(bs)),
+                    perm,
+                    nlink: 1,
+                    sb,
+                });
+                fs.link_entry(parent, &name, ino);
+                fs.install(slot, desc(ino));
+            });
+        };
+        let inode = &self.inodes[ino];
+        // do_open
+        if creat {
+            if excl {
+                return Plan::fail(Errno::EEXIST);
+            }
+            if inode.is_dir() {
+                return Plan::fail(Errno::EISDIR);
+            }
+        }
+        if directory && !inode.is_dir() {
+            return Plan::fail(Errno::ENOTDIR);
+        }
+        if path_only {
+            return Plan::with(Allowed::ok(0), move |fs, _| fs.install(slot, desc(ino)));
+        }
+        // may_open
+        match &inode.kind {
+            Kind::Symlink(_) => return Plan::fail(Errno::ELOOP),
+            Kind::Dir { .. } if write || trunc => return Plan::fail(Errno::EISDIR),
+            // The scratch mounts are nodev: device nodes cannot be opened.
+            Kind::Chr(..) | Kind::Blk(..) => return Plan::fail(Errno::EACCES),
+            Kind::Sock => return Plan::fail(Errno::ENXIO),
+            Kind::Fifo(p) => {
+                // fifo_open
+                if read && !write && p.writers == 0 && !nonblock {
+                    return Plan::pure(Allowed::Blocks);
+                }
+                if write && !read && p.readers == 0 {
+                    return if nonblock {
+                        Plan::fail(Errno::ENXIO)
+                    } else {
+                        Plan::pure(Allowed::Blocks)
+                    };
+                }
+                return Plan::with(Allowed::ok(0), move |fs, _| {
+                    if let Kind::Fifo(p) = &mut fs.inodes[ino].kind {
+                        p.readers += read as u32;
+                        p.writers += write as u32;
+                    }
+                    fs.install(slot, desc(ino));
+                });
+            }
+            _ => {}
+        }
+        let truncate = trunc && matches!(inode.kind, Kind::File(_));
+        Plan::with(Allowed::ok(0), move |fs, _| {
+            if truncate {
+                fs.file_changed(ino);
+                if let Kind::File(f) = &mut fs.inodes[ino].kind {
+                    f.truncate(0);
+                }
+            }
+            fs.install(slot, desc(ino));
+        })
+    }
+
+    pub(crate) fn plan_close(&self, fd: FdRef) -> Plan {
+        match fd {
+            FdRef::Slot(s) if self.fds.contains_key(&s) => {
+                Plan::with(Allowed::ok(0), move |fs, _| {
+                    fs.close_slot(s);
+                })
+            }
+            _ => Plan::fail(Errno::EBADF),
+        }
+    }
+
+    pub(crate) fn plan_read(&self, fd: FdRef, len: u64, offset: Off) -> Plan {
+        // ksys_pread64 rejects a negative offset before looking at the fd.
+        if let Off::At(p) = offset {
+            if p < 0 {
+                return Plan::fail(Errno::EINVAL);
+            }
+        }
+        let d = match self.desc(fd) {
+            Ok(d) => d,
+            Err(e) => return Plan::fail(e),
+        };
+        let inode = &self.inodes[d.ino];
+        let is_pipe = matches!(inode.kind, Kind::Fifo(_));
+        if matches!(offset, Off::At(_)) && is_pipe {
+            return Plan::fail(Errno::ESPIPE);
+        }
+        if !d.readable {
+            return Plan::fail(Errno::EBADF);
+        }
+        let len = len.min(MAX_RW_COUNT);
+        let pos = match offset {
+            Off::At(p) => p,
+            Off::Pos => d.pos,
+        };
+        if !is_pipe
+            && (pos as u64)
+                .checked_add(len)
+                .is_none_or(|e| e > i64::MAX as u64)
+        {
+            return Plan::fail(Errno::EINVAL);
+        }
+        let ino = d.ino;
+        match &inode.kind {
+            Kind::Dir { .. } => Plan::fail(Errno::EISDIR),
+            Kind::File(f) => {
+                let bytes = f.read(pos as u64, len);
+                let n = bytes.len() as i64;
+                let advance = matches!(offset, Off::Pos);
+                Plan::with(
+                    Allowed::Exact(Outcome::ok_with(n, Data::Bytes(bytes))),
+                    move |fs, _| {
+                        if advance {
+                            fs.desc_mut(fd).expect("slot").pos += n;
+                        }
+                    },
+                )
+            }
+            Kind::Fifo(p) => {
+                if len == 0 {
+                    return Plan::pure(Allowed::Exact(Outcome::ok_with(0, Data::Bytes(vec![]))));
+                }
+                if p.is_empty() {
+                    return if p.writers == 0 {
+                        Plan::pure(Allowed::Exact(Outcome::ok_with(0, Data::Bytes(vec![]))))
+                    } else if d.nonblock {
+                        Plan::fail(Errno::EAGAIN)
+                    } else {
+                        Plan::pure(Allowed::Blocks)
+                    };
+                }
+                if p.front_is_stale(len as usize) {
+                    return Plan::pure(Allowed::Unmodelled(super::copy::STALE));
+                }
+                let mut after = p.clone();
+                let bytes = after.read(len as usize);
+                let n = bytes.len() as i64;
+                Plan::with(
+                    Allowed::Exact(Outcome::ok_with(n, Data::Bytes(bytes))),
+                    move |fs, _| {
+                        if let Kind::Fifo(p) = &mut fs.inodes[ino].kind {
+                            p.read(n as usize);
+                        }
+                    },
+                )
+            }
+            _ => Plan::fail(Errno::EINVAL),
+        }
+    }
+
+    pub(crate) fn plan_write(&self, fd: FdRef, data: &Payload, offset: Off) -> Plan {
+        if let Off::At(p) = offset {
+            if p < 0 {
+                return Plan::fail(Errno::EINVAL);
+            }
+        }
+        let d = match self.desc(fd) {
+            Ok(d) => d,
+            Err(e) => return Plan::fail(e),
+        };
+        let inode = &self.inodes[d.ino];
+        let is_pipe = matches!(inode.kind, Kind::Fifo(_));
+        if matches!(offset, Off::At(_)) && is_pipe {
+            return Plan::fail(Errno::ESPIPE);
+        }
+        if !d.writable {
+            return Plan::fail(Errno::EBADF);
+        }
+        let len = data.len();
+        let ino = d.ino;
+        match &inode.kind {
+            Kind::File(f) => {
+                let mut pos = match offset {
+                    Off::At(p) => p,
+                    Off::Pos => d.pos,
+                };
+                if (pos as u64)
+                    .checked_add(len)
+                    .is_none_or(|e| e > i64::MAX as u64)
+                {
+                    return Plan::fail(Errno::EINVAL);
+                }
+                if len == 0 {
+                    return Plan::pure(Allowed::ok(0));
+                }
+                // O_APPEND writes at EOF, pwrite included (a Linux quirk).
+                if d.append {
+                    pos = f.size as i64;
+                }
+                let max = self.profile.fs.max_file_size;
+                if pos >= max {
+                    return Plan::fail(Errno::EFBIG);
+                }
+                let n = len.min((max - pos) as u64);
+                let bytes = data.bytes();
+                let advance = matches!(offset, Off::Pos);
+                Plan::with(Allowed::ok(n as i64), move |fs, _| {
+                    fs.file_changed(ino);
+                    if let Kind::File(f) = &mut fs.inodes[ino].kind {
+                        f.write(pos as u64, &bytes[..n as usize]);
+                    }
+                    if advance {
+                        fs.desc_mut(fd).expect("slot").pos = pos + n as i64;
+                    }
+                })
+            }
+            Kind::Fifo(p) => {
+                if len == 0 {
+                    return Plan::pure(Allowed::ok(0));
+                }
+                if p.readers == 0 {
+                    return Plan::fail(Errno::EPIPE);
+                }
+                let room = p.write_capacity(len as usize);
+                if room == 0 || (room < len as usize && !d.nonblock) {
+                    return if d.nonblock {
+                        Plan::fail(Errno::EAGAIN)
+                    } else {
+                        Plan::pure(Allowed::Blocks)
+                    };
+                }
+                let bytes = data.bytes();
+                Plan::with(Allowed::ok(room as i64), move |fs, _| {
+                    if let Kind::Fifo(p) = &mut fs.inodes[ino].kind {
+                        p.write(&bytes[..room]);
+                    }
+                })
+            }
+            _ => Plan::fail(Errno::EINVAL),
+        }
+    }
+
+    pub(crate) fn plan_lseek(&self, fd: FdRef, offset: i64, whence: Whence) -> Plan {
+        let d = match self.desc(fd) {
+            Ok(d) => d,
+            Err(e) => return Plan::fail(e),
+        };
+        match &self.inodes[d.ino].kind {
+            Kind::Fifo(_) => Plan::fail(Errno::ESPIPE),
+            Kind::Dir { .. } => self.plan_dir_lseek(fd, offset, whence),
+            Kind::File(f) => {
+                let size = f.size as i64;
+                let max = self.profile.fs.max_file_size;
+                let target = match whence {
+                    Whence::Set => Some(offset),
+                    Whence::Cur if offset == 0 => return Plan::pure(Allowed::ok(d.pos)),
+                    Whence::Cur => d.pos.checked_add(offset),
+                    Whence::End => size.checked_add(offset),
+                    Whence::Data | Whence::Hole => {
+                        if offset < 0 || offset >= size {
+                            return Plan::fail(Errno::ENXIO);
+                        }
+                        if self.profile.fs.kind == crate::profile::FsKind::Tmpfs {
+                            let hole = whence == Whence::Hole;
+                            return match f.seek_exact(offset as u64, hole) {
+                                None => Plan::fail(Errno::ENXIO),
+                                Some(v) => Plan::with(Allowed::ok(v as i64), move |fs, _| {
+                                    fs.desc_mut(fd).expect("slot").pos = v as i64;
+                                }),
+                            };
+                        }
+                        let (cands, enxio) =
+                            f.seek_candidates(offset as u64, whence == Whence::Hole);
+                        let vals: Vec<i64> = cands.iter().map(|&v| v as i64).collect();
+                        let mut allowed =
+                            Allowed::Values(vals, "filesystems may report holes as data");
+                        if enxio {
+                            allowed = allowed.or(Allowed::err(Errno::ENXIO));
+                        }
+                        return Plan::with(allowed, move |fs, o| {
+                            fs.desc_mut(fd).expect("slot").pos = o.value().expect("ok");
+                        });
+                    }
+                };
+                match target {
+                    Some(t) if (0..=max).contains(&t) => {
+                        Plan::with(Allowed::ok(t), move |fs, _| {
+                            fs.desc_mut(fd).expect("slot").pos = t;
+                        })
+                    }
+                    _ => Plan::fail(Errno::EINVAL),
+                }
+            }
+            _ => Plan::fail(Errno::EINVAL),
+        }
+    }
+
+    pub(crate) fn plan_ftruncate(&self, fd: FdRef, len: i64) -> Plan {
+        if len < 0 {
+            return Plan::fail(Errno::EINVAL);
+        }
+        let d = match self.desc(fd) {
+            Ok(d) => d,
+            Err(e) => return Plan::fail(e),
+        };
+        if !matches!(self.inodes[d.ino].kind, Kind::File(_)) || !d.writable {
+            return Plan::fail(Errno::EINVAL);
+        }
+        if len > self.profile.fs.max_file_size {
+            return Plan::fail(Errno::EFBIG);
+        }
+        let ino = d.ino;
+        Plan::with(Allowed::ok(0), move |fs, _| {
+            fs.file_changed(ino);
+            if let Kind::File(f) = &mut fs.inodes[ino].kind {
+                f.truncate(len as u64);
+            }
+        })
+    }
+
+    pub(crate) fn plan_fsync(&self, fd: FdRef) -> Plan {
+        match self.desc(fd) {
+            Err(e) => Plan::fail(e),
+            Ok(d) if matches!(self.inodes[d.ino].kind, Kind::Fifo(_)) => Plan::fail(Errno::EINVAL),
+            Ok(_) => Plan::pure(Allowed::ok(0)),
+        }
+    }
+
+    /// The statx fields of an inode (directory sizes are normalised to 0).
+    pub fn stat_of(&self, ino: usize) -> Stat {
+        let i = &self.inodes[ino];
+        let (size, rdev) = match &i.kind {
+            Kind::File(f) => (f.size, (0, 0)),
+            Kind::Symlink(t) => (t.len() as u64, (0, 0)),
+            Kind::Chr(a, b) | Kind::Blk(a, b) => (0, (*a, *b)),
+            _ => (0, (0, 0)),
+        };
+        Stat {
+            file_type: i.file_type(),
+            perm: i.perm,
+            size,
+            nlink: i.nlink,
+            rdev,
+        }
+    }
+
+    pub(crate) fn plan_stat(&self, dir: Dir, path: &str, follow: bool) -> Plan {
+        match self.lookup(dir, path, follow) {
+            Err(e) => Plan::fail(e),
+            Ok(l) => match l.ino {
+                None => Plan::fail(Errno::ENOENT),
+                Some(ino) => Plan::pure(Allowed::Exact(Outcome::ok_with(
+                    0,
+                    Data::Stat(self.stat_of(ino)),
+                ))),
+            },
+        }
+    }
+
+    pub(crate) fn plan_fstat(&self, fd: FdRef) -> Plan {
+        match self.desc_any(fd) {
+            Err(e) => Plan::fail(e),
+            Ok(d) => Plan::pure(Allowed::Exact(Outcome::ok_with(
+                0,
+                Data::Stat(self.stat_of(d.ino)),
+            ))),
+        }
+    }
+
+    pub(crate) fn plan_pipe(&self, read_slot: Slot, write_slot: Slot, nonblock: bool) -> Plan {
+        Plan::with(Allowed::ok(0), move |fs, _| {
+            let ino = fs.alloc(Inode {
+                kind: Kind::Fifo(Pipe {
+                    readers: 1,
+                    writers: 1,
+                    ..Pipe::default()
+                }),
+                perm: 0o600,
+                nlink: 1,
+                sb: 2,
+            });
+            let end = |readable| Desc {
+                ino,
+                readable,
+                writable: !readable,
+                path_only: false,
+                append: false,
+                nonblock,
+                pos: 0,
+                cursor: DirCursor::default(),
+            };
+            fs.close_slot(read_slot);
+            fs.close_slot(write_slot);
+            fs.fds.insert(read_slot, end(true));
+            fs.fds.insert(write_slot, end(false));
+        })
+    }
+}

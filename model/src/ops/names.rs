@@ -1,0 +1,272 @@
+//! Namespace ops: mkdirat, unlinkat, renameat2, linkat, symlinkat, mknodat.
+//! Check orders follow fs/namei.c (filename_create, do_rmdir, do_unlinkat,
+//! do_renameat2, vfs_rename, may_delete, do_linkat, may_mknod).
+
+use crate::allowed::Allowed;
+use crate::exec::Plan;
+use crate::fs::{Fs, Ino, Inode, Kind};
+use crate::op::{Dir, NodeType, RenameFlag};
+use crate::outcome::Errno;
+use crate::pipe::Pipe;
+use crate::sparse::SparseFile;
+use std::collections::BTreeMap;
+
+impl Fs {
+    /// filename_create: the parent must resolve and the last component be free
+    /// (a dangling symlink counts as taken). Returns (parent, name).
+    fn create_at(&self, dir: Dir, path: &str) -> Result<(Ino, String), Errno> {
+        let l = self.lookup(dir, path, false)?;
+        if l.ino.is_some() {
+            return Err(Errno::EEXIST);
+        }
+        Ok((l.parent, l.name))
+    }
+
+    pub(crate) fn plan_mkdir(&self, dir: Dir, path: &str, mode: u32) -> Plan {
+        let (parent, name) = match self.create_at(dir, path) {
+            Ok(x) => x,
+            Err(e) => return Plan::fail(e),
+        };
+        let perm = mode & 0o1777 & !self.umask;
+        let sb = self.sb(parent);
+        Plan::with(Allowed::ok(0), move |fs, _| {
+            let ino = fs.alloc(Inode {
+                kind: Kind::Dir {
+                    entries: BTreeMap::new(),
+                    dead: false,
+                },
+                perm,
+                nlink: 2,
+                sb,
+            });
+            fs.link_entry(parent, &name, ino);
+        })
+    }
+
+    pub(crate) fn plan_unlink(&self, dir: Dir, path: &str, removedir: bool) -> Plan {
+        let l = match self.lookup(dir, path, false) {
+            Ok(l) => l,
+            Err(e) => return Plan::fail(e),
+        };
+        let Some(ino) = l.ino else {
+            return Plan::fail(Errno::ENOENT);
+        };
+        let is_dir = self.inodes[ino].is_dir();
+        if removedir {
+            if !is_dir {
+                return Plan::fail(Errno::ENOTDIR);
+            }
+            if !self.entries(ino).is_empty() {
+                return Plan::fail(Errno::ENOTEMPTY);
+            }
+        } else if is_dir {
+            return Plan::fail(Errno::EISDIR);
+        }
+        let (parent, name) = (l.parent, l.name);
+        Plan::with(Allowed::ok(0), move |fs, _| {
+            fs.unlink_entry(parent, &name);
+            if let Kind::Dir { dead, .. } = &mut fs.inodes[ino].kind {
+                *dead = true;
+                fs.inodes[ino].nlink = 0;
+            }
+        })
+    }
+
+    /// True if `ino` is `ancestor` or lies below it.
+    fn is_within(&self, mut ino: Ino, ancestor: Ino) -> bool {
+        loop {
+            if ino == ancestor {
+                return true;
+            }
+            match self.parent_of(ino) {
+                Some(p) => ino = p,
+                None => return false,
+            }
+        }
+    }
+
+    /// The directory containing a directory inode (None for the roots).
+    fn parent_of(&self, dir: Ino) -> Option<Ino> {
+        (0..self.inodes.len()).find(|&p| {
+            matches!(&self.inodes[p].kind, Kind::Dir { entries, .. }
+                if entries.values().any(|e| e.ino == dir))
+        })
+    }
+
+    pub(crate) fn plan_rename(
+        &self,
+        dir: Dir,
+        path: &str,
+        new_dir: Dir,
+        new_path: &str,
+        flags: &[RenameFlag],
+    ) -> Plan {
+        let noreplace = flags.contains(&RenameFlag::Noreplace);
+        let exchange = flags.contains(&RenameFlag::Exchange);
+        if noreplace && exchange {
+            return Plan::fail(Errno::EINVAL);
+        }
+        let old = match self.lookup(dir, path, false) {
+            Ok(l) => l,
+            Err(e) => return Plan::fail(e),
+        };
+        let new = match self.lookup(new_dir, new_path, false) {
+            Ok(l) => l,
+            Err(e) => return Plan::fail(e),
+        };
+        if self.sb(old.parent) != self.sb(new.parent) {
+            return Plan::fail(Errno::EXDEV);
+        }
+        let Some(src) = old.ino else {
+            return Plan::fail(Errno::ENOENT);
+        };
+        if noreplace && new.ino.is_some() {
+            return Plan::fail(Errno::EEXIST);
+        }
+        if exchange && new.ino.is_none() {
+            return Plan::fail(Errno::ENOENT);
+        }
+        // lock_rename's trap: the source may not be an ancestor of the target's
+        // parent (EINVAL), and the target may not be an ancestor of the source.
+        if self.inodes[src].is_dir() && self.is_within(new.parent, src) {
+            return Plan::fail(Errno::EINVAL);
+        }
+        if let Some(dst) = new.ino {
+            if self.inodes[dst].is_dir() && self.is_within(old.parent, dst) {
+                return Plan::fail(if exchange {
+                    Errno::EINVAL
+                } else {
+                    Errno::ENOTEMPTY
+                });
+            }
+        }
+        if new.ino == Some(src) {
+            return Plan::pure(Allowed::ok(0));
+        }
+        let src_dir = self.inodes[src].is_dir();
+        if let Some(dst) = new.ino {
+            let dst_dir = self.inodes[dst].is_dir();
+            if !exchange {
+                if src_dir && !dst_dir {
+                    return Plan::fail(Errno::ENOTDIR);
+                }
+                if !src_dir && dst_dir {
+                    return Plan::fail(Errno::EISDIR);
+                }
+                if dst_dir && !self.entries(dst).is_empty() {
+                    return Plan::fail(Errno::ENOTEMPTY);
+                }
+            }
+        }
+        let (op, on) = (old.parent, old.name.clone());
+        let (np, nn) = (new.parent, new.name.clone());
+        let dst = new.ino;
+        Plan::with(Allowed::ok(0), move |fs, _| {
+            fs.unlink_entry(op, &on);
+            fs.inodes[src].nlink += 1;
+            if let Some(d) = dst {
+                fs.unlink_entry(np, &nn);
+                if exchange {
+                    fs.inodes[d].nlink += 1;
+                    fs.link_entry(op, &on, d);
+                } else if let Kind::Dir { dead, .. } = &mut fs.inodes[d].kind {
+                    *dead = true;
+                    fs.inodes[d].nlink = 0;
+                }
+            }
+            fs.link_entry(np, &nn, src);
+        })
+    }
+
+    pub(crate) fn plan_link(&self, dir: Dir, path: &str, new_dir: Dir, new_path: &str) -> Plan {
+        let old = match self.lookup(dir, path, false) {
+            Ok(l) => l,
+            Err(e) => return Plan::fail(e),
+        };
+        let Some(src) = old.ino else {
+            return Plan::fail(Errno::ENOENT);
+        };
+        let (parent, name) = match self.create_at(new_dir, new_path) {
+            Ok(x) => x,
+            Err(e) => return Plan::fail(e),
+        };
+        if self.sb(parent) != self.inodes[src].sb {
+            return Plan::fail(Errno::EXDEV);
+        }
+        if self.inodes[src].is_dir() {
+            return Plan::fail(Errno::EPERM);
+        }
+        Plan::with(Allowed::ok(0), move |fs, _| {
+            fs.inodes[src].nlink += 1;
+            fs.link_entry(parent, &name, src);
+        })
+    }
+
+    pub(crate) fn plan_symlink(&self, target: &str, dir: Dir, path: &str) -> Plan {
+        let (parent, name) = match self.create_at(dir, path) {
+            Ok(x) => x,
+            Err(e) => return Plan::fail(e),
+        };
+        let sb = self.sb(parent);
+        let target = target.to_string();
+        Plan::with(Allowed::ok(0), move |fs, _| {
+            let ino = fs.alloc(Inode {
+                kind: Kind::Symlink(target),
+                perm: 0o777,
+                nlink: 1,
+                sb,
+            });
+            fs.link_entry(parent, &name, ino);
+        })
+    }
+
+    pub(crate) fn plan_mknod(
+        &self,
+        dir: Dir,
+        path: &str,
+        node_type: NodeType,
+        perm: u32,
+        dev: (u32, u32),
+    ) -> Plan {
+        // may_mknod runs before the path is looked up.
+        let ifmt = match node_type {
+            NodeType::None => 0,
+            NodeType::Reg => 0o100000,
+            NodeType::Fifo => 0o010000,
+            NodeType::Sock => 0o140000,
+            NodeType::Chr => 0o020000,
+            NodeType::Blk => 0o060000,
+            NodeType::Dir => 0o040000,
+            NodeType::Lnk => 0o120000,
+            NodeType::Raw(n) => n & 0o170000,
+        };
+        match ifmt {
+            0 | 0o100000 | 0o010000 | 0o140000 | 0o020000 | 0o060000 => {}
+            0o040000 => return Plan::fail(Errno::EPERM),
+            _ => return Plan::fail(Errno::EINVAL),
+        }
+        let (parent, name) = match self.create_at(dir, path) {
+            Ok(x) => x,
+            Err(e) => return Plan::fail(e),
+        };
+        let perm = self.masked(perm);
+        let sb = self.sb(parent);
+        let bs = self.profile.fs.block_size;
+        Plan::with(Allowed::ok(0), move |fs, _| {
+            let kind = match ifmt {
+                0o010000 => Kind::Fifo(Pipe::default()),
+                0o140000 => Kind::Sock,
+                0o020000 => Kind::Chr(dev.0, dev.1),
+                0o060000 => Kind::Blk(dev.0, dev.1),
+                _ => Kind::File(SparseFile::new(bs)),
+            };
+            let ino = fs.alloc(Inode {
+                kind,
+                perm,
+                nlink: 1,
+                sb,
+            });
+            fs.link_entry(parent, &name, ino);
+        })
+    }
+}

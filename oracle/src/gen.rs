@@ -1,0 +1,522 @@
+//! Random op sequences: a small name space (so EEXIST, ENOENT, same-file copies
+//! and overlaps are frequent), live fd slots, boundary values for numbers, and
+//! swarm testing (each sequence enables a random subset of op kinds).
+
+use model::{
+    Advice, Dir, FallocFlag, FdRef, NodeType, Off, Op, OpKind, OpenFlag, Payload, RenameFlag,
+    SpecialFd, Whence,
+};
+use proptest::prelude::*;
+use proptest::sample::{select, subsequence};
+
+/// The path alphabet: a few names at the top, a nested directory `d/e`.
+pub const PATHS: &[&str] = &["a", "b", "c", "d", "e", "d/a", "d/b", "d/e", "d/e/a", "e/a"];
+
+/// Op kinds a sequence may draw from by default (all of them).
+pub fn default_kinds() -> Vec<OpKind> {
+    OpKind::ALL.to_vec()
+}
+
+/// Kinds that make state for the others to act on; every swarm includes them.
+const FOUNDATION: &[OpKind] = &[OpKind::Open, OpKind::Write, OpKind::Mkdir, OpKind::Pipe];
+
+fn path() -> impl Strategy<Value = String> {
+    select(PATHS).prop_map(str::to_string)
+}
+
+fn slot() -> impl Strategy<Value = u8> {
+    0u8..8
+}
+
+/// A descriptor that is usually one of the prelude's regular files.
+fn file_fd() -> impl Strategy<Value = FdRef> {
+    prop_oneof![6 => select(vec![0u8, 1]).prop_map(FdRef::Slot), 1 => fd()]
+}
+
+/// A descriptor that is usually a directory (the prelude's `d`, or the root).
+fn dir_fd() -> impl Strategy<Value = FdRef> {
+    prop_oneof![
+        6 => Just(FdRef::Slot(2)),
+        2 => Just(FdRef::Special(SpecialFd::Root)),
+        1 => fd()
+    ]
+}
+
+/// A descriptor that is usually a pipe read end (slots 3 and 6).
+fn pipe_r() -> impl Strategy<Value = FdRef> {
+    prop_oneof![6 => select(vec![3u8, 6]).prop_map(FdRef::Slot), 1 => fd()]
+}
+
+/// A descriptor that is usually a pipe write end (slots 4 and 7).
+fn pipe_w() -> impl Strategy<Value = FdRef> {
+    prop_oneof![6 => select(vec![4u8, 7]).prop_map(FdRef::Slot), 1 => fd()]
+}
+
+fn fd() -> impl Strategy<Value = FdRef> {
+    prop_oneof![
+        20 => slot().prop_map(FdRef::Slot),
+        1 => Just(FdRef::Special(SpecialFd::Bad)),
+    ]
+}
+
+fn dir() -> impl Strategy<Value = Dir> {
+    prop_oneof![
+        20 => Just(Dir::Root),
+        2 => Just(Dir::Other),
+        1 => Just(Dir::Bad),
+        3 => Just(Dir::Fd(2)),
+        1 => slot().prop_map(Dir::Fd),
+    ]
+}
+
+/// Small counts most of the time, page and 2^31/2^32 boundaries sometimes.
+fn length() -> impl Strategy<Value = u64> {
+    prop_oneof![
+        8 => 0u64..64,
+        2 => select(vec![4095u64, 4096, 4097, 65535, 65536, 65537]),
+        1 => select(vec![(1u64 << 31) - 1, 1 << 31, (1 << 32) - 1, 1 << 32, 1 << 32 | 1]),
+    ]
+}
+
+/// Transfer lengths: like [`length`], but huge values rarely, since a copy from a
+/// large sparse file really writes zeros until the scratch filesystem is full.
+fn transfer_length() -> impl Strategy<Value = u64> {
+    prop_oneof![15 => 0u64..70_000, 1 => length()]
+}
+
+/// Offsets: small, page boundaries, and large values on sparse files.
+fn offset_value() -> impl Strategy<Value = i64> {
+    prop_oneof![
+        8 => 0i64..64,
+        2 => select(vec![4095i64, 4096, 4097, 8192]),
+        1 => select(vec![-1i64, (1 << 31) - 1, 1 << 32, (1 << 40) + 3, i64::MAX - 5, i64::MAX]),
+    ]
+}
+
+fn off() -> impl Strategy<Value = Off> {
+    prop_oneof![3 => Just(Off::Pos), 2 => offset_value().prop_map(Off::At)]
+}
+
+fn payload() -> impl Strategy<Value = Payload> {
+    prop_oneof![
+        6 => "[a-z]{0,12}".prop_map(Payload::Text),
+        1 => (select(vec![4095u64, 4096, 4097, 65536, 70000]))
+            .prop_map(|len| Payload::Fill { fill: "x".into(), len }),
+    ]
+}
+
+fn open_flags() -> impl Strategy<Value = Vec<OpenFlag>> {
+    (
+        select(vec![
+            OpenFlag::Rdonly,
+            OpenFlag::Wronly,
+            OpenFlag::Rdwr,
+            OpenFlag::Rdwr,
+        ]),
+        subsequence(
+            vec![
+                OpenFlag::Creat,
+                OpenFlag::Creat,
+                OpenFlag::Creat,
+                OpenFlag::Excl,
+                OpenFlag::Trunc,
+                OpenFlag::Append,
+                OpenFlag::Directory,
+                OpenFlag::Nonblock,
+                OpenFlag::Nofollow,
+            ],
+            0..3,
+        ),
+        prop::bool::weighted(0.03),
+    )
+        .prop_map(|(acc, mut rest, path)| {
+            rest.insert(0, acc);
+            if path {
+                rest.push(OpenFlag::Path);
+            }
+            rest.sort();
+            rest.dedup();
+            rest
+        })
+}
+
+fn one_op(kind: OpKind) -> BoxedStrategy<Op> {
+    match kind {
+        OpKind::Open => (
+            slot(),
+            dir(),
+            path(),
+            open_flags(),
+            select(vec![0o644u32, 0o600, 0o777]),
+        )
+            .prop_map(|(slot, dir, path, flags, mode)| Op::Open {
+                slot,
+                dir,
+                path,
+                flags,
+                mode,
+            })
+            .boxed(),
+        OpKind::Close => fd().prop_map(|fd| Op::Close { fd }).boxed(),
+        OpKind::Read => (fd(), length(), off())
+            .prop_map(|(fd, len, offset)| Op::Read {
+                fd,
+                len: len.min(1 << 17),
+                offset,
+            })
+            .boxed(),
+        OpKind::Write => (fd(), payload(), off())
+            .prop_map(|(fd, data, offset)| Op::Write { fd, data, offset })
+            .boxed(),
+        OpKind::Lseek => (
+            fd(),
+            offset_value(),
+            select(vec![
+                Whence::Set,
+                Whence::Cur,
+                Whence::End,
+                Whence::Data,
+                Whence::Hole,
+            ]),
+        )
+            .prop_map(|(fd, offset, whence)| Op::Lseek { fd, offset, whence })
+            .boxed(),
+        OpKind::SeekDirent => (dir_fd(), 0u32..6)
+            .prop_map(|(fd, entry)| Op::SeekDirent { fd, entry })
+            .boxed(),
+        OpKind::Ftruncate => (fd(), offset_value())
+            .prop_map(|(fd, len)| Op::Ftruncate { fd, len })
+            .boxed(),
+        OpKind::Fsync => (fd(), any::<bool>())
+            .prop_map(|(fd, datasync)| Op::Fsync { fd, datasync })
+            .boxed(),
+        OpKind::Stat => (dir(), path(), any::<bool>())
+            .prop_map(|(dir, path, follow)| Op::Stat { dir, path, follow })
+            .boxed(),
+        OpKind::Fstat => fd().prop_map(|fd| Op::Fstat { fd }).boxed(),
+        OpKind::Mkdir => (dir(), path())
+            .prop_map(|(dir, path)| Op::Mkdir {
+                dir,
+                path,
+                mode: 0o755,
+            })
+            .boxed(),
+        OpKind::Unlink => (dir(), path(), any::<bool>())
+            .prop_map(|(dir, path, removedir)| Op::Unlink {
+                dir,
+                path,
+                removedir,
+            })
+            .boxed(),
+        OpKind::Rename => (
+            dir(),
+            path(),
+            dir(),
+            path(),
+            select(vec![
+                vec![],
+                vec![],
+                vec![RenameFlag::Noreplace],
+                vec![RenameFlag::Exchange],
+            ]),
+        )
+            .prop_map(|(dir, path, new_dir, new_path, flags)| Op::Rename {
+                dir,
+                path,
+                new_dir,
+                new_path,
+                flags,
+            })
+            .boxed(),
+        OpKind::Link => (dir(), path(), dir(), path())
+            .prop_map(|(dir, path, new_dir, new_path)| Op::Link {
+                dir,
+                path,
+                new_dir,
+                new_path,
+            })
+            .boxed(),
+        OpKind::Symlink => (path(), dir(), path())
+            .prop_map(|(target, dir, path)| Op::Symlink { target, dir, path })
+            .boxed(),
+        OpKind::Pipe => (slot(), slot(), any::<bool>())
+            .prop_filter("two slots", |(r, w, _)| r != w)
+            .prop_map(|(read_slot, write_slot, nonblock)| Op::Pipe {
+                read_slot,
+                write_slot,
+                nonblock,
+            })
+            .boxed(),
+        OpKind::Umask => select(vec![0o022u32, 0, 0o077, 0o002])
+            .prop_map(|mask| Op::Umask { mask })
+            .boxed(),
+        OpKind::CopyFileRange => (
+            file_fd(),
+            off(),
+            file_fd(),
+            off(),
+            transfer_length(),
+            prop::bool::weighted(0.05),
+        )
+            .prop_map(
+                |(fd_in, off_in, fd_out, off_out, len, bad)| Op::CopyFileRange {
+                    fd_in,
+                    off_in,
+                    fd_out,
+                    off_out,
+                    len,
+                    flags: bad as u32,
+                },
+            )
+            .boxed(),
+        OpKind::Splice => (
+            prop_oneof![
+                (file_fd(), pipe_w()),
+                (pipe_r(), file_fd()),
+                (pipe_r(), pipe_w())
+            ],
+            off(),
+            off(),
+            transfer_length(),
+            select(vec![0u32, 0, 0, 2, 1, 0x10]),
+        )
+            .prop_map(
+                |((fd_in, fd_out), off_in, off_out, len, flags)| Op::Splice {
+                    fd_in,
+                    off_in,
+                    fd_out,
+                    off_out,
+                    len,
+                    flags,
+                },
+            )
+            .boxed(),
+        OpKind::Tee => (
+            pipe_r(),
+            pipe_w(),
+            length(),
+            select(vec![0u32, 0, 2, 0x100]),
+        )
+            .prop_map(|(fd_in, fd_out, len, flags)| Op::Tee {
+                fd_in,
+                fd_out,
+                len,
+                flags,
+            })
+            .boxed(),
+        OpKind::Getdents => (
+            dir_fd(),
+            prop_oneof![select(vec![0u64, 10, 24, 32, 48, 64, 100]), Just(4096u64)],
+        )
+            .prop_map(|(fd, count)| Op::Getdents { fd, count })
+            .boxed(),
+        OpKind::Fadvise => (
+            fd(),
+            offset_value(),
+            prop_oneof![4 => 0i64..8192, 1 => Just(-1i64)],
+            prop_oneof![
+                6 => select(vec![
+                    Advice::Normal,
+                    Advice::Random,
+                    Advice::Sequential,
+                    Advice::Willneed,
+                    Advice::Dontneed,
+                    Advice::Noreuse
+                ]),
+                1 => select(vec![Advice::Raw(6), Advice::Raw(-1)]),
+            ],
+        )
+            .prop_map(|(fd, offset, len, advice)| Op::Fadvise {
+                fd,
+                offset,
+                len,
+                advice,
+            })
+            .boxed(),
+        OpKind::Fallocate => (
+            fd(),
+            select(vec![
+                vec![],
+                vec![],
+                vec![FallocFlag::KeepSize],
+                vec![FallocFlag::PunchHole, FallocFlag::KeepSize],
+                vec![FallocFlag::PunchHole],
+                vec![FallocFlag::ZeroRange],
+                vec![FallocFlag::CollapseRange],
+                vec![FallocFlag::InsertRange],
+                vec![FallocFlag::Raw(0x04)],
+            ]),
+            prop_oneof![4 => 0i64..9000, 1 => offset_value()],
+            prop_oneof![4 => 0i64..9000, 1 => select(vec![-1i64, 4096, 1 << 20])],
+        )
+            .prop_map(|(fd, mode, offset, len)| Op::Fallocate {
+                fd,
+                mode,
+                offset,
+                len,
+            })
+            .boxed(),
+        OpKind::Mknod => (
+            dir(),
+            path(),
+            select(vec![
+                NodeType::Fifo,
+                NodeType::Fifo,
+                NodeType::Reg,
+                NodeType::None,
+                NodeType::Sock,
+                NodeType::Chr,
+                NodeType::Blk,
+                NodeType::Dir,
+                NodeType::Raw(0o170000),
+            ]),
+            select(vec![0o644u32, 0o666, 0o4755]),
+        )
+            .prop_map(|(dir, path, node_type, perm)| Op::Mknod {
+                dir,
+                path,
+                node_type,
+                perm,
+                // Harmless numbers only: the scratch mounts are nodev anyway.
+                major: 1,
+                minor: 3,
+            })
+            .boxed(),
+    }
+}
+
+/// How often a kind is drawn relative to the others once it is in the swarm.
+fn weight(kind: OpKind) -> u32 {
+    match kind {
+        OpKind::Write | OpKind::Open => 4,
+        OpKind::CopyFileRange
+        | OpKind::Splice
+        | OpKind::Tee
+        | OpKind::Getdents
+        | OpKind::Fallocate
+        | OpKind::Mknod
+        | OpKind::Read => 3,
+        OpKind::Pipe | OpKind::Umask | OpKind::Close => 1,
+        _ => 2,
+    }
+}
+
+/// The fixed start of every sequence, so that most generated ops act on live
+/// handles: two files with data in slots 0 and 1, the directory `d` in slot 2,
+/// a pipe in slots 3 (read) and 4 (write), `d/e`, a file on the other root
+/// in slot 5, and a second pipe in slots 6 and 7 (one of the two non-blocking).
+fn prelude() -> impl Strategy<Value = Vec<Op>> {
+    (payload(), payload(), any::<bool>()).prop_map(|(data_a, data_b, nonblock)| {
+        let rdwr_creat = vec![OpenFlag::Rdwr, OpenFlag::Creat];
+        vec![
+            Op::Mkdir {
+                dir: Dir::Root,
+                path: "d".into(),
+                mode: 0o755,
+            },
+            Op::Mkdir {
+                dir: Dir::Root,
+                path: "d/e".into(),
+                mode: 0o755,
+            },
+            Op::Open {
+                slot: 0,
+                dir: Dir::Root,
+                path: "a".into(),
+                flags: rdwr_creat.clone(),
+                mode: 0o644,
+            },
+            Op::Write {
+                fd: FdRef::Slot(0),
+                data: data_a,
+                offset: Off::At(0),
+            },
+            Op::Open {
+                slot: 1,
+                dir: Dir::Root,
+                path: "b".into(),
+                flags: rdwr_creat.clone(),
+                mode: 0o644,
+            },
+            Op::Write {
+                fd: FdRef::Slot(1),
+                data: data_b,
+                offset: Off::At(0),
+            },
+            Op::Open {
+                slot: 2,
+                dir: Dir::Root,
+                path: "d".into(),
+                flags: vec![OpenFlag::Directory],
+                mode: 0o644,
+            },
+            Op::Pipe {
+                read_slot: 3,
+                write_slot: 4,
+                nonblock,
+            },
+            Op::Open {
+                slot: 5,
+                dir: Dir::Other,
+                path: "a".into(),
+                flags: rdwr_creat,
+                mode: 0o644,
+            },
+            Op::Pipe {
+                read_slot: 6,
+                write_slot: 7,
+                nonblock: !nonblock,
+            },
+            Op::Write {
+                fd: FdRef::Slot(4),
+                data: Payload::Text("first pipe".into()),
+                offset: Off::Pos,
+            },
+            Op::Write {
+                fd: FdRef::Slot(7),
+                data: Payload::Text("second pipe".into()),
+                offset: Off::Pos,
+            },
+        ]
+    })
+}
+
+/// A sequence: the [`prelude`], then up to `max_len` ops drawn from a random
+/// non-empty subset of `kinds` (swarm testing) plus the foundation kinds.
+pub fn sequence(kinds: Vec<OpKind>, max_len: usize) -> impl Strategy<Value = Vec<Op>> {
+    let n = kinds.len();
+    let body = subsequence(kinds, 1..=n.max(1)).prop_flat_map(move |mut chosen| {
+        for k in FOUNDATION {
+            if !chosen.contains(k) {
+                chosen.push(*k);
+            }
+        }
+        let strategies: Vec<(u32, BoxedStrategy<Op>)> =
+            chosen.iter().map(|k| (weight(*k), one_op(*k))).collect();
+        let any_op = proptest::strategy::Union::new_weighted(strategies);
+        prop::collection::vec(any_op, 1..=max_len)
+    });
+    (prelude(), body).prop_map(|(mut pre, body)| {
+        pre.extend(body);
+        pre
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+
+    #[test]
+    fn generated_ops_are_valid() {
+        let mut runner = TestRunner::deterministic();
+        let strat = sequence(default_kinds(), 40);
+        for _ in 0..200 {
+            let seq = strat.new_tree(&mut runner).unwrap().current();
+            for op in seq {
+                op.validate().unwrap();
+            }
+        }
+    }
+}

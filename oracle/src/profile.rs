@@ -1,0 +1,23 @@
+//! Detecting the model profile of the running kernel and a scratch root.
+
+use crate::scratch::Scratch;
+use model::{FsProfile, Interface, Profile};
+
+/// The running kernel's (major, minor), from uname.
+pub fn kernel_version() -> (u32, u32) {
+    nix::sys::utsname::uname()
+        .ok()
+        .and_then(|u| Profile::parse_release(&u.release().to_string_lossy()))
+        .unwrap_or((0, 0))
+}
+
+/// The profile for a scratch area and an interface.
+pub fn detect(scratch: &Scratch, interface: Interface) -> Profile {
+    let fs = scratch.fs();
+    Profile {
+        kernel: kernel_version(),
+        fs: FsProfile::detect(&fs.name, fs.block_size),
+        interface,
+        cross_fs: scratch.cross_fs(),
+    }
+}
