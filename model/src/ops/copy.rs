@@ -273,7 +273,8 @@ impl Fs {
                     };
                 }
                 let n = (ip.len() as u64).min(len.min(MAX_RW_COUNT));
-                if ip.front_is_stale(n as usize) {
+                let aliased = ip.bufs.iter().any(|b| b.source == Some(dout.ino));
+                if aliased || ip.front_is_stale(n as usize) {
                     return Plan::pure(Allowed::Unmodelled(STALE));
                 }
                 let max = self.profile.fs.max_file_size;

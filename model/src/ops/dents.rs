@@ -101,9 +101,10 @@ impl Fs {
             Whence::End | Whence::Data | Whence::Hole if tmpfs => Plan::fail(Errno::EINVAL),
             _ => Plan::with(
                 Allowed::Unspecified("directory position set to an arbitrary cookie"),
-                move |fs, _| {
+                move |fs, o| {
                     if let Some(d) = fs.desc_mut(fd) {
                         d.cursor.unknown = true;
+                        d.pos = o.value().unwrap_or(d.pos);
                     }
                 },
             ),
