@@ -160,6 +160,23 @@ pub enum NodeType {
     Raw(u32),
 }
 
+impl NodeType {
+    /// The S_IFMT bits mknodat(2) receives for this type (`Raw` as given).
+    pub fn type_bits(self) -> u32 {
+        match self {
+            NodeType::None => 0,
+            NodeType::Reg => 0o100000,
+            NodeType::Fifo => 0o010000,
+            NodeType::Sock => 0o140000,
+            NodeType::Chr => 0o020000,
+            NodeType::Blk => 0o060000,
+            NodeType::Dir => 0o040000,
+            NodeType::Lnk => 0o120000,
+            NodeType::Raw(n) => n,
+        }
+    }
+}
+
 /// posix_fadvise(2) advice: a name, or a raw number for invalid values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -209,50 +209,19 @@ fn whence(w: Whence) -> i32 {
     }
 }
 
-/// posix_fadvise(2) advice number.
+/// posix_fadvise(2) advice number (the model's table).
 pub fn advice_value(a: Advice) -> i32 {
-    match a {
-        Advice::Normal => libc::POSIX_FADV_NORMAL,
-        Advice::Random => libc::POSIX_FADV_RANDOM,
-        Advice::Sequential => libc::POSIX_FADV_SEQUENTIAL,
-        Advice::Willneed => libc::POSIX_FADV_WILLNEED,
-        Advice::Dontneed => libc::POSIX_FADV_DONTNEED,
-        Advice::Noreuse => libc::POSIX_FADV_NOREUSE,
-        Advice::Raw(n) => n,
-    }
+    model::ops::space::advice_number(a)
 }
 
-/// fallocate(2) mode bits for a list of flags (raw bits ORed in as given).
+/// fallocate(2) mode word (the model's table).
 pub fn falloc_mode(flags: &[FallocFlag]) -> i32 {
-    flags.iter().fold(0u32, |acc, f| {
-        acc | match f {
-            FallocFlag::KeepSize => 0x01,
-            FallocFlag::PunchHole => 0x02,
-            FallocFlag::NoHideStale => 0x04,
-            FallocFlag::CollapseRange => 0x08,
-            FallocFlag::ZeroRange => 0x10,
-            FallocFlag::InsertRange => 0x20,
-            FallocFlag::UnshareRange => 0x40,
-            FallocFlag::WriteZeroes => 0x80,
-            FallocFlag::Raw(n) => *n,
-        }
-    }) as i32
+    model::ops::space::falloc_mode(flags) as i32
 }
 
 /// mknodat(2) mode: the type bits of `t` ORed with `perm`.
 pub fn mknod_mode(t: NodeType, perm: u32) -> u32 {
-    let ty = match t {
-        NodeType::None => 0,
-        NodeType::Reg => 0o100000,
-        NodeType::Fifo => 0o010000,
-        NodeType::Sock => 0o140000,
-        NodeType::Chr => 0o020000,
-        NodeType::Blk => 0o060000,
-        NodeType::Dir => 0o040000,
-        NodeType::Lnk => 0o120000,
-        NodeType::Raw(n) => n,
-    };
-    ty | perm
+    t.type_bits() | perm
 }
 
 fn rename_flags(flags: &[RenameFlag]) -> u32 {

@@ -229,17 +229,7 @@ impl Fs {
         dev: (u32, u32),
     ) -> Plan {
         // may_mknod runs before the path is looked up.
-        let ifmt = match node_type {
-            NodeType::None => 0,
-            NodeType::Reg => 0o100000,
-            NodeType::Fifo => 0o010000,
-            NodeType::Sock => 0o140000,
-            NodeType::Chr => 0o020000,
-            NodeType::Blk => 0o060000,
-            NodeType::Dir => 0o040000,
-            NodeType::Lnk => 0o120000,
-            NodeType::Raw(n) => n & 0o170000,
-        };
+        let ifmt = node_type.type_bits() & 0o170000;
         match ifmt {
             0 | 0o100000 | 0o010000 | 0o140000 | 0o020000 | 0o060000 => {}
             0o040000 => return Plan::fail(Errno::EPERM),
