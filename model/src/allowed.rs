@@ -1,6 +1,6 @@
 //! Sets of allowed outcomes: what the model answers where the kernel may choose.
 
-use crate::outcome::{Data, Dirent, Errno, FileType, Outcome};
+use crate::outcome::{Data, Errno, FileType, Outcome};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
@@ -210,17 +210,6 @@ impl Allowed {
         }
     }
 
-    /// The single outcome, if the set has exactly one.
-    pub fn exact(&self) -> Option<&Outcome> {
-        match self {
-            Allowed::Exact(o) => Some(o),
-            Allowed::Count {
-                min, max, bytes, ..
-            } if min == max && bytes.is_none() => None,
-            _ => None,
-        }
-    }
-
     /// A success without data.
     pub fn ok(v: i64) -> Allowed {
         Allowed::Exact(Outcome::ok(v))
@@ -229,20 +218,6 @@ impl Allowed {
     /// A failure.
     pub fn err(e: Errno) -> Allowed {
         Allowed::Exact(Outcome::err(e))
-    }
-
-    /// A count that may be short: `min..=max`, data a prefix of `bytes`.
-    pub fn count(min: i64, max: i64, why: &'static str) -> Allowed {
-        if min == max {
-            Allowed::ok(min)
-        } else {
-            Allowed::Count {
-                min,
-                max,
-                bytes: None,
-                why,
-            }
-        }
     }
 
     /// Adds an alternative.
@@ -284,14 +259,5 @@ impl fmt::Display for Allowed {
             Allowed::Unmodelled(why) => write!(f, "not modelled ({why})"),
             Allowed::Blocks => write!(f, "blocks forever"),
         }
-    }
-}
-
-/// Convenience for building an expected record list in tests.
-pub fn dirent(name: &str, t: FileType) -> Dirent {
-    Dirent {
-        name: name.to_string(),
-        file_type: t,
-        reclen: crate::outcome::dirent_reclen(name.len()),
     }
 }

@@ -6,6 +6,18 @@ use crate::fs::Fs;
 use crate::op::Op;
 use crate::outcome::Outcome;
 
+/// Unwraps a `Result<T, Errno>` inside a `plan_*` method, ending the plan with
+/// that errno on `Err`.
+macro_rules! or_fail {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(e) => return $crate::exec::Plan::fail(e),
+        }
+    };
+}
+pub(crate) use or_fail;
+
 /// A state change parameterised by the actual outcome (e.g. how many bytes a
 /// short copy really moved). Called only for successful outcomes.
 pub type Effect = Box<dyn FnOnce(&mut Fs, &Outcome)>;

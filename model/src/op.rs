@@ -191,6 +191,19 @@ pub enum Advice {
     Raw(i32),
 }
 
+/// The fallocate(2) mode bits (FALLOC_FL_*, include/uapi/linux/falloc.h).
+pub mod falloc {
+    pub const KEEP_SIZE: u32 = 0x01;
+    pub const PUNCH_HOLE: u32 = 0x02;
+    pub const NO_HIDE_STALE: u32 = 0x04;
+    pub const COLLAPSE_RANGE: u32 = 0x08;
+    pub const ZERO_RANGE: u32 = 0x10;
+    pub const INSERT_RANGE: u32 = 0x20;
+    pub const UNSHARE_RANGE: u32 = 0x40;
+    /// Since 6.17.
+    pub const WRITE_ZEROES: u32 = 0x80;
+}
+
 /// fallocate(2) mode bits by name, or a raw number for bits without a name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

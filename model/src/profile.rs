@@ -91,14 +91,11 @@ impl FsProfile {
     /// Whether the filesystem implements a fallocate mode (the mode has already
     /// passed the VFS's generic checks). `mode` is the raw mode word.
     pub fn fallocate_supports(&self, mode: u32) -> bool {
-        const KEEP: u32 = 0x01;
-        const PUNCH: u32 = 0x02;
-        const COLLAPSE: u32 = 0x08;
-        const ZERO: u32 = 0x10;
-        const INSERT: u32 = 0x20;
-        const UNSHARE: u32 = 0x40;
-        const WZ: u32 = 0x80;
-        let op = mode & !KEEP;
+        use crate::op::falloc::{
+            COLLAPSE_RANGE as COLLAPSE, INSERT_RANGE as INSERT, KEEP_SIZE, PUNCH_HOLE as PUNCH,
+            UNSHARE_RANGE as UNSHARE, WRITE_ZEROES as WZ, ZERO_RANGE as ZERO,
+        };
+        let op = mode & !KEEP_SIZE;
         match self.kind {
             FsKind::Tmpfs => op == 0 || op == PUNCH,
             FsKind::Ext4 => matches!(op, 0 | PUNCH | ZERO | COLLAPSE | INSERT | WZ),

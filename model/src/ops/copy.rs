@@ -4,7 +4,7 @@
 //! io_uring opcodes enter at do_splice/do_tee after their own prep checks.
 
 use crate::allowed::Allowed;
-use crate::exec::Plan;
+use crate::exec::{or_fail, Plan};
 use crate::fs::{Desc, Fs, Kind};
 use crate::op::{FdRef, Off};
 use crate::outcome::Errno;
@@ -92,14 +92,8 @@ impl Fs {
         len: u64,
         flags: u32,
     ) -> Plan {
-        let din = match self.desc(fd_in) {
-            Ok(d) => d,
-            Err(e) => return Plan::fail(e),
-        };
-        let dout = match self.desc(fd_out) {
-            Ok(d) => d,
-            Err(e) => return Plan::fail(e),
-        };
+        let din = or_fail!(self.desc(fd_in));
+        let dout = or_fail!(self.desc(fd_out));
         if flags != 0 {
             return Plan::fail(Errno::EINVAL);
         }
@@ -204,14 +198,8 @@ impl Fs {
         if flags & !valid != 0 {
             return Plan::fail(Errno::EINVAL);
         }
-        let din = match self.desc(fd_in) {
-            Ok(d) => d,
-            Err(e) => return Plan::fail(e),
-        };
-        let dout = match self.desc(fd_out) {
-            Ok(d) => d,
-            Err(e) => return Plan::fail(e),
-        };
+        let din = or_fail!(self.desc(fd_in));
+        let dout = or_fail!(self.desc(fd_out));
         // io_splice: a zero length completes right after the fd lookups.
         if uring && len == 0 {
             return Plan::pure(transfer(self, 0, 0, off_in, off_out, "len 0"));
@@ -440,14 +428,8 @@ impl Fs {
         if !uring && len == 0 {
             return Plan::pure(Allowed::ok(0));
         }
-        let din = match self.desc(fd_in) {
-            Ok(d) => d,
-            Err(e) => return Plan::fail(e),
-        };
-        let dout = match self.desc(fd_out) {
-            Ok(d) => d,
-            Err(e) => return Plan::fail(e),
-        };
+        let din = or_fail!(self.desc(fd_in));
+        let dout = or_fail!(self.desc(fd_out));
         // io_tee: a zero length completes right after the fd lookups.
         if uring && len == 0 {
             return Plan::pure(Allowed::ok(0));

@@ -5,7 +5,7 @@
 //! choice, so the model tracks a directory stream as sets (see [`DirCursor`]).
 
 use crate::allowed::{Allowed, DirentChoice};
-use crate::exec::Plan;
+use crate::exec::{or_fail, Plan};
 use crate::fs::{DirCursor, Fs, Kind};
 use crate::op::{FdRef, Whence};
 use crate::outcome::{Data, Errno, FileType};
@@ -14,10 +14,7 @@ use std::collections::BTreeMap;
 
 impl Fs {
     pub(crate) fn plan_getdents(&self, fd: FdRef, count: u64) -> Plan {
-        let d = match self.desc(fd) {
-            Ok(d) => d,
-            Err(e) => return Plan::fail(e),
-        };
+        let d = or_fail!(self.desc(fd));
         let Kind::Dir { entries, dead } = &self.inodes[d.ino].kind else {
             return Plan::fail(Errno::ENOTDIR);
         };
@@ -114,10 +111,7 @@ impl Fs {
     /// `SeekDirent { entry }`: back to just after the entry-th record this
     /// descriptor returned (a rewind when there is no such record).
     pub(crate) fn plan_seek_dirent(&self, fd: FdRef, entry: u32) -> Plan {
-        let d = match self.desc(fd) {
-            Ok(d) => d,
-            Err(e) => return Plan::fail(e),
-        };
+        let d = or_fail!(self.desc(fd));
         match &self.inodes[d.ino].kind {
             Kind::Dir { .. } => {}
             Kind::Fifo(_) => return Plan::fail(Errno::ESPIPE),

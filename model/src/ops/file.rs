@@ -3,7 +3,7 @@
 //! (ksys_pread64, vfs_read, rw_verify_area, generic_write_checks) and fs/pipe.c.
 
 use crate::allowed::Allowed;
-use crate::exec::Plan;
+use crate::exec::{or_fail, Plan};
 use crate::fs::{Desc, DirCursor, Fs, Inode, Kind};
 use crate::op::{Dir, FdRef, Off, OpenFlag, Payload, Slot, Whence};
 use crate::outcome::{Data, Errno, Outcome, Stat};
@@ -44,10 +44,7 @@ impl Fs {
         }
         // O_CREAT|O_EXCL never follows a trailing symlink; O_NOFOLLOW neither.
         let follow = !(nofollow || creat && excl);
-        let found = match self.lookup(dir, path, follow) {
-            Ok(l) => l,
-            Err(e) => return Plan::fail(e),
-        };
+        let found = or_fail!(self.lookup(dir, path, follow));
         let append = has(OpenFlag::Append);
         let desc = move |ino| Desc {
             ino,
@@ -147,25 +144,27 @@ impl Fs {
         }
     }
 
-    pub(crate) fn plan_read(&self, fd: FdRef, len: u64, offset: Off) -> Plan {
-        // ksys_pread64 rejects a negative offset before looking at the fd.
-        if let Off::At(p) = offset {
-            if p < 0 {
-                return Plan::fail(Errno::EINVAL);
-            }
+    /// The checks read/pread and write/pwrite share, in the kernel's order:
+    /// ksys_pread64/pwrite64 reject a negative offset before the fd lookup,
+    /// then a positional call on a pipe is ESPIPE, then the open mode (EBADF).
+    fn rw_desc(&self, fd: FdRef, offset: Off, write: bool) -> Result<&Desc, Errno> {
+        if matches!(offset, Off::At(p) if p < 0) {
+            return Err(Errno::EINVAL);
         }
-        let d = match self.desc(fd) {
-            Ok(d) => d,
-            Err(e) => return Plan::fail(e),
-        };
+        let d = self.desc(fd)?;
+        if matches!(offset, Off::At(_)) && matches!(self.inodes[d.ino].kind, Kind::Fifo(_)) {
+            return Err(Errno::ESPIPE);
+        }
+        if (write && !d.writable) || (!write && !d.readable) {
+            return Err(Errno::EBADF);
+        }
+        Ok(d)
+    }
+
+    pub(crate) fn plan_read(&self, fd: FdRef, len: u64, offset: Off) -> Plan {
+        let d = or_fail!(self.rw_desc(fd, offset, false));
         let inode = &self.inodes[d.ino];
         let is_pipe = matches!(inode.kind, Kind::Fifo(_));
-        if matches!(offset, Off::At(_)) && is_pipe {
-            return Plan::fail(Errno::ESPIPE);
-        }
-        if !d.readable {
-            return Plan::fail(Errno::EBADF);
-        }
         let len = len.min(MAX_RW_COUNT);
         let pos = match offset {
             Off::At(p) => p,
@@ -232,23 +231,8 @@ impl Fs {
     }
 
     pub(crate) fn plan_write(&self, fd: FdRef, data: &Payload, offset: Off) -> Plan {
-        if let Off::At(p) = offset {
-            if p < 0 {
-                return Plan::fail(Errno::EINVAL);
-            }
-        }
-        let d = match self.desc(fd) {
-            Ok(d) => d,
-            Err(e) => return Plan::fail(e),
-        };
+        let d = or_fail!(self.rw_desc(fd, offset, true));
         let inode = &self.inodes[d.ino];
-        let is_pipe = matches!(inode.kind, Kind::Fifo(_));
-        if matches!(offset, Off::At(_)) && is_pipe {
-            return Plan::fail(Errno::ESPIPE);
-        }
-        if !d.writable {
-            return Plan::fail(Errno::EBADF);
-        }
         let len = data.len();
         let ino = d.ino;
         match &inode.kind {
@@ -314,10 +298,7 @@ impl Fs {
     }
 
     pub(crate) fn plan_lseek(&self, fd: FdRef, offset: i64, whence: Whence) -> Plan {
-        let d = match self.desc(fd) {
-            Ok(d) => d,
-            Err(e) => return Plan::fail(e),
-        };
+        let d = or_fail!(self.desc(fd));
         match &self.inodes[d.ino].kind {
             Kind::Fifo(_) => Plan::fail(Errno::ESPIPE),
             Kind::Dir { .. } => self.plan_dir_lseek(fd, offset, whence),
@@ -372,10 +353,7 @@ impl Fs {
         if len < 0 {
             return Plan::fail(Errno::EINVAL);
         }
-        let d = match self.desc(fd) {
-            Ok(d) => d,
-            Err(e) => return Plan::fail(e),
-        };
+        let d = or_fail!(self.desc(fd));
         if !matches!(self.inodes[d.ino].kind, Kind::File(_)) || !d.writable {
             return Plan::fail(Errno::EINVAL);
         }

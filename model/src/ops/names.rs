@@ -3,7 +3,7 @@
 //! do_renameat2, vfs_rename, may_delete, do_linkat, may_mknod).
 
 use crate::allowed::Allowed;
-use crate::exec::Plan;
+use crate::exec::{or_fail, Plan};
 use crate::fs::{Fs, Ino, Inode, Kind};
 use crate::op::{Dir, NodeType, RenameFlag};
 use crate::outcome::Errno;
@@ -23,10 +23,7 @@ impl Fs {
     }
 
     pub(crate) fn plan_mkdir(&self, dir: Dir, path: &str, mode: u32) -> Plan {
-        let (parent, name) = match self.create_at(dir, path) {
-            Ok(x) => x,
-            Err(e) => return Plan::fail(e),
-        };
+        let (parent, name) = or_fail!(self.create_at(dir, path));
         let perm = mode & 0o1777 & !self.umask;
         let sb = self.sb(parent);
         Plan::with(Allowed::ok(0), move |fs, _| {
@@ -44,10 +41,7 @@ impl Fs {
     }
 
     pub(crate) fn plan_unlink(&self, dir: Dir, path: &str, removedir: bool) -> Plan {
-        let l = match self.lookup(dir, path, false) {
-            Ok(l) => l,
-            Err(e) => return Plan::fail(e),
-        };
+        let l = or_fail!(self.lookup(dir, path, false));
         let Some(ino) = l.ino else {
             return Plan::fail(Errno::ENOENT);
         };
@@ -106,14 +100,8 @@ impl Fs {
         if noreplace && exchange {
             return Plan::fail(Errno::EINVAL);
         }
-        let old = match self.lookup(dir, path, false) {
-            Ok(l) => l,
-            Err(e) => return Plan::fail(e),
-        };
-        let new = match self.lookup(new_dir, new_path, false) {
-            Ok(l) => l,
-            Err(e) => return Plan::fail(e),
-        };
+        let old = or_fail!(self.lookup(dir, path, false));
+        let new = or_fail!(self.lookup(new_dir, new_path, false));
         if self.sb(old.parent) != self.sb(new.parent) {
             return Plan::fail(Errno::EXDEV);
         }
@@ -179,17 +167,11 @@ impl Fs {
     }
 
     pub(crate) fn plan_link(&self, dir: Dir, path: &str, new_dir: Dir, new_path: &str) -> Plan {
-        let old = match self.lookup(dir, path, false) {
-            Ok(l) => l,
-            Err(e) => return Plan::fail(e),
-        };
+        let old = or_fail!(self.lookup(dir, path, false));
         let Some(src) = old.ino else {
             return Plan::fail(Errno::ENOENT);
         };
-        let (parent, name) = match self.create_at(new_dir, new_path) {
-            Ok(x) => x,
-            Err(e) => return Plan::fail(e),
-        };
+        let (parent, name) = or_fail!(self.create_at(new_dir, new_path));
         if self.sb(parent) != self.inodes[src].sb {
             return Plan::fail(Errno::EXDEV);
         }
@@ -203,10 +185,7 @@ impl Fs {
     }
 
     pub(crate) fn plan_symlink(&self, target: &str, dir: Dir, path: &str) -> Plan {
-        let (parent, name) = match self.create_at(dir, path) {
-            Ok(x) => x,
-            Err(e) => return Plan::fail(e),
-        };
+        let (parent, name) = or_fail!(self.create_at(dir, path));
         let sb = self.sb(parent);
         let target = target.to_string();
         Plan::with(Allowed::ok(0), move |fs, _| {
@@ -235,10 +214,7 @@ impl Fs {
             0o040000 => return Plan::fail(Errno::EPERM),
             _ => return Plan::fail(Errno::EINVAL),
         }
-        let (parent, name) = match self.create_at(dir, path) {
-            Ok(x) => x,
-            Err(e) => return Plan::fail(e),
-        };
+        let (parent, name) = or_fail!(self.create_at(dir, path));
         let perm = self.masked(perm);
         let sb = self.sb(parent);
         let bs = self.profile.fs.block_size;

@@ -2,18 +2,15 @@
 //! 6.12+ mode switch) and mm/fadvise.c (generic_fadvise).
 
 use crate::allowed::Allowed;
-use crate::exec::Plan;
+use crate::exec::{or_fail, Plan};
 use crate::fs::{Fs, Kind};
 use crate::op::{Advice, FallocFlag, FdRef};
 use crate::outcome::Errno;
 
-const KEEP_SIZE: u32 = 0x01;
-const PUNCH_HOLE: u32 = 0x02;
-const COLLAPSE_RANGE: u32 = 0x08;
-const ZERO_RANGE: u32 = 0x10;
-const INSERT_RANGE: u32 = 0x20;
-const UNSHARE_RANGE: u32 = 0x40;
-const WRITE_ZEROES: u32 = 0x80;
+use crate::op::falloc::{
+    COLLAPSE_RANGE, INSERT_RANGE, KEEP_SIZE, NO_HIDE_STALE, PUNCH_HOLE, UNSHARE_RANGE,
+    WRITE_ZEROES, ZERO_RANGE,
+};
 /// FALLOC_FL_MODE_MASK (6.17+ with WRITE_ZEROES).
 const MODE_MASK: u32 =
     PUNCH_HOLE | COLLAPSE_RANGE | ZERO_RANGE | INSERT_RANGE | UNSHARE_RANGE | WRITE_ZEROES;
@@ -28,7 +25,7 @@ pub fn falloc_mode(flags: &[FallocFlag]) -> u32 {
         m | match f {
             FallocFlag::KeepSize => KEEP_SIZE,
             FallocFlag::PunchHole => PUNCH_HOLE,
-            FallocFlag::NoHideStale => 0x04,
+            FallocFlag::NoHideStale => NO_HIDE_STALE,
             FallocFlag::CollapseRange => COLLAPSE_RANGE,
             FallocFlag::ZeroRange => ZERO_RANGE,
             FallocFlag::InsertRange => INSERT_RANGE,
@@ -61,10 +58,7 @@ impl Fs {
         len: i64,
     ) -> Plan {
         let mode = falloc_mode(flags);
-        let d = match self.desc(fd) {
-            Ok(d) => d,
-            Err(e) => return Plan::fail(e),
-        };
+        let d = or_fail!(self.desc(fd));
         if offset < 0 || len <= 0 {
             return Plan::fail(Errno::EINVAL);
         }
@@ -137,10 +131,7 @@ impl Fs {
     }
 
     pub(crate) fn plan_fadvise(&self, fd: FdRef, _offset: i64, len: i64, advice: Advice) -> Plan {
-        let d = match self.desc(fd) {
-            Ok(d) => d,
-            Err(e) => return Plan::fail(e),
-        };
+        let d = or_fail!(self.desc(fd));
         if matches!(self.inodes[d.ino].kind, Kind::Fifo(_)) {
             return Plan::fail(Errno::ESPIPE);
         }
