@@ -12,9 +12,13 @@ pub enum Allowed {
     /// Success with a count in `min..=max`. If `bytes` is given, the outcome's data
     /// must be its first `count` bytes (a short read returns a prefix).
     Count {
+        /// Smallest allowed value.
         min: i64,
+        /// Largest allowed value.
         max: i64,
+        /// The bytes a full result would carry; a short one carries a prefix.
         bytes: Option<Vec<u8>>,
+        /// Why the kernel may choose.
         why: &'static str,
     },
     /// A transfer (copy_file_range, splice) of `min..=max` bytes. Through the
@@ -22,9 +26,13 @@ pub enum Allowed {
     /// `offsets` holds their values before the call (`None` where the file
     /// position was used); through io_uring nothing is written back.
     Transfer {
+        /// Smallest allowed value.
         min: i64,
+        /// Largest allowed value.
         max: i64,
+        /// Explicit offsets before the call (syscalls), or `None` (io_uring).
         offsets: Option<(Option<i64>, Option<i64>)>,
+        /// Why the kernel may choose.
         why: &'static str,
     },
     /// Success with one of these values (SEEK_DATA/SEEK_HOLE positions).

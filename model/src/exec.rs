@@ -24,7 +24,9 @@ pub type Effect = Box<dyn FnOnce(&mut Fs, &Outcome)>;
 
 /// What an op may return and what it does.
 pub struct Plan {
+    /// The outcomes the kernel may give.
     pub allowed: Allowed,
+    /// The state change, applied with the actual outcome on success.
     pub effect: Option<Effect>,
 }
 

@@ -18,7 +18,9 @@ const MAX_SYMLINKS: u32 = 40;
 /// directory streams whether the entry existed when they started.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
+    /// The inode.
     pub ino: Ino,
+    /// Model time the entry was linked.
     pub born: u64,
 }
 
@@ -29,23 +31,31 @@ pub enum Kind {
     File(SparseFile),
     /// A directory: name -> entry. Removed directories keep `dead = true`.
     Dir {
+        /// Name -> entry ("." and ".." are implicit).
         entries: BTreeMap<String, Entry>,
+        /// Removed (rmdir or renamed over) while still open.
         dead: bool,
     },
+    /// A symlink and its target.
     Symlink(String),
     /// A FIFO or an anonymous pipe; the pipe exists while it has openers.
     Fifo(Pipe),
+    /// A socket node (cannot be opened).
     Sock,
+    /// A character device (major, minor).
     Chr(u32, u32),
+    /// A block device (major, minor).
     Blk(u32, u32),
 }
 
 /// An inode.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Inode {
+    /// What the inode is, with its contents.
     pub kind: Kind,
     /// Permission bits (mode & 07777).
     pub perm: u32,
+    /// Link count as statx reports it.
     pub nlink: u32,
     /// Which superblock: 0 = main root, 1 = other root, 2 = pipefs.
     pub sb: u8,
@@ -95,12 +105,17 @@ pub struct DirCursor {
 /// An open file description.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Desc {
+    /// The inode.
     pub ino: Ino,
+    /// Opened for reading (FMODE_READ).
     pub readable: bool,
+    /// Opened for writing (FMODE_WRITE).
     pub writable: bool,
     /// O_PATH: usable only as a dirfd, for fstat and close.
     pub path_only: bool,
+    /// O_APPEND: writes go to the end of file.
     pub append: bool,
+    /// O_NONBLOCK.
     pub nonblock: bool,
     /// The file position.
     pub pos: i64,
@@ -111,14 +126,18 @@ pub struct Desc {
 /// The whole model state.
 #[derive(Debug, Clone)]
 pub struct Fs {
+    /// Every inode ever created (an arena; never freed).
     pub inodes: Vec<Inode>,
     /// Root directories of the main (0) and other (1) scratch roots.
     pub roots: [Ino; 2],
+    /// The fd table: slot -> open file description.
     pub fds: BTreeMap<Slot, Desc>,
     /// The description `fd = "root"` names: the main root opened O_RDONLY by the
     /// backend before the first op. It cannot be closed.
     pub root_desc: Desc,
+    /// The thread's file creation mask.
     pub umask: u32,
+    /// Kernel, filesystem and interface facts.
     pub profile: Profile,
     /// Model time: incremented by every op.
     pub clock: u64,

@@ -75,7 +75,13 @@ pub enum Payload {
     /// The UTF-8 bytes of this string.
     Text(String),
     /// `len` copies of the first byte of `fill`.
-    Fill { fill: String, len: u64 },
+    /// `len` copies of the first byte of `fill`.
+    Fill {
+        /// A one-byte string: the byte to repeat.
+        fill: String,
+        /// How many bytes.
+        len: u64,
+    },
 }
 
 impl Payload {
@@ -108,16 +114,27 @@ impl Payload {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OpenFlag {
+    /// O_RDONLY.
     Rdonly,
+    /// O_WRONLY.
     Wronly,
+    /// O_RDWR.
     Rdwr,
+    /// O_CREAT.
     Creat,
+    /// O_EXCL.
     Excl,
+    /// O_TRUNC.
     Trunc,
+    /// O_APPEND.
     Append,
+    /// O_DIRECTORY.
     Directory,
+    /// O_NONBLOCK.
     Nonblock,
+    /// O_NOFOLLOW.
     Nofollow,
+    /// O_PATH.
     Path,
 }
 
@@ -125,10 +142,15 @@ pub enum OpenFlag {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Whence {
+    /// SEEK_SET.
     Set,
+    /// SEEK_CUR.
     Cur,
+    /// SEEK_END.
     End,
+    /// SEEK_DATA.
     Data,
+    /// SEEK_HOLE.
     Hole,
 }
 
@@ -136,7 +158,9 @@ pub enum Whence {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RenameFlag {
+    /// RENAME_NOREPLACE.
     Noreplace,
+    /// RENAME_EXCHANGE.
     Exchange,
 }
 
@@ -146,10 +170,15 @@ pub enum RenameFlag {
 pub enum NodeType {
     /// Type bits 0: creates a regular file.
     None,
+    /// S_IFREG.
     Reg,
+    /// S_IFFIFO.
     Fifo,
+    /// S_IFSOCK.
     Sock,
+    /// S_IFCHR.
     Chr,
+    /// S_IFBLK.
     Blk,
     /// S_IFDIR: rejected (EPERM).
     Dir,
@@ -181,24 +210,38 @@ impl NodeType {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Advice {
+    /// POSIX_FADV_NORMAL.
     Normal,
+    /// POSIX_FADV_RANDOM.
     Random,
+    /// POSIX_FADV_SEQUENTIAL.
     Sequential,
+    /// POSIX_FADV_WILLNEED.
     Willneed,
+    /// POSIX_FADV_DONTNEED.
     Dontneed,
+    /// POSIX_FADV_NOREUSE.
     Noreuse,
     #[serde(untagged)]
+    /// Any other value (invalid advice).
     Raw(i32),
 }
 
 /// The fallocate(2) mode bits (FALLOC_FL_*, include/uapi/linux/falloc.h).
 pub mod falloc {
+    /// FALLOC_FL_KEEP_SIZE.
     pub const KEEP_SIZE: u32 = 0x01;
+    /// FALLOC_FL_PUNCH_HOLE.
     pub const PUNCH_HOLE: u32 = 0x02;
+    /// FALLOC_FL_NO_HIDE_STALE.
     pub const NO_HIDE_STALE: u32 = 0x04;
+    /// FALLOC_FL_COLLAPSE_RANGE.
     pub const COLLAPSE_RANGE: u32 = 0x08;
+    /// FALLOC_FL_ZERO_RANGE.
     pub const ZERO_RANGE: u32 = 0x10;
+    /// FALLOC_FL_INSERT_RANGE.
     pub const INSERT_RANGE: u32 = 0x20;
+    /// FALLOC_FL_UNSHARE_RANGE.
     pub const UNSHARE_RANGE: u32 = 0x40;
     /// Since 6.17.
     pub const WRITE_ZEROES: u32 = 0x80;
@@ -208,15 +251,24 @@ pub mod falloc {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FallocFlag {
+    /// FALLOC_FL_KEEP_SIZE.
     KeepSize,
+    /// FALLOC_FL_PUNCH_HOLE.
     PunchHole,
+    /// FALLOC_FL_NO_HIDE_STALE.
     NoHideStale,
+    /// FALLOC_FL_COLLAPSE_RANGE.
     CollapseRange,
+    /// FALLOC_FL_ZERO_RANGE.
     ZeroRange,
+    /// FALLOC_FL_INSERT_RANGE.
     InsertRange,
+    /// FALLOC_FL_UNSHARE_RANGE.
     UnshareRange,
+    /// FALLOC_FL_WRITE_ZEROES.
     WriteZeroes,
     #[serde(untagged)]
+    /// Raw mode bits without a name here.
     Raw(u32),
 }
 
@@ -228,175 +280,275 @@ pub enum Op {
     /// openat(dir, path, flags, mode); the new descriptor goes into `slot`
     /// (an occupied slot is closed first, silently).
     Open {
+        /// The slot the new descriptor goes into.
         slot: Slot,
         #[serde(default)]
+        /// The dirfd `path` is resolved against.
         dir: Dir,
+        /// The path, relative to `dir`.
         path: String,
         #[serde(default)]
+        /// The call's flags.
         flags: Vec<OpenFlag>,
         #[serde(default = "default_file_mode")]
+        /// The mode argument.
         mode: u32,
     },
     /// close(fd).
-    Close { fd: FdRef },
+    /// close(fd).
+    Close {
+        /// The descriptor operand.
+        fd: FdRef,
+    },
     /// read(2) at the file position or pread(2) at `offset`. The outcome carries
     /// the bytes read.
     Read {
+        /// The descriptor operand.
         fd: FdRef,
+        /// The length or count argument.
         len: u64,
         #[serde(default)]
+        /// The offset argument.
         offset: Off,
     },
     /// write(2) at the file position or pwrite(2) at `offset`.
     Write {
+        /// The descriptor operand.
         fd: FdRef,
+        /// The bytes to write.
         data: Payload,
         #[serde(default)]
+        /// The offset argument.
         offset: Off,
     },
     /// lseek(fd, offset, whence).
     Lseek {
+        /// The descriptor operand.
         fd: FdRef,
+        /// The offset argument.
         offset: i64,
+        /// How `offset` is interpreted.
         whence: Whence,
     },
     /// lseek(fd, d_off, SEEK_SET) where d_off is the cookie of the `entry`-th
     /// (0-based) dirent this descriptor's getdents64 calls have returned so far.
-    SeekDirent { fd: FdRef, entry: u32 },
+    /// Seek a directory to the d_off of the `entry`-th record it returned (see the op docs above).
+    SeekDirent {
+        /// The descriptor operand.
+        fd: FdRef,
+        /// Index (0-based) of the record whose d_off to seek to.
+        entry: u32,
+    },
     /// ftruncate(fd, len).
-    Ftruncate { fd: FdRef, len: i64 },
+    /// ftruncate(fd, len).
+    Ftruncate {
+        /// The descriptor operand.
+        fd: FdRef,
+        /// The new size.
+        len: i64,
+    },
     /// fsync(fd) or fdatasync(fd).
     Fsync {
+        /// The descriptor operand.
         fd: FdRef,
         #[serde(default)]
+        /// fdatasync(2) instead of fsync(2).
         datasync: bool,
     },
     /// statx(dir, path, AT_SYMLINK_NOFOLLOW if !follow). The outcome carries the
     /// deterministic fields: type, permission bits, size, nlink, rdev.
     Stat {
         #[serde(default)]
+        /// The dirfd `path` is resolved against.
         dir: Dir,
+        /// The path, relative to `dir`.
         path: String,
         #[serde(default)]
+        /// Follow a final symlink (no AT_SYMLINK_NOFOLLOW).
         follow: bool,
     },
     /// statx(fd, "", AT_EMPTY_PATH).
-    Fstat { fd: FdRef },
+    /// statx(fd, "", AT_EMPTY_PATH).
+    Fstat {
+        /// The descriptor operand.
+        fd: FdRef,
+    },
     /// mkdirat(dir, path, mode).
     Mkdir {
         #[serde(default)]
+        /// The dirfd `path` is resolved against.
         dir: Dir,
+        /// The path, relative to `dir`.
         path: String,
         #[serde(default = "default_dir_mode")]
+        /// The mode argument.
         mode: u32,
     },
     /// unlinkat(dir, path, AT_REMOVEDIR if removedir).
     Unlink {
         #[serde(default)]
+        /// The dirfd `path` is resolved against.
         dir: Dir,
+        /// The path, relative to `dir`.
         path: String,
         #[serde(default)]
+        /// AT_REMOVEDIR: remove a directory.
         removedir: bool,
     },
     /// renameat2(dir, path, new_dir, new_path, flags).
     Rename {
         #[serde(default)]
+        /// The dirfd `path` is resolved against.
         dir: Dir,
+        /// The path, relative to `dir`.
         path: String,
         #[serde(default)]
+        /// The dirfd `new_path` is resolved against.
         new_dir: Dir,
+        /// The new name, relative to `new_dir`.
         new_path: String,
         #[serde(default)]
+        /// The call's flags.
         flags: Vec<RenameFlag>,
     },
     /// linkat(dir, path, new_dir, new_path, 0).
     Link {
         #[serde(default)]
+        /// The dirfd `path` is resolved against.
         dir: Dir,
+        /// The path, relative to `dir`.
         path: String,
         #[serde(default)]
+        /// The dirfd `new_path` is resolved against.
         new_dir: Dir,
+        /// The new name, relative to `new_dir`.
         new_path: String,
     },
     /// symlinkat(target, dir, path).
     Symlink {
+        /// The symlink's target (a safe relative path).
         target: String,
         #[serde(default)]
+        /// The dirfd `path` is resolved against.
         dir: Dir,
+        /// The path, relative to `dir`.
         path: String,
     },
     /// pipe2 with O_NONBLOCK if `nonblock`; the ends go into two slots.
     Pipe {
+        /// Slot for the read end.
         read_slot: Slot,
+        /// Slot for the write end.
         write_slot: Slot,
         #[serde(default)]
+        /// O_NONBLOCK on both ends.
         nonblock: bool,
     },
     /// umask(mask): the calling thread's file creation mask.
-    Umask { mask: u32 },
+    /// umask(mask): returns the previous mask.
+    Umask {
+        /// The new umask.
+        mask: u32,
+    },
     /// copy_file_range(fd_in, off_in, fd_out, off_out, len, flags).
     CopyFileRange {
+        /// The input descriptor.
         fd_in: FdRef,
         #[serde(default)]
+        /// The input offset (file position or explicit).
         off_in: Off,
+        /// The output descriptor.
         fd_out: FdRef,
         #[serde(default)]
+        /// The output offset (file position or explicit).
         off_out: Off,
+        /// The length or count argument.
         len: u64,
         #[serde(default)]
+        /// The call's flags.
         flags: u32,
     },
     /// splice(fd_in, off_in, fd_out, off_out, len, flags).
     Splice {
+        /// The input descriptor.
         fd_in: FdRef,
         #[serde(default)]
+        /// The input offset (file position or explicit).
         off_in: Off,
+        /// The output descriptor.
         fd_out: FdRef,
         #[serde(default)]
+        /// The output offset (file position or explicit).
         off_out: Off,
+        /// The length or count argument.
         len: u64,
         #[serde(default)]
+        /// The call's flags.
         flags: u32,
     },
     /// tee(fd_in, fd_out, len, flags).
     Tee {
+        /// The input descriptor.
         fd_in: FdRef,
+        /// The output descriptor.
         fd_out: FdRef,
+        /// The length or count argument.
         len: u64,
         #[serde(default)]
+        /// The call's flags.
         flags: u32,
     },
     /// getdents64(fd, buf, count). The outcome carries the parsed records.
-    Getdents { fd: FdRef, count: u64 },
+    /// getdents64(fd, buf, count).
+    Getdents {
+        /// The descriptor operand.
+        fd: FdRef,
+        /// The buffer size in bytes.
+        count: u64,
+    },
     /// posix_fadvise(fd, offset, len, advice).
     Fadvise {
+        /// The descriptor operand.
         fd: FdRef,
         #[serde(default)]
+        /// The offset argument.
         offset: i64,
         #[serde(default)]
+        /// The length or count argument.
         len: i64,
+        /// The POSIX_FADV_* advice.
         advice: Advice,
     },
     /// fallocate(fd, mode, offset, len).
     Fallocate {
+        /// The descriptor operand.
         fd: FdRef,
         #[serde(default)]
+        /// The mode argument.
         mode: Vec<FallocFlag>,
+        /// The offset argument.
         offset: i64,
+        /// The length or count argument.
         len: i64,
     },
     /// mknodat(dir, path, type | perm, makedev(major, minor)).
     Mknod {
         #[serde(default)]
+        /// The dirfd `path` is resolved against.
         dir: Dir,
+        /// The path, relative to `dir`.
         path: String,
         #[serde(rename = "type")]
+        /// The S_IFMT part of the mode.
         node_type: NodeType,
         #[serde(default = "default_file_mode")]
+        /// Permission bits (before the umask).
         perm: u32,
         #[serde(default)]
+        /// Device major number (char/block devices).
         major: u32,
         #[serde(default)]
+        /// Device minor number (char/block devices).
         minor: u32,
     },
 }
@@ -413,29 +565,53 @@ fn default_dir_mode() -> u32 {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OpKind {
+    /// [`Op::Open`].
     Open,
+    /// [`Op::Close`].
     Close,
+    /// [`Op::Read`].
     Read,
+    /// [`Op::Write`].
     Write,
+    /// [`Op::Lseek`].
     Lseek,
+    /// [`Op::SeekDirent`].
     SeekDirent,
+    /// [`Op::Ftruncate`].
     Ftruncate,
+    /// [`Op::Fsync`].
     Fsync,
+    /// [`Op::Stat`].
     Stat,
+    /// [`Op::Fstat`].
     Fstat,
+    /// [`Op::Mkdir`].
     Mkdir,
+    /// [`Op::Unlink`].
     Unlink,
+    /// [`Op::Rename`].
     Rename,
+    /// [`Op::Link`].
     Link,
+    /// [`Op::Symlink`].
     Symlink,
+    /// [`Op::Pipe`].
     Pipe,
+    /// [`Op::Umask`].
     Umask,
+    /// [`Op::CopyFileRange`].
     CopyFileRange,
+    /// [`Op::Splice`].
     Splice,
+    /// [`Op::Tee`].
     Tee,
+    /// [`Op::Getdents`].
     Getdents,
+    /// [`Op::Fadvise`].
     Fadvise,
+    /// [`Op::Fallocate`].
     Fallocate,
+    /// [`Op::Mknod`].
     Mknod,
 }
 

@@ -62,13 +62,21 @@ impl<'de> Deserialize<'de> for Errno {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FileType {
+    /// A regular file.
     Reg,
+    /// A directory.
     Dir,
+    /// A symbolic link.
     Lnk,
+    /// A FIFO or pipe.
     Fifo,
+    /// A socket.
     Sock,
+    /// A character device.
     Chr,
+    /// A block device.
     Blk,
+    /// DT_UNKNOWN: the filesystem did not say.
     Unknown,
 }
 
@@ -120,10 +128,13 @@ impl FileType {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Stat {
     #[serde(rename = "type")]
+    /// File type.
     pub file_type: FileType,
     /// Permission bits (mode & 07777).
     pub perm: u32,
+    /// st_size (directories: 0, normalised).
     pub size: u64,
+    /// Link count.
     pub nlink: u32,
     /// (major, minor) of a device node; (0, 0) otherwise.
     pub rdev: (u32, u32),
@@ -134,9 +145,12 @@ pub struct Stat {
 /// [`crate::Op::SeekDirent`]).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Dirent {
+    /// d_name.
     pub name: String,
     #[serde(rename = "type")]
+    /// File type.
     pub file_type: FileType,
+    /// d_reclen: ALIGN(19 + name length + 1, 8).
     pub reclen: u16,
 }
 
@@ -150,6 +164,7 @@ pub fn dirent_reclen(name_len: usize) -> u16 {
 #[serde(rename_all = "snake_case")]
 pub enum Data {
     #[default]
+    /// No data (most calls).
     None,
     /// Bytes read.
     Bytes(Vec<u8>),
@@ -166,8 +181,10 @@ pub enum Data {
 /// The outcome of one op: a value or an errno, and data.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Outcome {
+    /// The return value, or the errno.
     pub result: Result<i64, Errno>,
     #[serde(default, skip_serializing_if = "is_none_data")]
+    /// Data returned alongside a success.
     pub data: Data,
 }
 

@@ -13,7 +13,9 @@ pub const SLOTS: usize = 16;
 /// One pipe buffer: `data` sits at `offset` inside its page.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Buf {
+    /// Offset of the data inside its page.
     pub offset: usize,
+    /// The bytes still queued in this buffer.
     pub data: Vec<u8>,
     /// PIPE_BUF_FLAG_CAN_MERGE.
     pub can_merge: bool,
@@ -28,8 +30,11 @@ pub struct Buf {
 /// A pipe: its buffers and how many readers and writers have it open.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Pipe {
+    /// The ring of buffers, oldest first.
     pub bufs: VecDeque<Buf>,
+    /// Open read ends.
     pub readers: u32,
+    /// Open write ends.
     pub writers: u32,
 }
 

@@ -20,9 +20,13 @@ pub enum Interface {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FsKind {
+    /// tmpfs (shmem).
     Tmpfs,
+    /// ext4.
     Ext4,
+    /// XFS.
     Xfs,
+    /// Btrfs.
     Btrfs,
     /// Anything else: only behaviour common to all filesystems is exact.
     Other,
@@ -55,6 +59,7 @@ impl FsKind {
 /// The facts about one filesystem that the model needs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FsProfile {
+    /// The filesystem family.
     pub kind: FsKind,
     /// Allocation unit: hole granularity for SEEK_HOLE, PUNCH_HOLE and the
     /// alignment COLLAPSE/INSERT require.
@@ -114,6 +119,7 @@ pub struct Profile {
     /// The filesystem of the main scratch root (the `other` root is assumed to be
     /// the same kind on a different superblock).
     pub fs: FsProfile,
+    /// Which interface runs the ops.
     pub interface: Interface,
     /// True when the two scratch roots are on different superblocks (EXDEV
     /// between them). False in the unprivileged fallback where both may share one.

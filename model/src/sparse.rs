@@ -16,8 +16,11 @@ pub enum Block {
 /// File contents: a size and the allocated blocks (block index -> block).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SparseFile {
+    /// st_size.
     pub size: u64,
+    /// Allocation unit (hole granularity).
     pub block_size: u64,
+    /// Allocated blocks by index; absent = hole.
     pub blocks: BTreeMap<u64, Block>,
 }
 
@@ -172,6 +175,52 @@ impl SparseFile {
         }
     }
 
+    /// Zeroes `[pos, pos+len)` and leaves it allocated (ZERO_RANGE): whole
+    /// blocks become unwritten extents, partial blocks zeroed data. With
+    /// `written` (WRITE_ZEROES) the zeros are written data, materialised unless
+    /// the range is too large to hold in memory.
+    pub fn zero_range(&mut self, pos: u64, len: u64, written: bool) {
+        if len == 0 {
+            return;
+        }
+        self.punch(pos, len);
+        self.allocate(pos, len, false);
+        if written && len <= 64 << 20 {
+            let bs = self.block_size;
+            for bi in pos / bs..=(pos + len - 1) / bs {
+                if self.blocks.get(&bi) == Some(&Block::Unwritten) {
+                    self.blocks.insert(bi, Block::Data(vec![0; bs as usize]));
+                }
+            }
+        }
+    }
+
+    /// Removes the block-aligned range `[pos, pos+len)` and shifts what follows
+    /// down (COLLAPSE_RANGE); the size shrinks by `len`.
+    pub fn collapse(&mut self, pos: u64, len: u64) {
+        let bs = self.block_size;
+        let (first, n) = (pos / bs, len / bs);
+        let tail = self.blocks.split_off(&first);
+        for (bi, b) in tail {
+            if bi >= first + n {
+                self.blocks.insert(bi - n, b);
+            }
+        }
+        self.size -= len;
+    }
+
+    /// Inserts a hole of `len` bytes at the block-aligned `pos`, shifting what
+    /// follows up (INSERT_RANGE); the size grows by `len`.
+    pub fn insert(&mut self, pos: u64, len: u64) {
+        let bs = self.block_size;
+        let (first, n) = (pos / bs, len / bs);
+        let tail = self.blocks.split_off(&first);
+        for (bi, b) in tail {
+            self.blocks.insert(bi + n, b);
+        }
+        self.size += len;
+    }
+
     /// Allocates the blocks of `[pos, pos+len)` (fallocate mode 0 / KEEP_SIZE).
     /// With `promote`, blocks already allocated but unwritten become zero data
     /// (tmpfs: a second fallocate over a fallocated page marks it uptodate).
@@ -316,6 +365,21 @@ mod tests {
         f.truncate(20_000);
         assert_eq!(f.read(10_000, 3), b"a\0\0".to_vec());
         assert_eq!(f.nonzero_runs(), vec![(10_000, b"a".to_vec())]);
+    }
+
+    #[test]
+    fn collapse_and_insert_shift_blocks() {
+        let mut f = SparseFile::new(4096);
+        f.write(0, b"a");
+        f.write(4096, b"b");
+        f.write(8192, b"c");
+        f.collapse(4096, 4096);
+        assert_eq!(f.size, 8193 - 4096);
+        assert_eq!(f.read(4096, 1), b"c".to_vec());
+        f.insert(0, 8192);
+        assert_eq!(f.read(8192, 1), b"a".to_vec());
+        assert_eq!(f.read(0, 1), b"\0".to_vec());
+        assert_eq!(f.size, 4097 + 8192);
     }
 
     #[test]

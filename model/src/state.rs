@@ -11,12 +11,15 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Node {
     #[serde(rename = "type")]
+    /// File type.
     pub file_type: FileType,
     /// Permission bits (mode & 07777).
     pub perm: u32,
     /// st_size (0 for directories: their size is filesystem-specific and not compared).
     pub size: u64,
+    /// Link count.
     pub nlink: u32,
+    /// (major, minor) of a device node, else (0, 0).
     pub rdev: (u32, u32),
     /// Regular files: the maximal runs of non-zero bytes as (offset, bytes); holes
     /// and written zeros look alike here. Symlinks: the target as one run at 0.
@@ -27,6 +30,7 @@ pub struct Node {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FdState {
     #[serde(rename = "type")]
+    /// File type.
     pub file_type: FileType,
     /// lseek(fd, 0, SEEK_CUR) for regular files; `None` for pipes, FIFOs,
     /// directories (cookies are opaque) and O_PATH descriptors.
@@ -41,6 +45,7 @@ pub struct State {
     /// Per scratch root ("root", "other"): relative path -> node. Directories are
     /// listed too, so directory contents are compared by the set of paths.
     pub trees: BTreeMap<String, BTreeMap<String, Node>>,
+    /// Occupied slots and what they hold.
     pub fds: BTreeMap<Slot, FdState>,
 }
 

@@ -11,12 +11,15 @@ use std::collections::BTreeMap;
 pub struct Divergence {
     /// Index of the diverging op, or `None` when only the final state differs.
     pub index: Option<usize>,
+    /// The diverging op.
     pub op: Option<Op>,
+    /// The backend that diverged.
     pub backend: String,
     /// What the backend returned.
     pub actual: Option<Outcome>,
     /// What the model allowed.
     pub allowed: String,
+    /// Why the outcome is outside the allowed set.
     pub why: String,
     /// Differences between the model's and the backend's final state.
     pub state_diff: Vec<String>,
@@ -51,12 +54,14 @@ pub enum Verdict {
     /// The run reached behaviour the model does not pin down (the reason); it is
     /// counted, not failed, and not compared further.
     Poisoned(String),
+    /// A backend left the model's allowed set: a finding.
     Diverged(Box<Divergence>),
 }
 
 /// What running one sequence did.
 #[derive(Debug, Clone, Serialize)]
 pub struct SeqResult {
+    /// Agree, poisoned or diverged.
     pub verdict: Verdict,
     /// Ops executed through the backend, per kind.
     pub executed: BTreeMap<OpKind, u64>,

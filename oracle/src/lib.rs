@@ -1,6 +1,8 @@
 //! ringspec's oracle: backends that run ops (model, syscalls, io_uring), scratch
 //! roots, scenario tables and the differential runner.
 
+#![warn(missing_docs)]
+
 pub mod backend;
 pub mod differential;
 pub mod gen;

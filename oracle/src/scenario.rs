@@ -11,6 +11,7 @@ use std::path::Path;
 #[serde(deny_unknown_fields)]
 pub struct ScenarioFile {
     #[serde(rename = "case", default)]
+    /// The cases, in file order.
     pub cases: Vec<Scenario>,
 }
 
@@ -25,7 +26,9 @@ pub struct Scenario {
     #[serde(default)]
     pub see: Option<String>,
     #[serde(default)]
+    /// Ops that build the state the case needs.
     pub setup: Vec<Op>,
+    /// The op under test.
     pub run: Op,
     /// The expected outcome through the synchronous syscalls.
     pub expect: Expect,
@@ -59,6 +62,7 @@ pub struct Expect {
     pub reclens: Option<Vec<u16>>,
     /// statx fields to check.
     pub stat: Option<StatExpect>,
+    /// Alternatives where the kernel may choose; one must match.
     pub any_of: Option<Vec<Expect>>,
 }
 
@@ -67,10 +71,15 @@ pub struct Expect {
 #[serde(deny_unknown_fields)]
 pub struct StatExpect {
     #[serde(rename = "type")]
+    /// File type.
     pub file_type: Option<FileType>,
+    /// Permission bits.
     pub perm: Option<u32>,
+    /// st_size.
     pub size: Option<u64>,
+    /// Link count.
     pub nlink: Option<u32>,
+    /// (major, minor).
     pub rdev: Option<(u32, u32)>,
 }
 
@@ -80,13 +89,18 @@ pub struct StatExpect {
 pub enum NodeExpect {
     /// "absent": the path must not exist.
     Absent(String),
+    /// The path must exist; every field given must match.
     Present {
         #[serde(rename = "type")]
+        /// File type.
         file_type: Option<FileType>,
+        /// Permission bits.
         perm: Option<u32>,
+        /// st_size.
         size: Option<u64>,
         /// Full contents as text (holes read as NUL).
         data: Option<String>,
+        /// Link count.
         nlink: Option<u32>,
     },
 }
@@ -208,6 +222,7 @@ pub fn load_dir(dir: &Path) -> Result<Vec<(String, Scenario)>, String> {
 /// The result of one scenario.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ScenarioResult {
+    /// Kernel, table and model agree.
     Pass,
     /// Every problem found, one line each.
     Fail(Vec<String>),

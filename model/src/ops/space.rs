@@ -124,9 +124,66 @@ impl Fs {
                     }
                 })
             }
-            // Modes only some filesystems have: their data effects are modelled
-            // per filesystem when those profiles are exact (see FsProfile).
-            _ => Plan::pure(Allowed::Unmodelled("fallocate mode not modelled yet")),
+            ZERO_RANGE | UNSHARE_RANGE | WRITE_ZEROES => {
+                let op = mode & MODE_MASK;
+                let keep = mode & KEEP_SIZE != 0;
+                let size = f.size;
+                let mut allowed = Allowed::ok(0);
+                if n > ENOSPC_THRESHOLD {
+                    allowed = allowed.or(Allowed::err(Errno::ENOSPC));
+                }
+                // ext4 offers WRITE_ZEROES only where the block device can
+                // write zeroes by unmapping; the model does not know the device.
+                if op == WRITE_ZEROES {
+                    allowed = allowed.or(Allowed::err(Errno::EOPNOTSUPP));
+                }
+                Plan::with(allowed, move |fs, _| {
+                    fs.file_changed(ino);
+                    if let Kind::File(f) = &mut fs.inodes[ino].kind {
+                        match op {
+                            ZERO_RANGE => f.zero_range(off, n, false),
+                            WRITE_ZEROES => f.zero_range(off, n, true),
+                            _ => f.allocate(off, n, false),
+                        }
+                        if !keep && end as u64 > size {
+                            f.size = end as u64;
+                        }
+                    }
+                })
+            }
+            // COLLAPSE_RANGE and INSERT_RANGE (ext4_collapse_range,
+            // xfs_falloc_collapse_range and their insert twins): block
+            // alignment first, then the size rules.
+            op => {
+                let bs = self.profile.fs.block_size;
+                if off % bs != 0 || n % bs != 0 {
+                    return Plan::fail(Errno::EINVAL);
+                }
+                let size = f.size;
+                let max = self.profile.fs.max_file_size as u64;
+                if op == COLLAPSE_RANGE {
+                    if end as u64 >= size {
+                        return Plan::fail(Errno::EINVAL);
+                    }
+                } else {
+                    if n > max - size {
+                        return Plan::fail(Errno::EFBIG);
+                    }
+                    if off >= size {
+                        return Plan::fail(Errno::EINVAL);
+                    }
+                }
+                Plan::with(Allowed::ok(0), move |fs, _| {
+                    fs.file_changed(ino);
+                    if let Kind::File(f) = &mut fs.inodes[ino].kind {
+                        if op == COLLAPSE_RANGE {
+                            f.collapse(off, n);
+                        } else {
+                            f.insert(off, n);
+                        }
+                    }
+                })
+            }
         }
     }
 
@@ -142,5 +199,114 @@ impl Fs {
             return Plan::fail(Errno::EINVAL);
         }
         Plan::pure(Allowed::ok(0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{
+        Data, Dir, FallocFlag, FdRef, Fs, FsProfile, Op, OpenFlag, Outcome, Payload, Profile,
+    };
+
+    fn ext4() -> Fs {
+        let mut fs = Fs::new(Profile {
+            fs: FsProfile::detect("ext4", 4096),
+            ..Profile::default_tmpfs()
+        });
+        let open = Op::Open {
+            slot: 0,
+            dir: Dir::Root,
+            path: "a".into(),
+            flags: vec![OpenFlag::Rdwr, OpenFlag::Creat],
+            mode: 0o644,
+        };
+        fs.commit(&open, &Outcome::ok(0)).unwrap();
+        for (i, c) in ["a", "b", "c"].iter().enumerate() {
+            let w = Op::Write {
+                fd: FdRef::Slot(0),
+                data: Payload::Text(c.to_string()),
+                offset: crate::Off::At(i as i64 * 4096),
+            };
+            fs.commit(&w, &Outcome::ok(1)).unwrap();
+        }
+        fs
+    }
+
+    fn falloc(mode: Vec<FallocFlag>, offset: i64, len: i64) -> Op {
+        Op::Fallocate {
+            fd: FdRef::Slot(0),
+            mode,
+            offset,
+            len,
+        }
+    }
+
+    fn read_at(fs: &Fs, offset: i64) -> Outcome {
+        let op = Op::Read {
+            fd: FdRef::Slot(0),
+            len: 1,
+            offset: crate::Off::At(offset),
+        };
+        match fs.step(&op) {
+            crate::Allowed::Exact(o) => o,
+            a => panic!("read not exact: {a}"),
+        }
+    }
+
+    #[test]
+    fn collapse_removes_a_block_and_shifts_the_rest() {
+        let mut fs = ext4();
+        let op = falloc(vec![FallocFlag::CollapseRange], 4096, 4096);
+        fs.commit(&op, &Outcome::ok(0)).unwrap();
+        assert_eq!(
+            read_at(&fs, 4096),
+            Outcome::ok_with(1, Data::Bytes(b"c".to_vec()))
+        );
+        assert_eq!(fs.stat_of(fs.fds[&0].ino).size, 4097);
+    }
+
+    #[test]
+    fn collapse_and_insert_rules() {
+        let fs = ext4();
+        let einval = |op: &Op| fs.step(op) == crate::Allowed::err(crate::Errno::EINVAL);
+        assert!(einval(&falloc(vec![FallocFlag::CollapseRange], 100, 4096)));
+        // Reaching EOF (size 8193) is a truncate, not a collapse.
+        assert!(einval(&falloc(vec![FallocFlag::CollapseRange], 4096, 8192)));
+        assert!(einval(&falloc(vec![FallocFlag::InsertRange], 12288, 4096)));
+        assert_eq!(
+            fs.step(&falloc(vec![FallocFlag::InsertRange], 0, 4096)),
+            crate::Allowed::ok(0)
+        );
+    }
+
+    #[test]
+    fn zero_range_grows_unless_keep_size() {
+        let mut fs = ext4();
+        let op = falloc(vec![FallocFlag::ZeroRange], 0, 20000);
+        fs.commit(&op, &Outcome::ok(0)).unwrap();
+        assert_eq!(
+            read_at(&fs, 4096),
+            Outcome::ok_with(1, Data::Bytes(vec![0]))
+        );
+        assert_eq!(fs.stat_of(fs.fds[&0].ino).size, 20000);
+    }
+
+    #[test]
+    fn tmpfs_refuses_the_other_modes() {
+        let fs = {
+            let mut f = ext4();
+            f.profile = Profile::default_tmpfs();
+            f
+        };
+        for m in [
+            FallocFlag::ZeroRange,
+            FallocFlag::CollapseRange,
+            FallocFlag::InsertRange,
+        ] {
+            assert_eq!(
+                fs.step(&falloc(vec![m], 0, 4096)),
+                crate::Allowed::err(crate::Errno::EOPNOTSUPP)
+            );
+        }
     }
 }
