@@ -4,6 +4,7 @@
 #![warn(missing_docs)]
 
 pub mod backend;
+pub mod deadline;
 pub mod differential;
 pub mod gen;
 pub mod profile;

@@ -771,6 +771,22 @@ impl Backend for Syscalls {
         if let Err(e) = op.validate() {
             panic!("Syscalls::exec: refusing an op that fails validation: {e}");
         }
+        let guard = crate::deadline::Guard::arm(crate::deadline::OP_DEADLINE);
+        let out = self.exec_unguarded(op);
+        if guard.fired() {
+            // The op blocked past its deadline and was interrupted.
+            return Outcome::err(Errno::ETIME);
+        }
+        out
+    }
+
+    fn snapshot(&mut self) -> State {
+        self.snapshot_state()
+    }
+}
+
+impl Syscalls {
+    fn exec_unguarded(&mut self, op: &Op) -> Outcome {
         match op {
             Op::Open {
                 slot,
@@ -969,7 +985,7 @@ impl Backend for Syscalls {
     }
 
     /// The trees under both roots ("root", "other") and the fd table.
-    fn snapshot(&mut self) -> State {
+    fn snapshot_state(&mut self) -> State {
         let mut state = State::default();
         for (key, fd) in [("root", &self.roots.main), ("other", &self.roots.other)] {
             let mut tree = BTreeMap::new();
