@@ -5,5 +5,6 @@
 //! - `sequences`: random op sequences, model vs syscalls, op by op and final state
 //!   (`RINGSPEC_CASES` sets the number of sequences, `RINGSPEC_SEED` the seed).
 
+mod regressions;
 mod scenarios;
 mod sequences;

@@ -1,0 +1,216 @@
+//! Minimized failing sequences kept as readable files under corpus/regressions/,
+//! replayed by `ringspec replay` and by `cargo test -p conformance`.
+
+use crate::differential::{Divergence, Verdict};
+use model::Op;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// What a replay must conclude.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExpectVerdict {
+    /// Model and kernel agree (the bug that produced the file is fixed).
+    #[default]
+    Agree,
+    /// The model declares the behaviour outside what it pins down (the fix was
+    /// to recognise it); the replay must still reach that point, not diverge.
+    Poisoned,
+}
+
+/// One regression file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Regression {
+    /// A unique name (the file stem by convention).
+    pub name: String,
+    /// The root cause and the fix, in a sentence or two.
+    pub note: String,
+    /// The campaign seed that found it, if a campaign did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// Filesystems it applies to (empty: all).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub only_fs: Vec<String>,
+    /// Expected verdict of the replay.
+    #[serde(default)]
+    pub expect: ExpectVerdict,
+    /// The minimal sequence.
+    pub ops: Vec<Op>,
+}
+
+/// Why a regression file could not be used.
+#[derive(Debug)]
+pub enum LoadError {
+    /// The file could not be read.
+    Io(PathBuf, std::io::Error),
+    /// The file is not a valid regression (TOML or op vocabulary).
+    Parse(PathBuf, String),
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LoadError::Io(p, e) => write!(f, "{}: {e}", p.display()),
+            LoadError::Parse(p, e) => {
+                let first = e.lines().next().unwrap_or("invalid");
+                write!(f, "{}: not a valid regression file: {first}", p.display())
+            }
+        }
+    }
+}
+
+impl Regression {
+    /// Reads and validates one file (every op must pass [`Op::validate`]).
+    pub fn load(path: &Path) -> Result<Regression, LoadError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|e| LoadError::Io(path.to_path_buf(), e))?;
+        let r: Regression = toml::from_str(&text)
+            .map_err(|e| LoadError::Parse(path.to_path_buf(), e.to_string()))?;
+        if r.ops.is_empty() {
+            return Err(LoadError::Parse(path.to_path_buf(), "no ops".into()));
+        }
+        for (i, op) in r.ops.iter().enumerate() {
+            op.validate()
+                .map_err(|e| LoadError::Parse(path.to_path_buf(), format!("op #{i}: {e}")))?;
+        }
+        Ok(r)
+    }
+
+    /// Every `*.toml` under `dir`, sorted.
+    pub fn load_dir(dir: &Path) -> Result<Vec<(PathBuf, Regression)>, LoadError> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(|e| LoadError::Io(dir.to_path_buf(), e))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .collect();
+        files.sort();
+        files
+            .into_iter()
+            .map(|p| Regression::load(&p).map(|r| (p, r)))
+            .collect()
+    }
+
+    /// Whether a replay verdict is what the file expects; `Err` explains.
+    pub fn judge(&self, verdict: &Verdict) -> Result<(), String> {
+        match (self.expect, verdict) {
+            (ExpectVerdict::Agree, Verdict::Agree) => Ok(()),
+            (ExpectVerdict::Poisoned, Verdict::Poisoned(_)) => Ok(()),
+            (_, Verdict::Diverged(d)) => Err(d.to_string()),
+            (want, got) => Err(format!("expected {want:?}, got {got:?}")),
+        }
+    }
+
+    /// Builds a file for a new finding (the note says it awaits a diagnosis).
+    pub fn from_finding(name: &str, seed: Option<u64>, ops: &[Op], d: &Divergence) -> Regression {
+        Regression {
+            name: name.to_string(),
+            note: format!(
+                "UNDIAGNOSED: {}",
+                d.to_string().lines().next().unwrap_or("")
+            ),
+            seed,
+            only_fs: vec![],
+            expect: ExpectVerdict::Agree,
+            ops: ops.to_vec(),
+        }
+    }
+
+    /// The file text: TOML with one op per line.
+    pub fn to_toml(&self) -> String {
+        let mut out = String::new();
+        let head = Regression {
+            ops: vec![],
+            ..self.clone()
+        };
+        let mut head_text = toml::to_string(&head).unwrap_or_default();
+        head_text = head_text.replace("ops = []\n", "");
+        out.push_str(&head_text);
+        out.push_str("ops = [\n");
+        for op in &self.ops {
+            let v = toml::Value::try_from(op).expect("ops serialize");
+            out.push_str(&format!("  {},\n", inline(&v)));
+        }
+        out.push_str("]\n");
+        out
+    }
+}
+
+/// A TOML value as one line (inline tables and arrays).
+fn inline(v: &toml::Value) -> String {
+    match v {
+        toml::Value::Table(t) => {
+            let parts: Vec<String> = t
+                .iter()
+                .map(|(k, v)| format!("{k} = {}", inline(v)))
+                .collect();
+            format!("{{ {} }}", parts.join(", "))
+        }
+        toml::Value::Array(a) => {
+            let parts: Vec<String> = a.iter().map(inline).collect();
+            format!("[{}]", parts.join(", "))
+        }
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use model::{Dir, FdRef, Off, OpenFlag, Payload};
+
+    #[test]
+    fn round_trip() {
+        let r = Regression {
+            name: "x".into(),
+            note: "n".into(),
+            seed: Some(7),
+            only_fs: vec![],
+            expect: ExpectVerdict::Poisoned,
+            ops: vec![
+                Op::Open {
+                    slot: 0,
+                    dir: Dir::Root,
+                    path: "a".into(),
+                    flags: vec![OpenFlag::Rdwr, OpenFlag::Creat],
+                    mode: 0o644,
+                },
+                Op::Write {
+                    fd: FdRef::Slot(0),
+                    data: Payload::Text("hi".into()),
+                    offset: Off::Pos,
+                },
+            ],
+        };
+        let text = r.to_toml();
+        let back: Regression = toml::from_str(&text).unwrap();
+        assert_eq!(back.ops, r.ops);
+        assert_eq!(back.expect, ExpectVerdict::Poisoned);
+        assert_eq!(text.lines().filter(|l| l.starts_with("  {")).count(), 2);
+    }
+
+    #[test]
+    fn corrupt_files_give_one_line_errors() {
+        let dir = std::env::temp_dir().join(format!("ringspec-reg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("bad.toml");
+        std::fs::write(
+            &f,
+            "name = \"x\"\nnote = \"\"\nops = [ { op = \"frobnicate\" } ]\n",
+        )
+        .unwrap();
+        let e = Regression::load(&f).unwrap_err().to_string();
+        assert!(e.contains("not a valid regression file"), "{e}");
+        assert_eq!(e.lines().count(), 1);
+        std::fs::write(
+            &f,
+            "name = \"x\"\nnote = \"\"\nops = [ { op = \"open\", slot = 0, path = \"../etc\" } ]\n",
+        )
+        .unwrap();
+        assert!(Regression::load(&f)
+            .unwrap_err()
+            .to_string()
+            .contains("unsafe"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
