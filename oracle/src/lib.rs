@@ -4,14 +4,17 @@
 #![warn(missing_docs)]
 
 pub mod backend;
+pub mod campaign;
 pub mod deadline;
 pub mod differential;
 pub mod gen;
 pub mod loopdev;
+pub mod probe;
 pub mod profile;
 pub mod regression;
 pub mod scenario;
 pub mod scratch;
+pub mod sqe;
 pub mod syscalls;
 
 /// The repository's corpus/ directory (scenarios, regressions, seeds).

@@ -1,0 +1,316 @@
+//! The differential campaign behind `ringspec run` and the conformance suite:
+//! random sequences (seeded, shrinking) through the model and every target
+//! backend, with per-opcode counts.
+
+use crate::backend::Backend;
+use crate::differential::{check_sequence, Divergence, SeqResult, Verdict};
+use crate::gen;
+use crate::scratch::{Roots, Scratch};
+use model::{Op, OpKind, Profile};
+use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
+use serde::Serialize;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// One backend the campaign drives, with the model profile it is judged by.
+pub struct Target {
+    /// Report name ("syscalls", "uring/async", ...).
+    pub name: String,
+    /// The profile the model uses for this backend (interface included).
+    pub profile: Profile,
+    /// Builds a fresh backend on fresh roots for one sequence.
+    #[allow(clippy::type_complexity)]
+    pub make: Box<dyn Fn(Roots) -> Result<Box<dyn Backend>, String>>,
+    /// Per op kind: `Some(false)` if this backend runs that kind but the kernel
+    /// lacks its opcode (it then runs synchronously and is reported
+    /// unsupported), `None` if the kind has no opcode at all.
+    pub supported: BTreeMap<OpKind, bool>,
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct CampaignConfig {
+    /// The seed; every run prints it.
+    pub seed: u64,
+    /// Stop after this many sequences...
+    pub cases: Option<u64>,
+    /// ...or after this much time (whichever comes first; neither: 300 cases).
+    pub duration: Option<Duration>,
+    /// Op kinds the generator may draw from (swarm subsets of these).
+    pub kinds: Vec<OpKind>,
+    /// Longest generated body (after the fixed prelude).
+    pub max_len: usize,
+}
+
+impl Default for CampaignConfig {
+    fn default() -> CampaignConfig {
+        CampaignConfig {
+            seed: 0x5eed_2026,
+            cases: None,
+            duration: None,
+            kinds: gen::default_kinds(),
+            max_len: 40,
+        }
+    }
+}
+
+/// Counts for one op kind.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct KindStats {
+    /// Sequences that contained the kind.
+    pub sequences: u64,
+    /// Ops executed per target.
+    pub executed: BTreeMap<String, u64>,
+    /// Divergences at an op of this kind.
+    pub divergences: u64,
+    /// Sequences poisoned at an op of this kind.
+    pub poisoned: u64,
+    /// Targets on which the kind's opcode is missing (ran synchronously).
+    pub unsupported: Vec<String>,
+}
+
+/// Campaign totals.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Stats {
+    /// Sequences run (each through every target).
+    pub sequences: u64,
+    /// Sequence runs (sequence x target) that agreed.
+    pub agree: u64,
+    /// Sequence runs poisoned by behaviour the model does not pin down.
+    pub poisoned: u64,
+    /// Sequence runs that diverged (before shrinking: shrinking reruns count too).
+    pub diverged: u64,
+    /// Ops not run because the model says they would block forever.
+    pub skipped_blocking: u64,
+    /// Per op kind.
+    pub per_kind: BTreeMap<OpKind, KindStats>,
+    /// Why runs were poisoned, with counts.
+    pub poison_reasons: BTreeMap<String, u64>,
+    /// Wall time in seconds.
+    pub seconds: f64,
+}
+
+/// A divergence, minimized.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    /// The target that diverged.
+    pub target: String,
+    /// The seed of the chunk that found it (replays it with `--cases`).
+    pub seed: u64,
+    /// The minimal sequence.
+    pub ops: Vec<Op>,
+    /// What diverged.
+    pub divergence: Divergence,
+}
+
+/// The outcome of a campaign.
+#[derive(Debug, Clone, Serialize)]
+pub struct CampaignResult {
+    /// Counts.
+    pub stats: Stats,
+    /// The first divergence found, minimized; `None` if every run agreed.
+    pub finding: Option<Finding>,
+    /// True if the campaign was interrupted (Ctrl-C) before its budget.
+    pub interrupted: bool,
+}
+
+/// Set by a SIGINT handler: the campaign stops after the current sequence.
+pub static STOP: AtomicBool = AtomicBool::new(false);
+
+/// Sequences per proptest runner chunk; chunk k uses seed `seed + k`.
+const CHUNK: u64 = 50;
+
+/// Runs one sequence through one target on fresh roots.
+pub fn run_one(
+    scratch: &Scratch,
+    label: &str,
+    target: &Target,
+    ops: &[Op],
+) -> Result<SeqResult, String> {
+    let roots = scratch.roots(label).map_err(|e| e.to_string())?;
+    let mut backend = (target.make)(roots)?;
+    Ok(check_sequence(&target.profile, ops, backend.as_mut()))
+}
+
+/// Runs the campaign. `progress` is called after every sequence.
+pub fn run(
+    cfg: &CampaignConfig,
+    scratch: &Scratch,
+    targets: &[Target],
+    progress: &mut dyn FnMut(&Stats),
+) -> CampaignResult {
+    let started = Instant::now();
+    let budget_cases = match (cfg.cases, cfg.duration) {
+        (None, None) => Some(300),
+        (c, _) => c,
+    };
+    let stats = RefCell::new(Stats::default());
+    for t in targets {
+        for (k, ok) in &t.supported {
+            if !ok {
+                let mut s = stats.borrow_mut();
+                s.per_kind
+                    .entry(*k)
+                    .or_default()
+                    .unsupported
+                    .push(t.name.clone());
+            }
+        }
+    }
+    let counter = RefCell::new(0u64);
+    let progress = RefCell::new(progress);
+    let mut finding = None;
+    let mut chunk = 0u64;
+    let out_of_budget = |n: u64| {
+        budget_cases.is_some_and(|c| n >= c)
+            || cfg.duration.is_some_and(|d| started.elapsed() >= d)
+            || STOP.load(Ordering::SeqCst)
+    };
+    while !out_of_budget(*counter.borrow()) {
+        let chunk_seed = cfg.seed.wrapping_add(chunk);
+        chunk += 1;
+        let left = budget_cases.map_or(CHUNK, |c| (c - *counter.borrow()).min(CHUNK));
+        let mut seed_bytes = [0u8; 32];
+        seed_bytes[..8].copy_from_slice(&chunk_seed.to_le_bytes());
+        let mut runner = TestRunner::new_with_rng(
+            Config {
+                cases: left as u32,
+                failure_persistence: None,
+                ..Config::default()
+            },
+            TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes),
+        );
+        let first_failure: RefCell<Option<(String, Divergence)>> = RefCell::new(None);
+        let result = runner.run(&gen::sequence(cfg.kinds.clone(), cfg.max_len), |ops| {
+            if STOP.load(Ordering::SeqCst) {
+                return Ok(());
+            }
+            let n = {
+                let mut c = counter.borrow_mut();
+                *c += 1;
+                *c
+            };
+            let mut st = stats.borrow_mut();
+            st.sequences += 1;
+            let mut kinds: Vec<OpKind> = ops.iter().map(|o| o.kind()).collect();
+            kinds.sort();
+            kinds.dedup();
+            for k in kinds {
+                st.per_kind.entry(k).or_default().sequences += 1;
+            }
+            for t in targets {
+                let res = run_one(scratch, &format!("c{n}"), t, &ops)
+                    .map_err(|e| TestCaseError::fail(format!("{}: {e}", t.name)))?;
+                st.skipped_blocking += res.skipped_blocking;
+                for (k, c) in &res.executed {
+                    *st.per_kind
+                        .entry(*k)
+                        .or_default()
+                        .executed
+                        .entry(t.name.clone())
+                        .or_default() += c;
+                }
+                match res.verdict {
+                    Verdict::Agree => st.agree += 1,
+                    Verdict::Poisoned(why) => {
+                        st.poisoned += 1;
+                        let kind = why.split_whitespace().nth(2).unwrap_or("?").to_string();
+                        if let Some(k) = OpKind::from_name(kind.trim_end_matches(':')) {
+                            st.per_kind.entry(k).or_default().poisoned += 1;
+                        }
+                        let reason = why.split_once(": ").map_or(why.as_str(), |x| x.1);
+                        *st.poison_reasons.entry(reason.to_string()).or_default() += 1;
+                    }
+                    Verdict::Diverged(d) => {
+                        st.diverged += 1;
+                        if let Some(op) = &d.op {
+                            st.per_kind.entry(op.kind()).or_default().divergences += 1;
+                        }
+                        let text = d.to_string();
+                        *first_failure.borrow_mut() = Some((t.name.clone(), *d));
+                        return Err(TestCaseError::fail(text));
+                    }
+                }
+            }
+            drop(st);
+            (progress.borrow_mut())(&stats.borrow());
+            Ok(())
+        });
+        if let Err(proptest::test_runner::TestError::Fail(_, ops)) = result {
+            // The last failure recorded is the minimal one proptest settled on.
+            let (target, divergence) = first_failure.into_inner().expect("a failure was recorded");
+            finding = Some(Finding {
+                target,
+                seed: chunk_seed,
+                ops,
+                divergence,
+            });
+            break;
+        }
+    }
+    let mut stats = stats.into_inner();
+    stats.seconds = started.elapsed().as_secs_f64();
+    CampaignResult {
+        stats,
+        finding,
+        interrupted: STOP.load(Ordering::SeqCst),
+    }
+}
+
+/// The synchronous-syscall target on a scratch area.
+pub fn syscalls_target(scratch: &Scratch) -> Target {
+    Target {
+        name: "syscalls".into(),
+        profile: crate::profile::detect(scratch, model::Interface::Syscall),
+        make: Box::new(|roots| Ok(Box::new(crate::syscalls::Syscalls::new(roots)))),
+        supported: BTreeMap::new(),
+    }
+}
+
+/// The per-opcode table printed at the end of a run.
+pub fn table(stats: &Stats, targets: &[String]) -> String {
+    let mut out = format!("{:<16} {:>9}", "op", "sequences");
+    for t in targets {
+        out.push_str(&format!(" {:>14}", t));
+    }
+    out.push_str(&format!(
+        " {:>11} {:>9}  {}\n",
+        "divergences", "poisoned", "unsupported"
+    ));
+    for (k, s) in &stats.per_kind {
+        out.push_str(&format!("{:<16} {:>9}", k.name(), s.sequences));
+        for t in targets {
+            out.push_str(&format!(" {:>14}", s.executed.get(t).copied().unwrap_or(0)));
+        }
+        let unsupported = if s.unsupported.is_empty() {
+            "-".to_string()
+        } else {
+            format!(
+                "unsupported on this kernel via {}",
+                s.unsupported.join(", ")
+            )
+        };
+        out.push_str(&format!(
+            " {:>11} {:>9}  {}\n",
+            s.divergences, s.poisoned, unsupported
+        ));
+    }
+    let runs = (stats.agree + stats.poisoned + stats.diverged).max(1) as f64;
+    out.push_str(&format!(
+        "{} sequences, {} runs: {} agree, {} poisoned ({:.2}%), {} diverged; {} ops skipped as blocking; {:.1} s\n",
+        stats.sequences,
+        stats.agree + stats.poisoned + stats.diverged,
+        stats.agree,
+        stats.poisoned,
+        100.0 * stats.poisoned as f64 / runs,
+        stats.diverged,
+        stats.skipped_blocking,
+        stats.seconds
+    ));
+    for (why, n) in &stats.poison_reasons {
+        out.push_str(&format!("  poisoned {n}x: {why}\n"));
+    }
+    out
+}
