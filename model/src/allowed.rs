@@ -49,6 +49,10 @@ pub enum Allowed {
     /// mode this filesystem profile does not model yet). The run is poisoned:
     /// counted, and not compared further.
     Unmodelled(&'static str),
+    /// A documented kernel bug is reachable here (the reason names it and its
+    /// reproducer under corpus/regressions/): the run is poisoned and counted
+    /// as such, never passed.
+    KnownBug(&'static str),
     /// The op would block forever; it must not be run.
     Blocks,
 }
@@ -213,7 +217,7 @@ impl Allowed {
                 Err(why.join(" | "))
             }
             Allowed::Dirents(d) => d.check(o),
-            Allowed::Unspecified(_) | Allowed::Unmodelled(_) => Ok(()),
+            Allowed::Unspecified(_) | Allowed::Unmodelled(_) | Allowed::KnownBug(_) => Ok(()),
             Allowed::Blocks => Err("the op would block; it must not run".into()),
         }
     }
@@ -265,6 +269,7 @@ impl fmt::Display for Allowed {
             ),
             Allowed::Unspecified(why) => write!(f, "unspecified ({why})"),
             Allowed::Unmodelled(why) => write!(f, "not modelled ({why})"),
+            Allowed::KnownBug(why) => write!(f, "known kernel bug ({why})"),
             Allowed::Blocks => write!(f, "blocks forever"),
         }
     }

@@ -96,6 +96,9 @@ pub struct DirCursor {
     pub history: Vec<(BTreeSet<String>, u64)>,
     /// After an lseek to an arbitrary position the stream is unknown.
     pub unknown: bool,
+    /// Set when a documented kernel bug makes this stream's next results
+    /// wrong (see [`crate::Allowed::KnownBug`]); cleared by a rewind.
+    pub known_bug: Option<&'static str>,
     /// False until the first getdents64 after open or a rewind: entries created
     /// before that call are part of the stream (every filesystem reads the
     /// directory at that first call, not at open).

@@ -97,8 +97,11 @@ pub struct Stats {
 pub struct Finding {
     /// The target that diverged.
     pub target: String,
-    /// The seed of the chunk that found it (replays it with `--cases`).
+    /// The campaign seed.
     pub seed: u64,
+    /// Sequences run before the chunk that found it (rerun the campaign with
+    /// `--cases` past this to find it again).
+    pub after_sequences: u64,
     /// The minimal sequence.
     pub ops: Vec<Op>,
     /// What diverged.
@@ -119,8 +122,17 @@ pub struct CampaignResult {
 /// Set by a SIGINT handler: the campaign stops after the current sequence.
 pub static STOP: AtomicBool = AtomicBool::new(false);
 
-/// Sequences per proptest runner chunk; chunk k uses seed `seed + k`.
+/// Sequences per proptest runner chunk; chunk k draws from [`chunk_seed`].
 const CHUNK: u64 = 50;
+
+/// The RNG seed of chunk `k` of a campaign (splitmix64, so campaigns with
+/// nearby seeds share no chunks).
+pub fn chunk_seed(seed: u64, k: u64) -> u64 {
+    let mut z = seed ^ k.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
 
 /// Runs one sequence through one target on fresh roots.
 pub fn run_one(
@@ -169,7 +181,7 @@ pub fn run(
             || STOP.load(Ordering::SeqCst)
     };
     while !out_of_budget(*counter.borrow()) {
-        let chunk_seed = cfg.seed.wrapping_add(chunk);
+        let chunk_seed = chunk_seed(cfg.seed, chunk);
         chunk += 1;
         let left = budget_cases.map_or(CHUNK, |c| (c - *counter.borrow()).min(CHUNK));
         let mut seed_bytes = [0u8; 32];
@@ -183,6 +195,7 @@ pub fn run(
             TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes),
         );
         let first_failure: RefCell<Option<(String, Divergence)>> = RefCell::new(None);
+        let before = *counter.borrow();
         let result = runner.run(&gen::sequence(cfg.kinds.clone(), cfg.max_len), |ops| {
             if STOP.load(Ordering::SeqCst) {
                 return Ok(());
@@ -243,7 +256,8 @@ pub fn run(
             let (target, divergence) = first_failure.into_inner().expect("a failure was recorded");
             finding = Some(Finding {
                 target,
-                seed: chunk_seed,
+                seed: cfg.seed,
+                after_sequences: before,
                 ops,
                 divergence,
             });

@@ -91,9 +91,17 @@ pub fn check_sequence(profile: &Profile, ops: &[Op], backend: &mut dyn Backend) 
         let out = backend.exec(op);
         *res.executed.entry(op.kind()).or_default() += 1;
         res.outcomes.push((i, out.clone()));
-        if let Allowed::Unmodelled(why) = allowed {
-            res.verdict = Verdict::Poisoned(format!("op #{i} {}: {why}", op.kind()));
-            return res;
+        match allowed {
+            Allowed::Unmodelled(why) => {
+                res.verdict = Verdict::Poisoned(format!("op #{i} {}: {why}", op.kind()));
+                return res;
+            }
+            Allowed::KnownBug(why) => {
+                res.verdict =
+                    Verdict::Poisoned(format!("op #{i} {}: known kernel bug: {why}", op.kind()));
+                return res;
+            }
+            _ => {}
         }
         if let Err(m) = fs.commit(op, &out) {
             res.verdict = Verdict::Diverged(Box::new(Divergence {

@@ -285,7 +285,9 @@ impl Scenario {
                 if let Some(e) = expect.err {
                     let vague = matches!(
                         allowed,
-                        model::Allowed::Unspecified(_) | model::Allowed::Unmodelled(_)
+                        model::Allowed::Unspecified(_)
+                            | model::Allowed::Unmodelled(_)
+                            | model::Allowed::KnownBug(_)
                     );
                     if vague || allowed.check(&model::Outcome::err(e)).is_err() {
                         problems.push(format!(
@@ -294,7 +296,7 @@ impl Scenario {
                     }
                 }
             }
-            if let model::Allowed::Unmodelled(why) = allowed {
+            if let model::Allowed::Unmodelled(why) | model::Allowed::KnownBug(why) = allowed {
                 problems.push(format!("{what}: model: not modelled: {why}"));
                 return ScenarioResult::Fail(problems);
             }

@@ -22,6 +22,9 @@ impl Fs {
             return Plan::fail(Errno::ENOENT);
         }
         let c = &d.cursor;
+        if let Some(bug) = c.known_bug {
+            return Plan::pure(Allowed::KnownBug(bug));
+        }
         if c.unknown {
             return Plan::pure(Allowed::Unspecified(
                 "directory stream at a position the model does not track",

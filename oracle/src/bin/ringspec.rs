@@ -277,17 +277,23 @@ fn run(cfg: CampaignConfig, report: Format, save_dir: Option<PathBuf>) -> ExitCo
                 PathBuf::from(".")
             }
         });
-        let name = format!("found-{}-{}", f.target.replace('/', "-"), f.seed);
+        let name = format!(
+            "found-{}-{}-{}",
+            f.target.replace('/', "-"),
+            f.seed,
+            f.after_sequences
+        );
         let path = dir.join(format!("{name}.toml"));
         let reg = Regression::from_finding(&name, Some(f.seed), &f.ops, &f.divergence);
         let saved = std::fs::write(&path, reg.to_toml());
         eprintln!("DIVERGENCE on {}: {}", f.target, f.divergence);
         match saved {
             Ok(()) => eprintln!(
-                "minimal sequence saved: {}\nreplay: ringspec replay {}\nrerun:  ringspec run --seed {} --cases 50",
+                "minimal sequence saved: {}\nreplay: ringspec replay {}\nrerun:  ringspec run --seed {} --cases {}",
                 path.display(),
                 path.display(),
-                f.seed
+                f.seed,
+                f.after_sequences + 50
             ),
             Err(e) => eprintln!("could not save {}: {e}", path.display()),
         }
