@@ -147,7 +147,21 @@ impl Fs {
     /// The checks read/pread and write/pwrite share, in the kernel's order:
     /// ksys_pread64/pwrite64 reject a negative offset before the fd lookup,
     /// then a positional call on a pipe is ESPIPE, then the open mode (EBADF).
+    ///
+    /// IORING_OP_READ/WRITE differ (io_uring/rw.c): the fd and its open mode
+    /// are checked first, an offset of -1 means the file position, other
+    /// negative offsets fail in rw_verify_area, and pipes ignore the offset.
     fn rw_desc(&self, fd: FdRef, offset: Off, write: bool) -> Result<&Desc, Errno> {
+        if self.uring() {
+            let d = self.desc(fd)?;
+            if (write && !d.writable) || (!write && !d.readable) {
+                return Err(Errno::EBADF);
+            }
+            if matches!(offset, Off::At(p) if p < -1) {
+                return Err(Errno::EINVAL);
+            }
+            return Ok(d);
+        }
         if matches!(offset, Off::At(p) if p < 0) {
             return Err(Errno::EINVAL);
         }
@@ -161,8 +175,36 @@ impl Fs {
         Ok(d)
     }
 
+    /// The offset an io_uring READ/WRITE really uses: -1 is the file position,
+    /// and pipes ignore any offset. Through the syscalls, unchanged.
+    fn uring_offset(&self, d: &Desc, offset: Off) -> Off {
+        let pipe = matches!(self.inodes[d.ino].kind, Kind::Fifo(_));
+        match offset {
+            Off::At(-1) if self.uring() => Off::Pos,
+            Off::At(_) if self.uring() && pipe => Off::Pos,
+            o => o,
+        }
+    }
+
+    /// True when the model judges io_uring opcodes.
+    pub(crate) fn uring(&self) -> bool {
+        self.profile.interface == crate::profile::Interface::Uring
+    }
+
+    /// What an op that cannot proceed on a pipe does: EAGAIN when non-blocking
+    /// through the syscalls; io_uring instead waits for the pipe to become ready
+    /// even on an O_NONBLOCK pipe (observed on 6.18), which never happens here.
+    fn pipe_would_wait(&self, nonblock: bool) -> Plan {
+        if nonblock && !self.uring() {
+            Plan::fail(Errno::EAGAIN)
+        } else {
+            Plan::pure(Allowed::Blocks)
+        }
+    }
+
     pub(crate) fn plan_read(&self, fd: FdRef, len: u64, offset: Off) -> Plan {
         let d = or_fail!(self.rw_desc(fd, offset, false));
+        let offset = self.uring_offset(d, offset);
         let inode = &self.inodes[d.ino];
         let is_pipe = matches!(inode.kind, Kind::Fifo(_));
         let len = len.min(MAX_RW_COUNT);
@@ -205,10 +247,8 @@ impl Fs {
                 if p.is_empty() {
                     return if p.writers == 0 {
                         Plan::pure(Allowed::Exact(Outcome::ok_with(0, Data::Bytes(vec![]))))
-                    } else if d.nonblock {
-                        Plan::fail(Errno::EAGAIN)
                     } else {
-                        Plan::pure(Allowed::Blocks)
+                        self.pipe_would_wait(d.nonblock)
                     };
                 }
                 if p.front_is_stale(len as usize) {
@@ -232,6 +272,7 @@ impl Fs {
 
     pub(crate) fn plan_write(&self, fd: FdRef, data: &Payload, offset: Off) -> Plan {
         let d = or_fail!(self.rw_desc(fd, offset, true));
+        let offset = self.uring_offset(d, offset);
         let inode = &self.inodes[d.ino];
         let len = data.len();
         let ino = d.ino;
@@ -280,11 +321,7 @@ impl Fs {
                 }
                 let room = p.write_capacity(len as usize);
                 if room == 0 || (room < len as usize && !d.nonblock) {
-                    return if d.nonblock {
-                        Plan::fail(Errno::EAGAIN)
-                    } else {
-                        Plan::pure(Allowed::Blocks)
-                    };
+                    return self.pipe_would_wait(d.nonblock);
                 }
                 let bytes = data.bytes();
                 Plan::with(Allowed::ok(room as i64), move |fs, _| {
@@ -350,11 +387,13 @@ impl Fs {
     }
 
     pub(crate) fn plan_ftruncate(&self, fd: FdRef, len: i64) -> Plan {
-        if len < 0 {
+        // do_sys_ftruncate checks the length before the fd; IORING_OP_FTRUNCATE
+        // has its file first and reaches do_truncate's check later.
+        if len < 0 && !self.uring() {
             return Plan::fail(Errno::EINVAL);
         }
         let d = or_fail!(self.desc(fd));
-        if !matches!(self.inodes[d.ino].kind, Kind::File(_)) || !d.writable {
+        if !matches!(self.inodes[d.ino].kind, Kind::File(_)) || !d.writable || len < 0 {
             return Plan::fail(Errno::EINVAL);
         }
         if len > self.profile.fs.max_file_size {
