@@ -5,6 +5,7 @@
 //! - `sequences`: random op sequences, model vs syscalls, op by op and final state
 //!   (`RINGSPEC_CASES` sets the number of sequences, `RINGSPEC_SEED` the seed).
 
+mod faults;
 mod regressions;
 mod scenarios;
 mod sequences;

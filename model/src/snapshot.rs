@@ -14,6 +14,7 @@ impl Fs {
             self.collect(self.roots[i], "", &mut tree);
             state.trees.insert(name.to_string(), tree);
         }
+        let mut drained = std::collections::BTreeSet::new();
         for (slot, d) in &self.fds {
             let inode = &self.inodes[d.ino];
             let file_type = inode.file_type();
@@ -35,12 +36,24 @@ impl Fs {
                 f
             };
             let offset = (file_type == FileType::Reg && !d.path_only).then_some(d.pos);
+            let pending = match &inode.kind {
+                Kind::Fifo(p) if d.readable && !d.path_only => {
+                    let first = drained.insert(d.ino);
+                    match (first, p.bufs.iter().any(|b| b.stale)) {
+                        (false, _) => Some(vec![]),
+                        (true, true) => None,
+                        (true, false) => Some(p.bufs.iter().flat_map(|b| b.data.clone()).collect()),
+                    }
+                }
+                _ => None,
+            };
             state.fds.insert(
                 *slot,
                 FdState {
                     file_type,
                     offset,
                     flags,
+                    pending,
                 },
             );
         }

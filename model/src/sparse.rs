@@ -11,6 +11,9 @@ pub enum Block {
     /// Allocated by fallocate but never written: reads as zeros. Filesystems may
     /// report it as data or as a hole to SEEK_DATA/SEEK_HOLE.
     Unwritten,
+    /// Written data that is all zeros (a copy of a hole, WRITE_ZEROES), kept
+    /// without its bytes so that huge ranges cost nothing. Data for SEEK_DATA.
+    Zero,
 }
 
 /// File contents: a size and the allocated blocks (block index -> block).
@@ -70,7 +73,7 @@ impl SparseFile {
                 .blocks
                 .entry(bi)
                 .or_insert_with(|| Block::Data(vec![0; bs as usize]));
-            if let Block::Unwritten = blk {
+            if matches!(blk, Block::Unwritten | Block::Zero) {
                 *blk = Block::Data(vec![0; bs as usize]);
             }
             if let Block::Data(d) = blk {
@@ -113,17 +116,8 @@ impl SparseFile {
         }
         self.punch(pos, len);
         self.allocate(pos, len, false);
-        // The kernel really writes the zeros; materialise them unless the range
-        // is too large to hold in memory (then they stay unwritten blocks).
-        if len <= 64 << 20 {
-            let bs = self.block_size;
-            for bi in pos / bs..=(pos + len - 1) / bs {
-                let b = self.blocks.entry(bi).or_insert(Block::Unwritten);
-                if *b == Block::Unwritten {
-                    *b = Block::Data(vec![0; bs as usize]);
-                }
-            }
-        }
+        // The kernel really writes the zeros: written (zero) data, not holes.
+        self.mark_written(pos, len);
         for (rel, bytes) in runs {
             if *rel < len {
                 let n = bytes.len().min((len - rel) as usize);
@@ -177,21 +171,15 @@ impl SparseFile {
 
     /// Zeroes `[pos, pos+len)` and leaves it allocated (ZERO_RANGE): whole
     /// blocks become unwritten extents, partial blocks zeroed data. With
-    /// `written` (WRITE_ZEROES) the zeros are written data, materialised unless
-    /// the range is too large to hold in memory.
+    /// `written` (WRITE_ZEROES) the zeros are written data.
     pub fn zero_range(&mut self, pos: u64, len: u64, written: bool) {
         if len == 0 {
             return;
         }
         self.punch(pos, len);
         self.allocate(pos, len, false);
-        if written && len <= 64 << 20 {
-            let bs = self.block_size;
-            for bi in pos / bs..=(pos + len - 1) / bs {
-                if self.blocks.get(&bi) == Some(&Block::Unwritten) {
-                    self.blocks.insert(bi, Block::Data(vec![0; bs as usize]));
-                }
-            }
+        if written {
+            self.mark_written(pos, len);
         }
     }
 
@@ -221,6 +209,17 @@ impl SparseFile {
         self.size += len;
     }
 
+    /// Turns the unwritten blocks of `[pos, pos+len)` (already allocated) into
+    /// written zeros. Iterates only over allocated blocks.
+    fn mark_written(&mut self, pos: u64, len: u64) {
+        let bs = self.block_size;
+        for (_, b) in self.blocks.range_mut(pos / bs..=(pos + len - 1) / bs) {
+            if *b == Block::Unwritten {
+                *b = Block::Zero;
+            }
+        }
+    }
+
     /// Allocates the blocks of `[pos, pos+len)` (fallocate mode 0 / KEEP_SIZE).
     /// With `promote`, blocks already allocated but unwritten become zero data
     /// (tmpfs: a second fallocate over a fallocated page marks it uptodate).
@@ -237,7 +236,7 @@ impl SparseFile {
                     self.blocks.insert(bi, Block::Unwritten);
                 }
                 Some(Block::Unwritten) if promote => {
-                    self.blocks.insert(bi, Block::Data(vec![0; bs as usize]));
+                    self.blocks.insert(bi, Block::Zero);
                 }
                 Some(_) => {}
             }
@@ -252,7 +251,7 @@ impl SparseFile {
     pub fn seek_candidates(&self, pos: u64, hole: bool) -> (Vec<u64>, bool) {
         let bs = self.block_size;
         let size = self.size;
-        let is_data = |bi: u64| matches!(self.blocks.get(&bi), Some(Block::Data(_)));
+        let is_data = |bi: u64| matches!(self.blocks.get(&bi), Some(Block::Data(_) | Block::Zero));
         let mut out = vec![];
         if hole {
             if !is_data(pos / bs) {
@@ -282,7 +281,7 @@ impl SparseFile {
                         break;
                     }
                     out.push(start);
-                    if matches!(b, Block::Data(_)) {
+                    if matches!(b, Block::Data(_) | Block::Zero) {
                         found = true;
                         break;
                     }
@@ -310,8 +309,9 @@ impl SparseFile {
     pub fn seek_exact(&self, pos: u64, hole: bool) -> Option<u64> {
         let bs = self.block_size;
         let last_page = (i64::MAX as u64 - 1) / bs;
-        let is_data =
-            |bi: u64| bi < last_page && matches!(self.blocks.get(&bi), Some(Block::Data(_)));
+        let is_data = |bi: u64| {
+            bi < last_page && matches!(self.blocks.get(&bi), Some(Block::Data(_) | Block::Zero))
+        };
         if hole {
             if !is_data(pos / bs) {
                 return Some(pos);

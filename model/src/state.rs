@@ -37,6 +37,12 @@ pub struct FdState {
     pub offset: Option<i64>,
     /// The O_ACCMODE bits plus O_APPEND/O_NONBLOCK as names ("rdwr|append").
     pub flags: String,
+    /// Bytes still queued in a pipe or FIFO, drained at the end through the
+    /// first readable slot of that pipe (slot order). `None` elsewhere, and on
+    /// the model side where the bytes are not known (spliced pages that changed
+    /// since); compared only where both sides know them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<Vec<u8>>,
 }
 
 /// The whole observable state.
@@ -109,11 +115,27 @@ pub fn diff(left_name: &str, left: &State, right_name: &str, right: &State) -> V
     let slots: std::collections::BTreeSet<&Slot> =
         left.fds.keys().chain(right.fds.keys()).collect();
     for s in slots {
-        match (left.fds.get(s), right.fds.get(s)) {
-            (a, b) if a == b => {}
-            (a, b) => out.push(format!(
+        let (a, b) = (left.fds.get(s), right.fds.get(s));
+        let known = |x: Option<&FdState>| {
+            x.map(|f| FdState {
+                pending: None,
+                ..f.clone()
+            })
+        };
+        if known(a) != known(b) {
+            out.push(format!(
                 "fd slot {s}: {left_name} {a:?} vs {right_name} {b:?}"
-            )),
+            ));
+        } else if let (Some(Some(pa)), Some(Some(pb))) =
+            (a.map(|f| &f.pending), b.map(|f| &f.pending))
+        {
+            if pa != pb {
+                out.push(format!(
+                    "fd slot {s}: pipe holds {:?} in {left_name}, {:?} in {right_name}",
+                    crate::outcome::Shorten(pa),
+                    crate::outcome::Shorten(pb)
+                ));
+            }
         }
     }
     out

@@ -10,5 +10,7 @@ pub trait Backend {
     /// Runs one op and returns its outcome. The op has passed [`Op::validate`].
     fn exec(&mut self, op: &Op) -> Outcome;
     /// The observable state: the trees under both scratch roots and the fd table.
+    /// It drains the bytes queued in pipes (they are part of the state), so it
+    /// belongs at the end of a sequence.
     fn snapshot(&mut self) -> State;
 }

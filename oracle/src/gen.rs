@@ -168,19 +168,25 @@ fn one_op(kind: OpKind) -> BoxedStrategy<Op> {
         OpKind::Write => (fd(), payload(), off())
             .prop_map(|(fd, data, offset)| Op::Write { fd, data, offset })
             .boxed(),
-        OpKind::Lseek => (
-            fd(),
-            offset_value(),
-            select(vec![
-                Whence::Set,
-                Whence::Cur,
-                Whence::End,
-                Whence::Data,
-                Whence::Hole,
-            ]),
-        )
-            .prop_map(|(fd, offset, whence)| Op::Lseek { fd, offset, whence })
-            .boxed(),
+        OpKind::Lseek => prop_oneof![
+            (
+                file_fd(),
+                offset_value(),
+                select(vec![Whence::Set, Whence::Cur, Whence::End]),
+            ),
+            // SEEK_DATA/SEEK_HOLE around the prelude's hole in `b` (data at 0,
+            // hole from the first page boundary to 16384, data at 20000).
+            (
+                file_fd(),
+                prop_oneof![
+                    select(vec![0i64, 100, 4096, 8192, 16383, 16384, 20002]),
+                    offset_value()
+                ],
+                select(vec![Whence::Data, Whence::Hole]),
+            ),
+        ]
+        .prop_map(|(fd, offset, whence)| Op::Lseek { fd, offset, whence })
+        .boxed(),
         OpKind::SeekDirent => (dir_fd(), 0u32..6)
             .prop_map(|(fd, entry)| Op::SeekDirent { fd, entry })
             .boxed(),
@@ -346,8 +352,8 @@ fn one_op(kind: OpKind) -> BoxedStrategy<Op> {
                 vec![FallocFlag::InsertRange],
                 vec![FallocFlag::Raw(0x04)],
             ]),
-            prop_oneof![4 => 0i64..9000, 1 => offset_value()],
-            prop_oneof![4 => 0i64..9000, 1 => select(vec![-1i64, 4096, 1 << 20])],
+            prop_oneof![3 => 0i64..16, 3 => 0i64..9000, 1 => offset_value()],
+            prop_oneof![3 => 1i64..16, 3 => 0i64..9000, 1 => select(vec![-1i64, 4096, 1 << 20])],
         )
             .prop_map(|(fd, mode, offset, len)| Op::Fallocate {
                 fd,
@@ -402,7 +408,7 @@ fn weight(kind: OpKind) -> u32 {
 }
 
 /// The fixed start of every sequence, so that most generated ops act on live
-/// handles: two files with data in slots 0 and 1, the directory `d` in slot 2,
+/// handles: two files with data in slots 0 and 1 (1 with a hole), the directory `d` in slot 2,
 /// a pipe in slots 3 (read) and 4 (write), `d/e`, a file on the other root
 /// in slot 5, and a second pipe in slots 6 and 7 (one of the two non-blocking).
 fn prelude() -> impl Strategy<Value = Vec<Op>> {
@@ -442,6 +448,13 @@ fn prelude() -> impl Strategy<Value = Vec<Op>> {
                 fd: FdRef::Slot(1),
                 data: data_b,
                 offset: Off::At(0),
+            },
+            // A hole between the data at 0 and a tail at 20000, so SEEK_DATA,
+            // SEEK_HOLE, copies and reads see holes from the start.
+            Op::Write {
+                fd: FdRef::Slot(1),
+                data: Payload::Text("tail".into()),
+                offset: Off::At(20000),
             },
             Op::Open {
                 slot: 2,

@@ -7,6 +7,7 @@ pub mod backend;
 pub mod campaign;
 pub mod deadline;
 pub mod differential;
+pub mod faults;
 pub mod gen;
 pub mod loopdev;
 pub mod probe;
@@ -16,6 +17,7 @@ pub mod scenario;
 pub mod scratch;
 pub mod sqe;
 pub mod syscalls;
+pub mod uring;
 
 /// The repository's corpus/ directory (scenarios, regressions, seeds).
 pub fn corpus_dir() -> std::path::PathBuf {

@@ -12,6 +12,14 @@
 //! ([`Scratch::roots`]): `main/<label>` and `other/<label>`, so the syscall and
 //! io_uring backends run on the same filesystems without seeing each other's files.
 //!
+//! [`Scratch::with_fs`] puts `main` and `other` on a real disk filesystem instead:
+//! ext4, xfs or btrfs, each on its own sparse image file (in the scratch directory
+//! on the host's temp dir) bound to a loop device and mounted in the thread's
+//! private mount namespace. That needs root and the filesystem's mkfs tool;
+//! without them it gives [`ScratchError::Unavailable`] with a one-line reason.
+//! [`Scratch::from_env`] picks the filesystem from `RINGSPEC_FS`, and
+//! [`Scratch::from_env_or_skip`] is what the conformance tests call.
+//!
 //! Everything here is bound to the thread that created it: the mount namespace, the
 //! umask and the working directory are made per-thread (`unshare(CLONE_FS)`, and
 //! `unshare(CLONE_NEWNS)` as root) so that tests running on several threads do not
@@ -19,15 +27,30 @@
 
 #![warn(missing_docs)]
 
+use crate::loopdev::{LoopDevice, LoopError};
 use crate::syscalls::list_dir;
 use nix::errno::Errno as NixErrno;
 use std::cell::Cell;
 use std::ffi::{CStr, CString, OsString};
 use std::fmt;
+use std::io::Write as _;
 use std::marker::PhantomData;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+/// The environment variable [`Scratch::from_env`] reads the filesystem from.
+pub const FS_ENV: &str = "RINGSPEC_FS";
+/// The environment variable that makes [`Scratch::from_env_or_skip`] fail instead
+/// of skip when the filesystem is unavailable (any value but empty or `0`).
+pub const REQUIRE_FS_ENV: &str = "RINGSPEC_REQUIRE_FS";
+
+/// Size of each sparse image file behind the loop-mounted filesystems. Above the
+/// minimums (xfs 300 MB, btrfs about 109 MiB with DUP metadata) and at the size
+/// from which mke2fs stops using its "small" type (1 KiB blocks): it only takes
+/// the disk space actually written (tens of MiB after mkfs).
+pub const IMAGE_SIZE: u64 = 512 << 20;
 
 /// Options of each scratch tmpfs: 256 MiB is plenty for sequences whose buffers are
 /// at most 1 MiB and bounds what a runaway fallocate can take.
@@ -44,17 +67,44 @@ pub enum ScratchError {
         /// The error.
         errno: NixErrno,
     },
-    /// Mounting a tmpfs failed with an error other than EPERM/EACCES (those fall
-    /// back to plain directories instead).
+    /// Mounting failed: a tmpfs with an error other than EPERM/EACCES (those fall
+    /// back to plain directories instead), or a loop-mounted filesystem with an
+    /// error other than those that make it [`ScratchError::Unavailable`].
     Mount {
+        /// The filesystem type, e.g. "tmpfs" or "xfs".
+        fstype: &'static str,
         /// The mount point.
         path: PathBuf,
         /// The error.
         errno: NixErrno,
     },
-    /// Creating a directory failed.
+    /// The requested filesystem cannot be set up here (not root, no mkfs tool, no
+    /// loop devices, no kernel driver); `reason` is one line saying what to do.
+    Unavailable {
+        /// The filesystem asked for.
+        fs: FsChoice,
+        /// Why, e.g. "mkfs.xfs not found: apt-get install xfsprogs".
+        reason: String,
+    },
+    /// A filesystem name that is not one of tmpfs, ext4, xfs, btrfs.
+    UnknownFs {
+        /// The name given.
+        value: String,
+        /// The environment variable it came from, if any.
+        var: Option<&'static str>,
+    },
+    /// The mkfs tool ran but failed.
+    Mkfs {
+        /// The tool, e.g. "mkfs.btrfs".
+        tool: &'static str,
+        /// Its exit status and the last line it printed.
+        message: String,
+    },
+    /// Binding an image to a loop device failed.
+    Loop(LoopError),
+    /// Creating a directory (or a filesystem image file) failed.
     Create {
-        /// The directory.
+        /// The directory or file.
         path: PathBuf,
         /// The error.
         errno: NixErrno,
@@ -81,15 +131,31 @@ impl fmt::Display for ScratchError {
             ScratchError::Unshare { flag, errno } => {
                 write!(f, "cannot unshare({flag}): {}", show_errno(*errno))
             }
-            ScratchError::Mount { path, errno } => write!(
+            ScratchError::Mount {
+                fstype,
+                path,
+                errno,
+            } => write!(
                 f,
-                "cannot mount tmpfs at {}: {}",
+                "cannot mount {fstype} at {}: {}",
                 path.display(),
                 show_errno(*errno)
             ),
+            ScratchError::Unavailable { fs, reason } => write!(f, "{fs} unavailable: {reason}"),
+            ScratchError::UnknownFs { value, var } => {
+                if let Some(var) = var {
+                    write!(f, "{var}={value:?}: ")?;
+                }
+                write!(
+                    f,
+                    "unknown filesystem {value:?}: expected tmpfs, ext4, xfs or btrfs"
+                )
+            }
+            ScratchError::Mkfs { tool, message } => write!(f, "{tool} failed: {message}"),
+            ScratchError::Loop(e) => write!(f, "loop device: {e}"),
             ScratchError::Create { path, errno } => write!(
                 f,
-                "cannot create directory {}: {}",
+                "cannot create {}: {}",
                 path.display(),
                 show_errno(*errno)
             ),
@@ -105,6 +171,216 @@ impl fmt::Display for ScratchError {
 }
 
 impl std::error::Error for ScratchError {}
+
+/// Which filesystem a [`Scratch`] puts its two roots on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FsChoice {
+    /// Two private tmpfs mounts (plain directories without root): [`Scratch::new`].
+    Tmpfs,
+    /// Two loop-mounted ext4 images (mkfs.ext4 from e2fsprogs, 4 KiB blocks).
+    Ext4,
+    /// Two loop-mounted xfs images (mkfs.xfs from xfsprogs).
+    Xfs,
+    /// Two loop-mounted btrfs images (mkfs.btrfs from btrfs-progs).
+    Btrfs,
+}
+
+/// How to make one of the disk filesystems: the tool, its Debian package and its
+/// arguments before the image path.
+struct Mkfs {
+    tool: &'static str,
+    package: &'static str,
+    args: &'static [&'static str],
+}
+
+impl FsChoice {
+    /// Every choice, tmpfs first.
+    pub const ALL: [FsChoice; 4] = [
+        FsChoice::Tmpfs,
+        FsChoice::Ext4,
+        FsChoice::Xfs,
+        FsChoice::Btrfs,
+    ];
+
+    /// The name as statfs reports it and as `RINGSPEC_FS` takes it: "tmpfs",
+    /// "ext4", "xfs", "btrfs".
+    pub fn name(self) -> &'static str {
+        match self {
+            FsChoice::Tmpfs => "tmpfs",
+            FsChoice::Ext4 => "ext4",
+            FsChoice::Xfs => "xfs",
+            FsChoice::Btrfs => "btrfs",
+        }
+    }
+
+    /// The choice named by `RINGSPEC_FS`, tmpfs when it is unset or empty.
+    pub fn from_env() -> Result<FsChoice, ScratchError> {
+        match std::env::var(FS_ENV) {
+            Ok(v) if !v.trim().is_empty() => v.parse().map_err(|_| ScratchError::UnknownFs {
+                value: v,
+                var: Some(FS_ENV),
+            }),
+            _ => Ok(FsChoice::Tmpfs),
+        }
+    }
+
+    fn mkfs(self) -> Option<Mkfs> {
+        match self {
+            FsChoice::Tmpfs => None,
+            // -b 4096: not mke2fs' "small" 1 KiB blocks whatever the image size;
+            // no lazy init, so no kernel thread writes the image while tests run;
+            // a fixed directory hash seed, so that readdir order (hash order) is
+            // the same on every run and a failing seed replays (a random seed per
+            // mkfs makes which getdents cases fail change from run to run).
+            FsChoice::Ext4 => Some(Mkfs {
+                tool: "mkfs.ext4",
+                package: "e2fsprogs",
+                args: &[
+                    "-F",
+                    "-q",
+                    "-b",
+                    "4096",
+                    "-E",
+                    "lazy_itable_init=0,lazy_journal_init=0,\
+                     hash_seed=5eed2026-0000-4000-8000-000000000000",
+                ],
+            }),
+            FsChoice::Xfs => Some(Mkfs {
+                tool: "mkfs.xfs",
+                package: "xfsprogs",
+                args: &["-f", "-q"],
+            }),
+            FsChoice::Btrfs => Some(Mkfs {
+                tool: "mkfs.btrfs",
+                package: "btrfs-progs",
+                args: &["-f", "-q"],
+            }),
+        }
+    }
+}
+
+impl fmt::Display for FsChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for FsChoice {
+    type Err = ScratchError;
+
+    /// Parses "tmpfs", "ext4", "xfs" or "btrfs" (ASCII case and surrounding
+    /// whitespace ignored); anything else is [`ScratchError::UnknownFs`].
+    fn from_str(s: &str) -> Result<FsChoice, ScratchError> {
+        FsChoice::ALL
+            .into_iter()
+            .find(|c| c.name().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| ScratchError::UnknownFs {
+                value: s.to_string(),
+                var: None,
+            })
+    }
+}
+
+/// Looks for an executable `tool` on PATH and in the sbin directories (which a
+/// non-root PATH often lacks).
+fn find_tool(tool: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(
+            ["/usr/local/sbin", "/usr/sbin", "/sbin", "/usr/bin", "/bin"]
+                .into_iter()
+                .map(PathBuf::from),
+        )
+        .map(|d| d.join(tool))
+        .find(|p| {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+}
+
+/// Runs `tool args image`, turning a failure into one line.
+fn run_mkfs(tool_path: &Path, m: &Mkfs, image: &Path) -> Result<(), ScratchError> {
+    let out = std::process::Command::new(tool_path)
+        .args(m.args)
+        .arg(image)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| ScratchError::Mkfs {
+            tool: m.tool,
+            message: format!("cannot run {}: {e}", tool_path.display()),
+        })?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let text =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    let line = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("no output");
+    Err(ScratchError::Mkfs {
+        tool: m.tool,
+        message: format!("{} on {}: {line}", out.status, image.display()),
+    })
+}
+
+/// Creates the sparse file `path` of `size` bytes (mode 0600, must not exist).
+fn create_sparse(path: &Path, size: u64) -> Result<(), ScratchError> {
+    let err = |errno| ScratchError::Create {
+        path: path.to_owned(),
+        errno,
+    };
+    let c = cpath(path);
+    // SAFETY: c is a valid NUL-terminated string; the fd is owned from here on.
+    let fd = unsafe {
+        libc::open(
+            c.as_ptr(),
+            libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_CLOEXEC,
+            0o600,
+        )
+    };
+    if fd < 0 {
+        return Err(err(NixErrno::last()));
+    }
+    // SAFETY: fd was just returned by open.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: valid fd.
+    if unsafe { libc::ftruncate(fd.as_raw_fd(), size as libc::off_t) } < 0 {
+        return Err(err(NixErrno::last()));
+    }
+    Ok(())
+}
+
+/// Writes a line to the process's stderr directly, past the test harness's output
+/// capture, so that a skip shows up even without `--nocapture`.
+fn say(line: &str) {
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
+/// What [`Scratch::from_env_or_skip`] does with the result of [`Scratch::from_env`].
+fn skip_or_fail(
+    result: Result<Scratch, ScratchError>,
+    required: bool,
+    test: &str,
+) -> Option<Scratch> {
+    match result {
+        Ok(s) => {
+            say(&format!("{test}: on {}", s.describe()));
+            Some(s)
+        }
+        Err(e @ ScratchError::Unavailable { .. }) if !required => {
+            say(&format!(
+                "SKIPPED: {test}: {e} (nothing was tested; {REQUIRE_FS_ENV}=1 makes this a failure)"
+            ));
+            None
+        }
+        Err(e @ ScratchError::Unavailable { .. }) => {
+            panic!("{test}: {e} ({REQUIRE_FS_ENV} is set)")
+        }
+        Err(e) => panic!("{test}: scratch: {e}"),
+    }
+}
 
 /// What the filesystem of a pair of roots is, for the model's profile and reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -337,6 +613,11 @@ pub struct Scratch {
     cross_fs: bool,
     main_fs: Option<FsInfo>,
     other_fs_name: String,
+    /// What `main` and `other` are meant to be.
+    kind: FsChoice,
+    /// For the disk filesystems: the loop devices of `main` and `other`, held open
+    /// until the filesystems are unmounted.
+    loops: Vec<LoopDevice>,
     /// Bound to the creating thread: its mount namespace holds the mounts.
     _thread_bound: PhantomData<*const ()>,
 }
@@ -358,16 +639,129 @@ impl Scratch {
         Scratch::create(false)
     }
 
-    fn create(try_mount: bool) -> Result<Scratch, ScratchError> {
-        isolate_thread_fs()?;
-        let ns = if try_mount {
-            isolate_thread_mounts()
-        } else {
-            NsState::NotRoot
+    /// Creates a scratch area on the chosen filesystem: [`FsChoice::Tmpfs`] is
+    /// [`Scratch::new`]; for ext4, xfs and btrfs, as root, it makes two sparse
+    /// images of [`IMAGE_SIZE`] in the scratch directory (`main.img`,
+    /// `other.img`), formats them with the mkfs tool, binds each to a loop device
+    /// (autoclear), unlinks the images (the loop devices keep them, so nothing is
+    /// left on disk even if the process is killed) and mounts them (nodev, nosuid)
+    /// on `main` and `other` in the thread's private mount namespace, root
+    /// directories mode 0755. Two images, so two superblocks: EXDEV between them.
+    ///
+    /// [`ScratchError::Unavailable`] when not root, when the mkfs tool is not
+    /// installed, without loop devices or a kernel driver for the filesystem, or
+    /// when the private mount namespace cannot be had (there is no directory
+    /// fallback for these: the point is the filesystem).
+    pub fn with_fs(choice: FsChoice) -> Result<Scratch, ScratchError> {
+        let Some(mkfs) = choice.mkfs() else {
+            return Scratch::new();
         };
-        let base = mkdtemp_in(&std::env::temp_dir())?;
+        let unavailable = |reason: String| ScratchError::Unavailable { fs: choice, reason };
+        isolate_thread_fs()?;
+        // SAFETY: geteuid cannot fail.
+        if unsafe { libc::geteuid() } != 0 {
+            return Err(unavailable(format!(
+                "not root: loop-mounting {choice} needs root (CAP_SYS_ADMIN)"
+            )));
+        }
+        let Some(tool) = find_tool(mkfs.tool) else {
+            return Err(unavailable(format!(
+                "{} not found: apt-get install {}",
+                mkfs.tool, mkfs.package
+            )));
+        };
+        match isolate_thread_mounts() {
+            NsState::Private => {}
+            NsState::NotRoot => unreachable!("checked above"),
+            NsState::Failed(what, e) => {
+                return Err(unavailable(format!(
+                    "no private mount namespace: cannot {what}: {}",
+                    show_errno(e)
+                )))
+            }
+        }
+        let mut s = Scratch::empty(mkdtemp_in(&std::env::temp_dir())?, choice);
         // From here on, Drop cleans up whatever was made if a step fails.
-        let mut s = Scratch {
+        for i in 0..2 {
+            let (name, mount_point) = if i == 0 {
+                ("main.img", s.main_path.clone())
+            } else {
+                ("other.img", s.other_path.clone())
+            };
+            let image = s.base.join(name);
+            create_sparse(&image, IMAGE_SIZE)?;
+            run_mkfs(&tool, &mkfs, &image)?;
+            let dev = LoopDevice::attach(&image).map_err(|e| {
+                if e.is_unavailable() {
+                    unavailable(format!("no loop devices: {e}"))
+                } else {
+                    ScratchError::Loop(e)
+                }
+            })?;
+            let dev_path = dev.path().to_owned();
+            s.loops.push(dev);
+            // The loop device holds the file open: unlink it now.
+            // SAFETY: valid C string.
+            unsafe { libc::unlink(cpath(&image).as_ptr()) };
+            mkdir_mode(&mount_point, 0o755)?;
+            let r = nix::mount::mount(
+                Some(&dev_path),
+                &mount_point,
+                Some(choice.name()),
+                nix::mount::MsFlags::MS_NODEV | nix::mount::MsFlags::MS_NOSUID,
+                None::<&str>,
+            );
+            match r {
+                Ok(()) => s.mounted[i] = true,
+                Err(NixErrno::ENODEV) => {
+                    return Err(unavailable(format!(
+                        "the kernel has no {choice} driver (mount gave ENODEV; modprobe {choice})"
+                    )))
+                }
+                Err(e @ (NixErrno::EPERM | NixErrno::EACCES)) => {
+                    return Err(unavailable(format!(
+                        "mounting {} was refused: {}",
+                        dev_path.display(),
+                        show_errno(e)
+                    )))
+                }
+                Err(errno) => {
+                    return Err(ScratchError::Mount {
+                        fstype: choice.name(),
+                        path: mount_point,
+                        errno,
+                    })
+                }
+            }
+            // The new filesystem's root: exactly 0755 whatever mkfs made.
+            // SAFETY: valid C string.
+            unsafe { libc::chmod(cpath(&mount_point).as_ptr(), 0o755) };
+        }
+        s.finish()
+    }
+
+    /// [`Scratch::with_fs`] with the filesystem named by `RINGSPEC_FS` (tmpfs when
+    /// unset or empty; [`ScratchError::UnknownFs`] for an unknown name).
+    pub fn from_env() -> Result<Scratch, ScratchError> {
+        Scratch::with_fs(FsChoice::from_env()?)
+    }
+
+    /// [`Scratch::from_env`] for a test named `test`, reporting on the process's
+    /// stderr directly (past the test harness's capture, so it shows without
+    /// `--nocapture` too): prints "`<test>`: on `<describe>`" and returns the
+    /// scratch area; on [`ScratchError::Unavailable`] prints "SKIPPED:
+    /// `<test>`: `<reason>`" and returns None, for the test to return without
+    /// testing anything, or panics with the reason instead when
+    /// `RINGSPEC_REQUIRE_FS` is set (to anything but empty or `0`). Panics on
+    /// every other error.
+    pub fn from_env_or_skip(test: &str) -> Option<Scratch> {
+        let required = std::env::var(REQUIRE_FS_ENV).is_ok_and(|v| !v.is_empty() && v != "0");
+        skip_or_fail(Scratch::from_env(), required, test)
+    }
+
+    /// The fields of a scratch area in `base` before anything is made in it.
+    fn empty(base: PathBuf, kind: FsChoice) -> Scratch {
+        Scratch {
             main_path: base.join("main"),
             other_path: base.join("other"),
             base,
@@ -379,8 +773,21 @@ impl Scratch {
             cross_fs: false,
             main_fs: None,
             other_fs_name: String::new(),
+            kind,
+            loops: Vec::new(),
             _thread_bound: PhantomData,
+        }
+    }
+
+    fn create(try_mount: bool) -> Result<Scratch, ScratchError> {
+        isolate_thread_fs()?;
+        let ns = if try_mount {
+            isolate_thread_mounts()
+        } else {
+            NsState::NotRoot
         };
+        // From here on, Drop cleans up whatever was made if a step fails.
+        let mut s = Scratch::empty(mkdtemp_in(&std::env::temp_dir())?, FsChoice::Tmpfs);
         s.fallback = match ns {
             NsState::Private => s.mount_both()?,
             NsState::NotRoot if try_mount => Some("not root: no private mount".into()),
@@ -400,6 +807,12 @@ impl Scratch {
                 Err(_) => mkdir_mode(&s.other_path, 0o755)?,
             }
         }
+        s.finish()
+    }
+
+    /// Opens `main` and `other` and notes what filesystems they are on.
+    fn finish(mut self) -> Result<Scratch, ScratchError> {
+        let s = &mut self;
         let main = open_dir(&s.main_path)?;
         let other = open_dir(&s.other_path)?;
         let private = s.fallback.is_none();
@@ -411,7 +824,7 @@ impl Scratch {
         };
         s.main = Some(main);
         s.other = Some(other);
-        Ok(s)
+        Ok(self)
     }
 
     /// Mounts the two tmpfs instances; Ok(Some(reason)) when mounting was refused
@@ -444,7 +857,13 @@ impl Scratch {
                     }
                     return Ok(Some(format!("cannot mount tmpfs: {e:?}")));
                 }
-                Err(errno) => return Err(ScratchError::Mount { path, errno }),
+                Err(errno) => {
+                    return Err(ScratchError::Mount {
+                        fstype: "tmpfs",
+                        path,
+                        errno,
+                    })
+                }
             }
         }
         Ok(None)
@@ -526,11 +945,37 @@ impl Scratch {
         self.main_fs.as_ref().expect("scratch is set up")
     }
 
+    /// What `main` and `other` were asked to be (tmpfs also when it fell back to
+    /// directories; [`Scratch::fs`] says what they are).
+    pub fn choice(&self) -> FsChoice {
+        self.kind
+    }
+
+    /// The loop devices behind `main` and `other` (empty for tmpfs).
+    pub fn loop_devices(&self) -> Vec<PathBuf> {
+        self.loops.iter().map(|d| d.path().to_owned()).collect()
+    }
+
     /// One line for reports: where the roots are and how isolated they are, e.g.
-    /// "private tmpfs in a private mount namespace at /tmp/ringspec-ab12" or
+    /// "private tmpfs in a private mount namespace at /tmp/ringspec-ab12",
+    /// "private xfs (block size 4096) on /dev/loop0 and /dev/loop1 (512 MiB sparse
+    /// images) in a private mount namespace at /tmp/ringspec-ab12" or
     /// "directory /tmp/ringspec-ab12 on ext4 (not root: no private mount); ...".
     pub fn describe(&self) -> String {
         match &self.fallback {
+            None if self.kind != FsChoice::Tmpfs => format!(
+                "private {} (block size {}) on {} ({} MiB sparse images) in a private mount \
+                 namespace at {}",
+                self.fs().name,
+                self.fs().block_size,
+                self.loops
+                    .iter()
+                    .map(|d| d.path().display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(" and "),
+                IMAGE_SIZE >> 20,
+                self.base.display()
+            ),
             None => format!(
                 "private tmpfs in a private mount namespace at {}",
                 self.base.display()
@@ -595,6 +1040,10 @@ impl Drop for Scratch {
         self.main = None;
         self.other = None;
         self.unmount_all();
+        // Once unmounted, detaching is immediate; if a mount is still busy (a Roots
+        // or an fd into it outlived the Scratch), the device stays bound, marked
+        // autoclear, until that last user closes.
+        self.loops.clear();
         remove_tree(&self.base);
         if let Some(p) = &self.other_base {
             remove_tree(p);
@@ -606,6 +1055,7 @@ impl fmt::Debug for Scratch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Scratch")
             .field("describe", &self.describe())
+            .field("kind", &self.kind)
             .field("cross_fs", &self.cross_fs)
             .finish()
     }
@@ -834,6 +1284,7 @@ mod tests {
     #[test]
     fn errors_display_clearly() {
         let e = ScratchError::Mount {
+            fstype: "tmpfs",
             path: "/tmp/x/main".into(),
             errno: NixErrno::EPERM,
         };
@@ -867,5 +1318,214 @@ mod tests {
             let base = h.join().unwrap();
             assert!(!base.exists());
         }
+    }
+
+    #[test]
+    fn fs_choices_parse_and_say_what_is_wrong() {
+        for c in FsChoice::ALL {
+            assert_eq!(c.name().parse::<FsChoice>().unwrap(), c);
+            assert_eq!(c.to_string(), c.name());
+        }
+        assert_eq!(" XFS ".parse::<FsChoice>().unwrap(), FsChoice::Xfs);
+        let e = "ext3".parse::<FsChoice>().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "unknown filesystem \"ext3\": expected tmpfs, ext4, xfs or btrfs"
+        );
+        let e = ScratchError::UnknownFs {
+            value: "zfs".into(),
+            var: Some(FS_ENV),
+        };
+        assert_eq!(
+            e.to_string(),
+            "RINGSPEC_FS=\"zfs\": unknown filesystem \"zfs\": expected tmpfs, ext4, xfs or btrfs"
+        );
+        let e = ScratchError::Unavailable {
+            fs: FsChoice::Xfs,
+            reason: "mkfs.xfs not found: apt-get install xfsprogs".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "xfs unavailable: mkfs.xfs not found: apt-get install xfsprogs"
+        );
+        assert!(find_tool("mkfs.ringspec-does-not-exist").is_none());
+        assert!(find_tool("sh").is_some());
+    }
+
+    #[test]
+    fn unavailable_skips_unless_required() {
+        let unavailable = || {
+            Err(ScratchError::Unavailable {
+                fs: FsChoice::Btrfs,
+                reason: "mkfs.btrfs not found: apt-get install btrfs-progs".into(),
+            })
+        };
+        assert!(skip_or_fail(unavailable(), false, "t").is_none());
+        let required = std::panic::catch_unwind(|| skip_or_fail(unavailable(), true, "t"));
+        let msg = required.unwrap_err();
+        let msg = msg.downcast_ref::<String>().unwrap();
+        assert!(msg.contains("apt-get install btrfs-progs"), "{msg}");
+        // Other errors are failures whatever RINGSPEC_REQUIRE_FS says.
+        let other = std::panic::catch_unwind(|| {
+            skip_or_fail(Err(ScratchError::BadLabel("x".into())), false, "t")
+        });
+        assert!(other.is_err());
+    }
+
+    /// Nothing of the scratch area at `base` is left: no mount in this thread's
+    /// namespace or the process's, no bound loop device with a backing file in it,
+    /// not the directory. Waits up to 2 s for the kernel to release loop devices
+    /// (it should not need to: reported when it did).
+    fn assert_nothing_left(base: &Path, what: &str) {
+        let prefix = base.to_str().unwrap().to_owned();
+        let started = std::time::Instant::now();
+        loop {
+            let bound: Vec<_> = crate::loopdev::bound_devices()
+                .into_iter()
+                .filter(|(_, b)| b.starts_with(&prefix))
+                .collect();
+            if bound.is_empty() {
+                break;
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(2),
+                "{what}: loop devices still bound: {bound:?}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        if started.elapsed() > std::time::Duration::from_millis(50) {
+            eprintln!("{what}: loop devices took {:?} to go", started.elapsed());
+        }
+        assert!(!mounted_under(base), "{what}: still mounted");
+        let host = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        assert!(!host.contains(&prefix), "{what}: in /proc/self/mountinfo");
+        assert!(!base.exists(), "{what}: {} left behind", base.display());
+    }
+
+    /// Creates and drops a scratch area on `choice`, checks it while it is there and
+    /// that nothing is left after a normal drop, after a panic, and when a Roots
+    /// outlives its Scratch.
+    fn disk_scratch_leaves_nothing_behind(choice: FsChoice) {
+        let started = std::time::Instant::now();
+        let s = match Scratch::with_fs(choice) {
+            Ok(s) => s,
+            Err(e @ ScratchError::Unavailable { .. }) => {
+                say(&format!("SKIPPED: {choice} scratch test: {e}"));
+                return;
+            }
+            Err(e) => panic!("{choice}: {e}"),
+        };
+        let created = started.elapsed();
+        let base = s.path().to_owned();
+        assert_eq!(s.choice(), choice);
+        let loops = s.loop_devices();
+        assert_eq!(loops.len(), 2);
+        assert_ne!(loops[0], loops[1]);
+        let bound = crate::loopdev::bound_devices();
+        for l in &loops {
+            let (_, backing) = bound.iter().find(|(p, _)| p == l).expect("bound");
+            assert!(
+                backing.starts_with(base.to_str().unwrap()) && backing.ends_with("(deleted)"),
+                "{backing}"
+            );
+        }
+        assert!(s.cross_fs(), "two images are two superblocks");
+        assert!(
+            s.describe().starts_with(&format!("private {choice} ")),
+            "{}",
+            s.describe()
+        );
+        for fd in [s.main.as_ref().unwrap(), s.other.as_ref().unwrap()] {
+            assert_eq!(fstat_raw(fd.as_raw_fd()).unwrap().st_mode & 0o7777, 0o755);
+        }
+        assert!(mounted_under(&base));
+        if !same_mount_ns_as_process() {
+            let host = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+            assert!(!host.contains(base.to_str().unwrap()));
+        }
+        let roots = s.roots("t").unwrap();
+        assert_eq!(
+            roots.fs,
+            FsInfo {
+                name: choice.name().into(),
+                block_size: 4096,
+                private_mount: true,
+                nodev: true,
+            }
+        );
+        assert_eq!(
+            fstat_raw(roots.main.as_raw_fd()).unwrap().st_mode & 0o7777,
+            0o755
+        );
+        let f = CString::new("f").unwrap();
+        // SAFETY: valid fds and C strings.
+        unsafe {
+            let fd = libc::openat(
+                roots.main.as_raw_fd(),
+                f.as_ptr(),
+                libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC,
+                0o644,
+            );
+            assert!(fd >= 0);
+            assert_eq!(libc::write(fd, [7u8; 4096].as_ptr().cast(), 4096), 4096);
+            libc::close(fd);
+            assert_eq!(
+                libc::renameat(
+                    roots.main.as_raw_fd(),
+                    f.as_ptr(),
+                    roots.other.as_raw_fd(),
+                    f.as_ptr()
+                ),
+                -1
+            );
+            assert_eq!(NixErrno::last(), NixErrno::EXDEV);
+        }
+        let dropping = std::time::Instant::now();
+        drop(roots);
+        drop(s);
+        let destroyed = dropping.elapsed();
+        assert_nothing_left(&base, &format!("{choice} after drop"));
+        say(&format!(
+            "{choice} scratch: create {:.0} ms, destroy {:.0} ms",
+            created.as_secs_f64() * 1e3,
+            destroyed.as_secs_f64() * 1e3
+        ));
+
+        // A panic with the scratch and its roots in use: unwinding cleans up.
+        let base = std::cell::RefCell::new(PathBuf::new());
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let s = Scratch::with_fs(choice).unwrap();
+            *base.borrow_mut() = s.path().to_owned();
+            let roots = s.roots("p").unwrap();
+            let _ = &roots;
+            panic!("deliberate panic with a {choice} scratch in use");
+        }));
+        assert!(r.is_err());
+        assert_nothing_left(&base.borrow(), &format!("{choice} after a panic"));
+
+        // Roots outliving their Scratch: the lazy unmount completes, and the loop
+        // device goes, when the roots are dropped.
+        let s = Scratch::with_fs(choice).unwrap();
+        let base = s.path().to_owned();
+        let roots = s.roots("late").unwrap();
+        drop(s);
+        assert!(!base.exists());
+        drop(roots);
+        assert_nothing_left(&base, &format!("{choice} after late roots"));
+    }
+
+    #[test]
+    fn ext4_scratch_leaves_nothing_behind() {
+        disk_scratch_leaves_nothing_behind(FsChoice::Ext4);
+    }
+
+    #[test]
+    fn xfs_scratch_leaves_nothing_behind() {
+        disk_scratch_leaves_nothing_behind(FsChoice::Xfs);
+    }
+
+    #[test]
+    fn btrfs_scratch_leaves_nothing_behind() {
+        disk_scratch_leaves_nothing_behind(FsChoice::Btrfs);
     }
 }
