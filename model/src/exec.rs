@@ -28,6 +28,9 @@ pub struct Plan {
     pub allowed: Allowed,
     /// The state change, applied with the actual outcome on success.
     pub effect: Option<Effect>,
+    /// Apply `effect` on failures too (for ops whose failure still changes
+    /// state, e.g. a getdents64 that read the directory before EINVAL).
+    pub effect_on_error: bool,
 }
 
 impl Plan {
@@ -36,6 +39,7 @@ impl Plan {
         Plan {
             allowed,
             effect: None,
+            effect_on_error: false,
         }
     }
 
@@ -49,7 +53,14 @@ impl Plan {
         Plan {
             allowed,
             effect: Some(Box::new(effect)),
+            effect_on_error: false,
         }
+    }
+
+    /// Makes the effect apply whatever the outcome.
+    pub fn even_on_error(mut self) -> Plan {
+        self.effect_on_error = true;
+        self
     }
 }
 
@@ -79,7 +90,7 @@ impl Fs {
             });
         }
         self.clock += 1;
-        if actual.result.is_ok() {
+        if actual.result.is_ok() || plan.effect_on_error {
             if let Some(effect) = plan.effect {
                 effect(self, actual);
             }

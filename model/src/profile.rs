@@ -93,6 +93,47 @@ impl FsProfile {
         }
     }
 
+    /// True where copy_file_range within one filesystem clones extents
+    /// (remap_file_range) instead of copying bytes through a pipe.
+    pub fn copies_by_reflink(&self) -> bool {
+        matches!(self.kind, FsKind::Xfs | FsKind::Btrfs)
+    }
+
+    /// True where a directory stream never lists entries created after the
+    /// directory was opened (btrfs records the last index at opendir since
+    /// "btrfs: fix infinite directory reads"); elsewhere the stream starts at
+    /// the first getdents64.
+    pub fn stream_fixed_at_open(&self) -> bool {
+        self.kind == FsKind::Btrfs
+    }
+
+    /// st_nlink of a directory with `subdirs` subdirectories: btrfs always
+    /// reports 1, the others 2 + subdirectories.
+    pub fn dir_nlink(&self, subdirs: u32) -> u32 {
+        match self.kind {
+            FsKind::Btrfs => 1,
+            _ => 2 + subdirs,
+        }
+    }
+
+    /// The errno for renaming a directory onto a non-empty one (POSIX allows
+    /// EEXIST or ENOTEMPTY; XFS picks EEXIST).
+    pub fn rename_nonempty_errno(&self) -> crate::Errno {
+        match self.kind {
+            FsKind::Xfs => crate::Errno::EEXIST,
+            _ => crate::Errno::ENOTEMPTY,
+        }
+    }
+
+    /// Whether a device number can be stored (XFS keeps a 32-bit sysv dev_t:
+    /// major below 512, minor below 2^18; others take any 32-bit pair).
+    pub fn dev_fits(&self, major: u32, minor: u32) -> bool {
+        match self.kind {
+            FsKind::Xfs => major < 512 && minor < (1 << 18),
+            _ => major < (1 << 12) && minor < (1 << 20),
+        }
+    }
+
     /// Whether the filesystem implements a fallocate mode (the mode has already
     /// passed the VFS's generic checks). `mode` is the raw mode word.
     pub fn fallocate_supports(&self, mode: u32) -> bool {

@@ -110,14 +110,20 @@ impl SparseFile {
     /// Writes `len` bytes at `pos` whose non-zero parts are `runs` (as returned by
     /// [`SparseFile::runs_in`]) and whose other bytes are zeros: the destination
     /// side of copy_file_range. Zero ranges become allocated, unwritten blocks.
-    pub fn copy_in(&mut self, pos: u64, len: u64, runs: &[(u64, Vec<u8>)]) {
+    ///
+    /// With `zeros_written` (a splice copy: tmpfs, ext4) the zero ranges are
+    /// written data; without (a reflink copy: XFS, Btrfs clone extents, so a
+    /// source hole may stay a hole) they are left allocated-or-not for
+    /// SEEK_DATA to report either way.
+    pub fn copy_in(&mut self, pos: u64, len: u64, runs: &[(u64, Vec<u8>)], zeros_written: bool) {
         if len == 0 {
             return;
         }
         self.punch(pos, len);
         self.allocate(pos, len, false);
-        // The kernel really writes the zeros: written (zero) data, not holes.
-        self.mark_written(pos, len);
+        if zeros_written {
+            self.mark_written(pos, len);
+        }
         for (rel, bytes) in runs {
             if *rel < len {
                 let n = bytes.len().min((len - rel) as usize);

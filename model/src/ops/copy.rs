@@ -144,6 +144,7 @@ impl Fs {
         }
         let count = count.min(MAX_RW_COUNT);
         let runs = fin.runs_in(pos_in as u64, count);
+        let zeros_written = !self.profile.fs.copies_by_reflink();
         let ino_out = dout.ino;
         let adv_in = if in_uses_pos {
             Advance::Pos(fd_in)
@@ -170,7 +171,7 @@ impl Fs {
             let n = o.value().expect("ok");
             fs.file_changed(ino_out);
             if let Kind::File(f) = &mut fs.inodes[ino_out].kind {
-                f.copy_in(pos_out as u64, n as u64, &runs);
+                f.copy_in(pos_out as u64, n as u64, &runs, zeros_written);
             }
             adv_in.apply(fs, n);
             adv_out.apply(fs, n);

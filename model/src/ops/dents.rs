@@ -30,8 +30,13 @@ impl Fs {
                 "directory stream at a position the model does not track",
             ));
         }
-        // Before the first call every current entry belongs to the stream.
-        let since = if c.started { c.since } else { u64::MAX };
+        // Before the first call every current entry belongs to the stream,
+        // except where the filesystem fixes the stream's end at open.
+        let since = if c.started || self.profile.fs.stream_fixed_at_open() {
+            c.since
+        } else {
+            u64::MAX
+        };
         let mut mandatory = BTreeMap::new();
         let mut optional = BTreeMap::new();
         for (name, t) in [(".", FileType::Dir), ("..", FileType::Dir)] {
@@ -63,10 +68,13 @@ impl Fs {
             }),
             move |fs, o| {
                 let clock = fs.clock;
+                let fixed_at_open = fs.profile.fs.stream_fixed_at_open();
                 let d = fs.desc_mut(fd).expect("slot");
                 if !d.cursor.started {
                     d.cursor.started = true;
-                    d.cursor.since = clock;
+                    if !fixed_at_open {
+                        d.cursor.since = clock;
+                    }
                 }
                 let Data::Dirents(recs) = &o.data else { return };
                 for r in recs {
@@ -76,6 +84,9 @@ impl Fs {
                 }
             },
         )
+        // An EINVAL (buffer too small) still read the directory: the stream
+        // has started (ext4 fills its hash-order cache at that first call).
+        .even_on_error()
     }
 
     /// lseek on a directory: SEEK_SET 0 rewinds the stream; other positions are
@@ -92,6 +103,7 @@ impl Fs {
                         history,
                         ..DirCursor::default()
                     };
+                    d.pos = 0;
                 }
             }),
             Whence::Set if offset < 0 && tmpfs => Plan::fail(Errno::EINVAL),
@@ -140,11 +152,14 @@ impl Fs {
                     history,
                     ..DirCursor::default()
                 },
-                None => DirCursor {
-                    since: clock,
-                    history,
-                    ..DirCursor::default()
-                },
+                None => {
+                    d.pos = 0;
+                    DirCursor {
+                        since: clock,
+                        history,
+                        ..DirCursor::default()
+                    }
+                }
             };
         })
     }

@@ -425,11 +425,17 @@ impl Fs {
             Kind::Chr(a, b) | Kind::Blk(a, b) => (0, (*a, *b)),
             _ => (0, (0, 0)),
         };
+        // The model counts directory links the classic way (2 + subdirs);
+        // the profile says what the filesystem reports.
+        let nlink = match i.kind {
+            Kind::Dir { .. } if i.nlink >= 2 => self.profile.fs.dir_nlink(i.nlink - 2),
+            _ => i.nlink,
+        };
         Stat {
             file_type: i.file_type(),
             perm: i.perm,
             size,
-            nlink: i.nlink,
+            nlink,
             rdev,
         }
     }

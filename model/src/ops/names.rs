@@ -149,7 +149,7 @@ impl Fs {
                     return Plan::fail(Errno::EISDIR);
                 }
                 if dst_dir && !self.entries(dst).is_empty() {
-                    return Plan::fail(Errno::ENOTEMPTY);
+                    return Plan::fail(self.profile.fs.rename_nonempty_errno());
                 }
             }
         }
@@ -230,6 +230,9 @@ impl Fs {
             _ => return Plan::fail(Errno::EINVAL),
         }
         let (parent, name) = or_fail!(self.create_at(dir, path));
+        if matches!(ifmt, 0o020000 | 0o060000) && !self.profile.fs.dev_fits(dev.0, dev.1) {
+            return Plan::fail(Errno::EINVAL);
+        }
         let perm = self.masked(perm);
         let sb = self.sb(parent);
         let bs = self.profile.fs.block_size;
