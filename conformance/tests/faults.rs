@@ -7,8 +7,8 @@
 //! A fault counts as caught by the campaign when a sequence diverges in which the
 //! fault really triggered, and by the corpus when a scenario that passes without
 //! the fault fails with it (and the fault triggered there). Every fault must be
-//! caught by one of the two; one the campaign misses is printed as a generator
-//! gap, and `RINGSPEC_FAULTS_STRICT=1` makes such a gap fail the test.
+//! caught by the campaign (a miss is a generator gap and fails the test);
+//! `RINGSPEC_FAULTS_STRICT=0` accepts a catch by the corpus alone.
 //!
 //! Runs on the default scratch (`Scratch::new`: private tmpfs as root): the
 //! faults are chosen against what the model pins down exactly on tmpfs.
@@ -172,7 +172,9 @@ fn faults_are_detected() {
         );
     }
 
-    let strict = std::env::var("RINGSPEC_FAULTS_STRICT").is_ok_and(|v| !v.is_empty() && v != "0");
+    // Strict by default: every fault must be caught by the random campaign
+    // itself; RINGSPEC_FAULTS_STRICT=0 accepts a catch by scenarios alone.
+    let strict = std::env::var("RINGSPEC_FAULTS_STRICT").map_or(true, |v| v != "0");
     let mut rows = Vec::new();
     // Caught by nothing / caught by scenarios but not by the sequence campaign.
     let (mut missed, mut gaps, mut notes) = (Vec::new(), Vec::new(), Vec::new());

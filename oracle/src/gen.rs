@@ -410,7 +410,8 @@ fn weight(kind: OpKind) -> u32 {
 /// The fixed start of every sequence, so that most generated ops act on live
 /// handles: two files with data in slots 0 and 1 (1 with a hole), the directory `d` in slot 2,
 /// a pipe in slots 3 (read) and 4 (write), `d/e`, a file on the other root
-/// in slot 5, and a second pipe in slots 6 and 7 (one of the two non-blocking).
+/// in slot 5, a character device `c`, and a second pipe in slots 6 and 7 (one
+/// of the two non-blocking).
 fn prelude() -> impl Strategy<Value = Vec<Op>> {
     (payload(), payload(), any::<bool>()).prop_map(|(data_a, data_b, nonblock)| {
         let rdwr_creat = vec![OpenFlag::Rdwr, OpenFlag::Creat];
@@ -474,6 +475,15 @@ fn prelude() -> impl Strategy<Value = Vec<Op>> {
                 path: "a".into(),
                 flags: rdwr_creat,
                 mode: 0o644,
+            },
+            // A device node, so statx rdev and device-open rules get exercised.
+            Op::Mknod {
+                dir: Dir::Root,
+                path: "c".into(),
+                node_type: NodeType::Chr,
+                perm: 0o644,
+                major: 1,
+                minor: 3,
             },
             Op::Pipe {
                 read_slot: 6,
