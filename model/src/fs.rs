@@ -93,7 +93,8 @@ pub struct DirCursor {
     pub removed: BTreeMap<String, FileType>,
     /// For the k-th record this descriptor returned: the `returned` set right
     /// after it and the model time, so `SeekDirent { entry: k }` can resume there.
-    pub history: Vec<(BTreeSet<String>, u64)>,
+    /// `None` for a record returned while the stream was unknown.
+    pub history: Vec<Option<(BTreeSet<String>, u64)>>,
     /// After an lseek to an arbitrary position the stream is unknown.
     pub unknown: bool,
     /// Set when a documented kernel bug makes this stream's next results

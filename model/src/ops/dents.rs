@@ -26,9 +26,15 @@ impl Fs {
             return Plan::pure(Allowed::KnownBug(bug));
         }
         if c.unknown {
-            return Plan::pure(Allowed::Unspecified(
-                "directory stream at a position the model does not track",
-            ));
+            // Anything goes, but the records still count for seek_dirent.
+            return Plan::with(
+                Allowed::Unspecified("directory stream at a position the model does not track"),
+                move |fs, o| {
+                    if let (Some(d), Data::Dirents(recs)) = (fs.desc_mut(fd), &o.data) {
+                        d.cursor.history.extend(recs.iter().map(|_| None));
+                    }
+                },
+            );
         }
         // Before the first call every current entry belongs to the stream,
         // except where the filesystem fixes the stream's end at open.
@@ -80,7 +86,7 @@ impl Fs {
                 for r in recs {
                     d.cursor.returned.insert(r.name.clone());
                     let snapshot = (d.cursor.returned.clone(), d.cursor.since);
-                    d.cursor.history.push(snapshot);
+                    d.cursor.history.push(Some(snapshot));
                 }
             },
         )
@@ -139,15 +145,23 @@ impl Fs {
                 });
             }
         }
+        // None: no such record (a rewind); Some(None): a record returned while
+        // the stream was unknown (the stream stays unknown).
         let target = d.cursor.history.get(entry as usize).cloned();
         Plan::with(Allowed::ok(0), move |fs, _| {
             let clock = fs.clock;
             let Some(d) = fs.desc_mut(fd) else { return };
             let history = std::mem::take(&mut d.cursor.history);
             d.cursor = match target {
-                Some((returned, since)) => DirCursor {
+                Some(Some((returned, since))) => DirCursor {
                     returned,
                     since,
+                    started: true,
+                    history,
+                    ..DirCursor::default()
+                },
+                Some(None) => DirCursor {
+                    unknown: true,
                     started: true,
                     history,
                     ..DirCursor::default()
