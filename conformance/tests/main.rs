@@ -9,3 +9,4 @@ mod faults;
 mod regressions;
 mod scenarios;
 mod sequences;
+mod uring;

@@ -69,6 +69,10 @@ pub struct DirentChoice {
     pub mandatory: BTreeMap<String, FileType>,
     /// Entries that may appear or not (created or removed since the start).
     pub optional: BTreeMap<String, FileType>,
+    /// The call may stop after any record: filldir64 ends the fill when a
+    /// signal is pending, and io_uring's task-work notification
+    /// (TIF_NOTIFY_SIGNAL) counts as one in a process that uses a ring.
+    pub may_stop_early: bool,
 }
 
 impl DirentChoice {
@@ -127,7 +131,8 @@ impl DirentChoice {
                     candidates.keys().filter(|n| !seen.contains(**n)).collect();
                 let space = self.count - sum;
                 let could_stop = rest.iter().any(|n| reclen(n) > space)
-                    || self.mandatory.keys().all(|n| seen.contains(n));
+                    || self.mandatory.keys().all(|n| seen.contains(n))
+                    || (self.may_stop_early && !recs.is_empty());
                 if could_stop {
                     Ok(())
                 } else {

@@ -100,6 +100,12 @@ impl Fs {
 
     /// Plans one op (dispatch to the op families).
     pub fn plan(&self, op: &Op) -> Plan {
+        let iface = if self.profile.sync_kinds.contains(&op.kind()) {
+            crate::profile::Interface::Syscall
+        } else {
+            self.profile.interface
+        };
+        self.interface.set(iface);
         match op {
             Op::Open {
                 slot,

@@ -145,6 +145,9 @@ pub struct Fs {
     pub profile: Profile,
     /// Model time: incremented by every op.
     pub clock: u64,
+    /// The interface of the op being planned: the profile's, except for op
+    /// kinds the backend runs through the syscalls ([`Profile::sync_kinds`]).
+    pub interface: std::cell::Cell<crate::profile::Interface>,
 }
 
 /// Where a path lands: an existing inode, or a missing last component in an
@@ -186,6 +189,7 @@ impl Fs {
                 cursor: DirCursor::default(),
             },
             umask: 0o022,
+            interface: std::cell::Cell::new(profile.interface),
             profile,
             clock: 1,
         }

@@ -165,6 +165,14 @@ pub struct Profile {
     /// True when the two scratch roots are on different superblocks (EXDEV
     /// between them). False in the unprivileged fallback where both may share one.
     pub cross_fs: bool,
+    /// Op kinds an io_uring backend runs through the synchronous syscalls
+    /// (no opcode, or the kernel lacks it): judged with syscall semantics.
+    #[serde(default)]
+    pub sync_kinds: Vec<crate::op::OpKind>,
+    /// io_uring only: every SQE carries IOSQE_ASYNC, so nothing is first tried
+    /// inline with O_NONBLOCK forced (which changes how a FIFO opens).
+    #[serde(default)]
+    pub uring_async: bool,
 }
 
 impl Profile {
@@ -175,6 +183,8 @@ impl Profile {
             fs: FsProfile::tmpfs(),
             interface: Interface::Syscall,
             cross_fs: true,
+            sync_kinds: vec![],
+            uring_async: false,
         }
     }
 

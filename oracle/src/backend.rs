@@ -1,7 +1,8 @@
 //! The interface every executor of ops implements: the model, the synchronous
 //! syscalls and io_uring.
 
-use model::{Op, Outcome, State};
+use model::{Op, OpKind, Outcome, State};
+use std::collections::BTreeMap;
 
 /// Something that runs ops and can show its resulting state.
 pub trait Backend {
@@ -13,4 +14,9 @@ pub trait Backend {
     /// It drains the bytes queued in pipes (they are part of the state), so it
     /// belongs at the end of a sequence.
     fn snapshot(&mut self) -> State;
+    /// For io_uring backends: per op kind, (ops submitted through the ring, ops
+    /// run through the synchronous fallback). `None` for other backends.
+    fn ring_counts(&self) -> Option<BTreeMap<OpKind, (u64, u64)>> {
+        None
+    }
 }

@@ -69,6 +69,8 @@ pub struct KindStats {
     pub poisoned: u64,
     /// Targets on which the kind's opcode is missing (ran synchronously).
     pub unsupported: Vec<String>,
+    /// Ops of this kind submitted through io_uring (all io_uring targets).
+    pub via_ring: u64,
 }
 
 /// Campaign totals.
@@ -217,6 +219,9 @@ pub fn run(
                 let res = run_one(scratch, &format!("c{n}"), t, &ops)
                     .map_err(|e| TestCaseError::fail(format!("{}: {e}", t.name)))?;
                 st.skipped_blocking += res.skipped_blocking;
+                for (k, (ring, _)) in &res.ring {
+                    st.per_kind.entry(*k).or_default().via_ring += ring;
+                }
                 for (k, c) in &res.executed {
                     *st.per_kind
                         .entry(*k)
@@ -290,8 +295,8 @@ pub fn table(stats: &Stats, targets: &[String]) -> String {
         out.push_str(&format!(" {:>14}", t));
     }
     out.push_str(&format!(
-        " {:>11} {:>9}  {}\n",
-        "divergences", "poisoned", "unsupported"
+        " {:>9} {:>11} {:>9}  {}\n",
+        "via-ring", "divergences", "poisoned", "unsupported"
     ));
     for (k, s) in &stats.per_kind {
         out.push_str(&format!("{:<16} {:>9}", k.name(), s.sequences));
@@ -307,8 +312,8 @@ pub fn table(stats: &Stats, targets: &[String]) -> String {
             )
         };
         out.push_str(&format!(
-            " {:>11} {:>9}  {}\n",
-            s.divergences, s.poisoned, unsupported
+            " {:>9} {:>11} {:>9}  {}\n",
+            s.via_ring, s.divergences, s.poisoned, unsupported
         ));
     }
     let runs = (stats.agree + stats.poisoned + stats.diverged).max(1) as f64;
@@ -327,4 +332,59 @@ pub fn table(stats: &Stats, targets: &[String]) -> String {
         out.push_str(&format!("  poisoned {n}x: {why}\n"));
     }
     out
+}
+
+/// One io_uring target per mode, each judged by the model with the io_uring
+/// interface except for the op kinds it runs synchronously (no opcode, or an
+/// opcode the kernel lacks: those are listed as unsupported). The proposed
+/// opcodes come from `RINGSPEC_PROPOSED`.
+pub fn uring_targets(
+    scratch: &Scratch,
+    modes: &[crate::uring::Mode],
+) -> Result<Vec<Target>, String> {
+    let proposed = crate::sqe::ProposedOpcodes::from_env()?;
+    let mut out = Vec::new();
+    for &mode in modes {
+        let roots = scratch
+            .roots(&format!("probe-{}", mode.name()))
+            .map_err(|e| e.to_string())?;
+        let probe = crate::uring::Uring::new(roots, mode, proposed)
+            .map_err(|e| format!("io_uring ({mode}): {e}"))?;
+        let mut supported = BTreeMap::new();
+        let mut sync_kinds = Vec::new();
+        for k in OpKind::ALL {
+            match probe.supported(k) {
+                Some(true) => {
+                    supported.insert(k, true);
+                }
+                Some(false) => {
+                    supported.insert(k, false);
+                    sync_kinds.push(k);
+                }
+                None => {
+                    // The proposed opcodes are "unsupported on this kernel" when
+                    // no number is configured; lseek/umask/seek_dirent have none.
+                    if matches!(k, OpKind::CopyFileRange | OpKind::Getdents | OpKind::Mknod) {
+                        supported.insert(k, false);
+                    }
+                    sync_kinds.push(k);
+                }
+            }
+        }
+        drop(probe);
+        let mut profile = crate::profile::detect(scratch, model::Interface::Uring);
+        profile.sync_kinds = sync_kinds;
+        profile.uring_async = mode == crate::uring::Mode::Async;
+        out.push(Target {
+            name: format!("uring/{}", mode.name()),
+            profile,
+            make: Box::new(move |roots| {
+                crate::uring::Uring::new(roots, mode, proposed)
+                    .map(|u| Box::new(u) as Box<dyn Backend>)
+                    .map_err(|e| format!("io_uring ({mode}): {e}"))
+            }),
+            supported,
+        });
+    }
+    Ok(out)
 }

@@ -69,18 +69,27 @@ pub struct SeqResult {
     pub skipped_blocking: u64,
     /// The outcome of every op that ran (index, outcome), for reports.
     pub outcomes: Vec<(usize, Outcome)>,
+    /// io_uring backends: per kind, (through the ring, synchronous fallback).
+    pub ring: BTreeMap<OpKind, (u64, u64)>,
 }
 
 /// Runs `ops` through a fresh model and `backend` (whose scratch roots must be
 /// empty and whose slots must be free), comparing every outcome with the model's
 /// allowed set and, at the end, the whole state.
 pub fn check_sequence(profile: &Profile, ops: &[Op], backend: &mut dyn Backend) -> SeqResult {
+    let mut res = check_ops(profile, ops, backend);
+    res.ring = backend.ring_counts().unwrap_or_default();
+    res
+}
+
+fn check_ops(profile: &Profile, ops: &[Op], backend: &mut dyn Backend) -> SeqResult {
     let mut fs = Fs::new(profile.clone());
     let mut res = SeqResult {
         verdict: Verdict::Agree,
         executed: BTreeMap::new(),
         skipped_blocking: 0,
         outcomes: Vec::new(),
+        ring: BTreeMap::new(),
     };
     for (i, op) in ops.iter().enumerate() {
         let allowed = fs.step(op);

@@ -8,6 +8,7 @@ pub mod campaign;
 pub mod deadline;
 pub mod differential;
 pub mod faults;
+pub mod gate;
 pub mod gen;
 pub mod loopdev;
 pub mod probe;

@@ -19,5 +19,7 @@ pub fn detect(scratch: &Scratch, interface: Interface) -> Profile {
         fs: FsProfile::detect(&fs.name, fs.block_size),
         interface,
         cross_fs: scratch.cross_fs(),
+        sync_kinds: vec![],
+        uring_async: false,
     }
 }

@@ -445,7 +445,7 @@ impl Sqe {
         .with_fd(fd)
     }
 
-    /// IORING_OP_PIPE (6.16+): addr = int[2] the two descriptors are written to,
+    /// IORING_OP_PIPE (6.16+): addr = `int[2]` the two descriptors are written to,
     /// pipe_flags = O_CLOEXEC/O_NONBLOCK/O_DIRECT, fd 0.
     pub fn pipe(fds: u64, flags: u32) -> Sqe {
         Sqe {

@@ -46,7 +46,7 @@ impl Advance {
 /// The success set of a transfer that may be short: a count in `min..=max`, with
 /// the written-back explicit offsets (syscall interface only).
 fn transfer(fs: &Fs, min: i64, max: i64, off_in: Off, off_out: Off, why: &'static str) -> Allowed {
-    let offsets = match fs.profile.interface {
+    let offsets = match fs.interface.get() {
         Interface::Syscall => Some((explicit(off_in), explicit(off_out))),
         Interface::Uring => None,
     };
@@ -77,7 +77,7 @@ impl Fs {
     /// means "the file position".
     fn side_pos(&self, d: &Desc, off: Off) -> (i64, bool) {
         match off {
-            Off::At(-1) if self.profile.interface == Interface::Uring => (d.pos, true),
+            Off::At(-1) if self.uring() => (d.pos, true),
             Off::At(v) => (v, false),
             Off::Pos => (d.pos, true),
         }
@@ -187,7 +187,7 @@ impl Fs {
         len: u64,
         flags: u32,
     ) -> Plan {
-        let uring = self.profile.interface == Interface::Uring;
+        let uring = self.uring();
         if !uring && len == 0 {
             return Plan::pure(transfer(self, 0, 0, off_in, off_out, "len 0"));
         }
@@ -417,7 +417,7 @@ impl Fs {
     }
 
     pub(crate) fn plan_tee(&self, fd_in: FdRef, fd_out: FdRef, len: u64, flags: u32) -> Plan {
-        let uring = self.profile.interface == Interface::Uring;
+        let uring = self.uring();
         let valid = if uring {
             SPLICE_F_ALL | SPLICE_F_FD_IN_FIXED
         } else {

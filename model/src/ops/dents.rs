@@ -71,6 +71,7 @@ impl Fs {
                 count,
                 mandatory,
                 optional,
+                may_stop_early: self.profile.interface == crate::profile::Interface::Uring,
             }),
             move |fs, o| {
                 let clock = fs.clock;

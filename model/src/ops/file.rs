@@ -100,7 +100,12 @@ impl Fs {
             Kind::Chr(..) | Kind::Blk(..) => return Plan::fail(Errno::EACCES),
             Kind::Sock => return Plan::fail(Errno::ENXIO),
             Kind::Fifo(p) => {
-                // fifo_open
+                // fifo_open. io_uring first tries an open inline with O_NONBLOCK
+                // forced (io_openat2, unless O_CREAT/O_TRUNC or IOSQE_ASYNC), so
+                // a FIFO opens as if O_NONBLOCK were given; the descriptor it
+                // returns is not non-blocking.
+                let nonblock =
+                    nonblock || (self.uring() && !self.profile.uring_async && !creat && !trunc);
                 if read && !write && p.writers == 0 && !nonblock {
                     return Plan::pure(Allowed::Blocks);
                 }
@@ -151,14 +156,22 @@ impl Fs {
     /// IORING_OP_READ/WRITE differ (io_uring/rw.c): the fd and its open mode
     /// are checked first, an offset of -1 means the file position, other
     /// negative offsets fail in rw_verify_area, and pipes ignore the offset.
-    fn rw_desc(&self, fd: FdRef, offset: Off, write: bool) -> Result<&Desc, Errno> {
+    fn rw_desc(&self, fd: FdRef, offset: Off, len: u64, write: bool) -> Result<&Desc, Errno> {
         if self.uring() {
             let d = self.desc(fd)?;
             if (write && !d.writable) || (!write && !d.readable) {
                 return Err(Errno::EBADF);
             }
-            if matches!(offset, Off::At(p) if p < -1) {
-                return Err(Errno::EINVAL);
+            // rw_verify_area on the explicit offset, pipes included.
+            let overflows = |p: i64| {
+                (p as u64)
+                    .checked_add(len.min(MAX_RW_COUNT))
+                    .is_none_or(|e| e > i64::MAX as u64)
+            };
+            match offset {
+                Off::At(p) if p < -1 => return Err(Errno::EINVAL),
+                Off::At(p) if p >= 0 && overflows(p) => return Err(Errno::EINVAL),
+                _ => {}
             }
             return Ok(d);
         }
@@ -188,7 +201,7 @@ impl Fs {
 
     /// True when the model judges io_uring opcodes.
     pub(crate) fn uring(&self) -> bool {
-        self.profile.interface == crate::profile::Interface::Uring
+        self.interface.get() == crate::profile::Interface::Uring
     }
 
     /// What an op that cannot proceed on a pipe does: EAGAIN when non-blocking
@@ -203,7 +216,7 @@ impl Fs {
     }
 
     pub(crate) fn plan_read(&self, fd: FdRef, len: u64, offset: Off) -> Plan {
-        let d = or_fail!(self.rw_desc(fd, offset, false));
+        let d = or_fail!(self.rw_desc(fd, offset, len, false));
         let offset = self.uring_offset(d, offset);
         let inode = &self.inodes[d.ino];
         let is_pipe = matches!(inode.kind, Kind::Fifo(_));
@@ -225,6 +238,11 @@ impl Fs {
             // does not know, and a huge one overflows rw_verify_area first.
             Kind::Dir { .. } if !d.cursor.history.is_empty() => {
                 Plan::pure(Allowed::err(Errno::EISDIR).or(Allowed::err(Errno::EINVAL)))
+            }
+            // io_uring's READ returns 0 for an empty read before the
+            // directory's ->read refuses it.
+            Kind::Dir { .. } if self.uring() && len == 0 => {
+                Plan::pure(Allowed::Exact(Outcome::ok_with(0, Data::Bytes(vec![]))))
             }
             Kind::Dir { .. } => Plan::fail(Errno::EISDIR),
             Kind::File(f) => {
@@ -271,7 +289,7 @@ impl Fs {
     }
 
     pub(crate) fn plan_write(&self, fd: FdRef, data: &Payload, offset: Off) -> Plan {
-        let d = or_fail!(self.rw_desc(fd, offset, true));
+        let d = or_fail!(self.rw_desc(fd, offset, data.len(), true));
         let offset = self.uring_offset(d, offset);
         let inode = &self.inodes[d.ino];
         let len = data.len();

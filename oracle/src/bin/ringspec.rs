@@ -65,6 +65,10 @@ enum Command {
         /// Longest generated sequence body.
         #[arg(long, default_value_t = 40)]
         max_len: usize,
+        /// io_uring submission modes: all, none, or a list of single, async,
+        /// fixed, sqpoll (default: RINGSPEC_MODES, else all).
+        #[arg(long)]
+        mode: Option<String>,
         /// Output format of the final report.
         #[arg(long, value_enum, default_value = "text")]
         report: Format,
@@ -87,6 +91,62 @@ enum Command {
         /// The scenarios directory.
         #[arg(long)]
         dir: Option<PathBuf>,
+    },
+    /// Run the whole conformance suite on the running kernel (what `gate` runs
+    /// inside the guest) and write a machine-readable result. Exit 0 all rows
+    /// pass or are unsupported, 1 a row failed, 2 no verdict possible (io_uring
+    /// unusable, a filesystem unavailable; the result says why).
+    Suite {
+        /// Where to write the result (JSON).
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        suite: SuiteArgs,
+    },
+    /// Gate a kernel: boot IMAGE under QEMU with virtme-ng (or gate the running
+    /// kernel in place with `--kernel host`), run the suite, write report.json,
+    /// results.ktap, junit.xml and summary.md, compare with a baseline. Exit 0
+    /// passed, 1 a regression or divergence, 2 infrastructure failure or bad
+    /// arguments (never mixed).
+    Gate {
+        /// A kernel image, a directory from scripts/fetch-kernels.sh (its
+        /// vmlinuz and modules), or "host" for the running kernel.
+        #[arg(long, default_value = "host")]
+        kernel: String,
+        /// Baseline to compare with (default: corpus/baselines/<release>.json
+        /// when it exists).
+        #[arg(long, conflicts_with = "no_baseline")]
+        baseline: Option<PathBuf>,
+        /// Compare with no baseline: every failing row fails the gate.
+        #[arg(long)]
+        no_baseline: bool,
+        /// Directory for the reports (created).
+        #[arg(long, default_value = "gate-out")]
+        out: PathBuf,
+        /// Unpacked modules of the image (DIR/lib/modules/RELEASE) to modprobe
+        /// the filesystems from in the guest.
+        #[arg(long)]
+        modules: Option<PathBuf>,
+        /// Kill the VM after this long (e.g. 30m).
+        #[arg(long, default_value = "30m", value_parser = parse_duration)]
+        timeout: Duration,
+        /// Guest memory.
+        #[arg(long, default_value = "2G")]
+        memory: String,
+        /// Guest CPUs.
+        #[arg(long, default_value_t = 2)]
+        cpus: u32,
+        /// Use KVM instead of TCG.
+        #[arg(long)]
+        kvm: bool,
+        /// The virtme-ng command.
+        #[arg(long, default_value = "vng")]
+        vng: PathBuf,
+        /// Extra guest kernel command line.
+        #[arg(long)]
+        append: Option<String>,
+        #[command(flatten)]
+        suite: SuiteArgs,
     },
 }
 
@@ -146,9 +206,18 @@ fn main() -> ExitCode {
             duration,
             ops,
             max_len,
+            mode,
             report,
             save_dir,
         } => {
+            if let Some(m) = mode {
+                match parse_modes(&m) {
+                    Ok(v) => {
+                        let _ = MODES.set(v);
+                    }
+                    Err(e) => return fail(EXIT_BAD_INPUT, e),
+                }
+            }
             let kinds = if ops.is_empty() {
                 oracle::gen::default_kinds()
             } else {
@@ -169,8 +238,8 @@ fn main() -> ExitCode {
             };
             let cfg = CampaignConfig {
                 seed,
-                // The main job's default budget: about ten seconds here.
-                cases: cases.or(if duration.is_none() { Some(2000) } else { None }),
+                // The main job's default budget: about 40 seconds here.
+                cases: cases.or(if duration.is_none() { Some(1000) } else { None }),
                 duration,
                 kinds,
                 max_len,
@@ -179,6 +248,34 @@ fn main() -> ExitCode {
         }
         Command::Replay { files } => replay(&files),
         Command::Scenarios { filter, dir } => scenarios(&filter, dir),
+        Command::Suite { out, suite } => suite_cmd(&out, &suite),
+        Command::Gate {
+            kernel,
+            baseline,
+            no_baseline,
+            out,
+            modules,
+            timeout,
+            memory,
+            cpus,
+            kvm,
+            vng,
+            append,
+            suite,
+        } => gate_cmd(GateArgs {
+            kernel,
+            baseline,
+            no_baseline,
+            out,
+            modules,
+            timeout,
+            memory,
+            cpus,
+            kvm,
+            vng,
+            append,
+            suite,
+        }),
     }
 }
 
@@ -223,8 +320,72 @@ fn scratch() -> Result<Scratch, ExitCode> {
     })
 }
 
+/// The io_uring submission modes to drive (`--mode`, else `RINGSPEC_MODES`,
+/// else all); empty = syscalls only.
+static MODES: std::sync::OnceLock<Vec<oracle::uring::Mode>> = std::sync::OnceLock::new();
+
+/// Set when io_uring could not be used: the command still checks the
+/// syscalls but must not exit 0.
+static URING_UNAVAILABLE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Parses a mode list: "all", "none", or names (single, async, fixed, sqpoll).
+fn parse_modes(text: &str) -> Result<Vec<oracle::uring::Mode>, String> {
+    use oracle::uring::Mode;
+    let mut out = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        match part {
+            "all" => out.extend(Mode::ALL),
+            "none" => {}
+            name => match Mode::ALL.iter().find(|m| m.name() == name) {
+                Some(m) => out.push(*m),
+                None => {
+                    return Err(format!(
+                        "unknown mode {name:?}: use all, none, single, async, fixed or sqpoll"
+                    ))
+                }
+            },
+        }
+    }
+    out.dedup();
+    Ok(out)
+}
+
+fn modes() -> &'static [oracle::uring::Mode] {
+    MODES.get_or_init(|| {
+        let text = std::env::var("RINGSPEC_MODES").unwrap_or_else(|_| "all".into());
+        parse_modes(&text).unwrap_or_else(|e| {
+            eprintln!("ringspec: RINGSPEC_MODES: {e}");
+            std::process::exit(EXIT_BAD_INPUT.into());
+        })
+    })
+}
+
+/// The backends every command drives: the syscalls, then io_uring in each
+/// mode. When io_uring cannot be set up, says so once and records it.
 fn targets(scratch: &Scratch) -> Vec<Target> {
-    vec![campaign::syscalls_target(scratch)]
+    let mut out = vec![campaign::syscalls_target(scratch)];
+    if !modes().is_empty() {
+        match campaign::uring_targets(scratch, modes()) {
+            Ok(t) => out.extend(t),
+            Err(e) => {
+                eprintln!("ringspec: io_uring unavailable, checking the syscalls only: {e}");
+                URING_UNAVAILABLE.store(true, Ordering::SeqCst);
+            }
+        }
+    }
+    out
+}
+
+/// Exit 0, unless io_uring was requested but unavailable (exit 3: not a pass).
+fn success() -> ExitCode {
+    if URING_UNAVAILABLE.load(Ordering::SeqCst) {
+        fail(
+            EXIT_ENVIRONMENT,
+            "io_uring was not tested (see above); use --mode none to check only the syscalls",
+        )
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 fn run(cfg: CampaignConfig, report: Format, save_dir: Option<PathBuf>) -> ExitCode {
@@ -308,7 +469,7 @@ fn run(cfg: CampaignConfig, report: Format, save_dir: Option<PathBuf>) -> ExitCo
     if result.stats.sequences == 0 {
         return fail(EXIT_ENVIRONMENT, "no sequence ran");
     }
-    ExitCode::SUCCESS
+    success()
 }
 
 fn replay(files: &[PathBuf]) -> ExitCode {
@@ -351,7 +512,7 @@ fn replay(files: &[PathBuf]) -> ExitCode {
     if failed > 0 {
         return ExitCode::from(EXIT_FINDING);
     }
-    ExitCode::SUCCESS
+    success()
 }
 
 fn scenarios(filter: &str, dir: Option<PathBuf>) -> ExitCode {
@@ -403,6 +564,165 @@ fn scenarios(filter: &str, dir: Option<PathBuf>) -> ExitCode {
     } else if pass == 0 {
         fail(EXIT_BAD_INPUT, "no scenario matched")
     } else {
-        ExitCode::SUCCESS
+        success()
+    }
+}
+
+/// The suite's knobs, shared by `suite` and `gate`.
+#[derive(clap::Args, Clone)]
+struct SuiteArgs {
+    /// Campaign seed.
+    #[arg(long, default_value_t = 0x5eed_2026)]
+    seed: u64,
+    /// Campaign sequences per target and filesystem (0: scenarios only).
+    #[arg(long, default_value_t = 500)]
+    cases: u64,
+    /// Longest generated sequence body.
+    #[arg(long, default_value_t = 40)]
+    max_len: usize,
+    /// Comma-separated filesystems: tmpfs, ext4, xfs, btrfs.
+    #[arg(long, value_delimiter = ',', default_value = "tmpfs")]
+    fs: Vec<String>,
+    /// The scenarios directory (default: the repository's corpus/scenarios).
+    #[arg(long)]
+    scenarios: Option<PathBuf>,
+    /// Scenario name filter (`-x` excludes).
+    #[arg(long, default_value = "")]
+    filter: String,
+}
+
+impl SuiteArgs {
+    fn config(&self) -> Result<oracle::gate::suite::SuiteConfig, String> {
+        let mut filesystems = Vec::new();
+        for name in &self.fs {
+            let choice: oracle::scratch::FsChoice = name
+                .parse()
+                .map_err(|_| format!("unknown filesystem {name:?} (tmpfs, ext4, xfs, btrfs)"))?;
+            filesystems.push(choice);
+        }
+        let scenarios_dir = self
+            .scenarios
+            .clone()
+            .unwrap_or_else(|| oracle::corpus_dir().join("scenarios"));
+        // Absolute: the guest resolves it from its own working directory.
+        let scenarios_dir = std::fs::canonicalize(&scenarios_dir)
+            .map_err(|e| format!("scenarios directory {}: {e}", scenarios_dir.display()))?;
+        Ok(oracle::gate::suite::SuiteConfig {
+            seed: self.seed,
+            cases: self.cases,
+            max_len: self.max_len,
+            filesystems,
+            scenarios_dir,
+            filter: self.filter.clone(),
+        })
+    }
+}
+
+fn suite_cmd(out: &std::path::Path, args: &SuiteArgs) -> ExitCode {
+    use oracle::gate::{Status, EXIT_FAIL, EXIT_INFRA};
+    let cfg = match args.config() {
+        Ok(c) => c,
+        Err(e) => return fail(EXIT_INFRA, e),
+    };
+    let result = oracle::gate::suite::run_suite(&cfg, &gate_targets);
+    if let Err(e) = oracle::gate::suite::write_result(&result, out) {
+        return fail(EXIT_INFRA, format!("cannot write {}: {e}", out.display()));
+    }
+    let totals = result.totals();
+    let n = |s: Status| totals.get(&s).copied().unwrap_or(0);
+    eprintln!(
+        "ringspec suite: {} rows: {} pass, {} fail, {} unsupported ({:.1} s); result in {}",
+        result.rows.len(),
+        n(Status::Pass),
+        n(Status::Fail),
+        n(Status::Unsupported),
+        result.seconds,
+        out.display()
+    );
+    if !result.problems.is_empty() {
+        return fail(EXIT_INFRA, result.problems.join("; "));
+    }
+    if n(Status::Fail) > 0 {
+        return ExitCode::from(EXIT_FAIL);
+    }
+    ExitCode::SUCCESS
+}
+
+/// [`targets`] for the suite: io_uring that was wanted but could not be set up
+/// is a problem of the run (no verdict), not a silently smaller suite.
+fn gate_targets(scratch: &Scratch) -> Result<Vec<Target>, String> {
+    let t = targets(scratch);
+    if URING_UNAVAILABLE.load(Ordering::SeqCst) {
+        return Err("the io_uring targets could not be set up (see the message above)".into());
+    }
+    Ok(t)
+}
+
+struct GateArgs {
+    kernel: String,
+    baseline: Option<PathBuf>,
+    no_baseline: bool,
+    out: PathBuf,
+    modules: Option<PathBuf>,
+    timeout: Duration,
+    memory: String,
+    cpus: u32,
+    kvm: bool,
+    vng: PathBuf,
+    append: Option<String>,
+    suite: SuiteArgs,
+}
+
+fn gate_cmd(a: GateArgs) -> ExitCode {
+    use oracle::gate::{self, BaselineChoice, KernelChoice, EXIT_INFRA};
+    let suite = match a.suite.config() {
+        Ok(c) => c,
+        Err(e) => return fail(EXIT_INFRA, e),
+    };
+    let mut modules = a.modules;
+    let kernel = if a.kernel == "host" {
+        KernelChoice::Host
+    } else {
+        let p = PathBuf::from(&a.kernel);
+        if p.is_dir() {
+            // A directory from scripts/fetch-kernels.sh: its image and modules.
+            if modules.is_none() && p.join("lib/modules").is_dir() {
+                modules = Some(p.clone());
+            }
+            KernelChoice::Image(p.join("vmlinuz"))
+        } else {
+            KernelChoice::Image(p)
+        }
+    };
+    let baseline = match (a.baseline, a.no_baseline) {
+        (Some(p), _) => BaselineChoice::File(p),
+        (None, true) => BaselineChoice::Off,
+        (None, false) => BaselineChoice::Auto,
+    };
+    let opts = gate::GateOptions {
+        kernel,
+        baseline,
+        out: a.out,
+        suite,
+        vm: gate::vm::VmConfig {
+            modules,
+            timeout: a.timeout,
+            memory: a.memory,
+            cpus: a.cpus,
+            kvm: a.kvm,
+            vng: a.vng,
+            append: a.append,
+            ..gate::vm::VmConfig::default()
+        },
+    };
+    match gate::run_gate(&opts, &gate_targets) {
+        Err(e) => fail(EXIT_INFRA, e),
+        Ok(outcome) => {
+            say_raw!("{}", outcome.summary);
+            for f in &outcome.files {
+                eprintln!("ringspec gate: wrote {}", f.display());
+            }
+            ExitCode::from(outcome.report.exit_code)
+        }
     }
 }

@@ -1,0 +1,186 @@
+//! The three-way check: model vs syscalls vs io_uring in every submission mode.
+
+use model::OpKind;
+use oracle::campaign::{self, CampaignConfig, Target};
+use oracle::scenario::{load_dir, matches_filter, ScenarioResult};
+use oracle::scratch::Scratch;
+use oracle::uring::Mode;
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    match std::env::var(name) {
+        Ok(v) => v
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={v:?} is not a number")),
+        Err(_) => default,
+    }
+}
+
+/// Syscalls plus io_uring in every mode. io_uring must be usable where this
+/// suite runs: a kernel without it fails here rather than passing silently.
+fn all_targets(scratch: &Scratch) -> Vec<Target> {
+    let mut t = vec![campaign::syscalls_target(scratch)];
+    t.extend(campaign::uring_targets(scratch, &Mode::ALL).unwrap_or_else(|e| panic!("{e}")));
+    t
+}
+
+#[test]
+fn scenarios_model_vs_uring() {
+    let Some(scratch) = Scratch::from_env_or_skip("scenarios_model_vs_uring") else {
+        return;
+    };
+    let filter = std::env::var("RINGSPEC_SCENARIOS").unwrap_or_default();
+    let all = load_dir(&oracle::corpus_dir().join("scenarios")).unwrap_or_else(|e| panic!("{e}"));
+    let targets = all_targets(&scratch);
+    let (mut pass, mut failures) = (0, Vec::new());
+    for (i, (file, sc)) in all.iter().enumerate() {
+        if !matches_filter(&sc.name, &filter) {
+            continue;
+        }
+        for t in &targets[1..] {
+            let roots = scratch
+                .roots(&format!("u{i}"))
+                .unwrap_or_else(|e| panic!("{e}"));
+            let mut b = (t.make)(roots).unwrap_or_else(|e| panic!("{e}"));
+            match sc.run(&t.profile, b.as_mut()) {
+                ScenarioResult::Pass => pass += 1,
+                ScenarioResult::Skipped(_) => {}
+                ScenarioResult::Fail(p) => failures.push(format!(
+                    "{file}.toml: {} on {}\n    {}",
+                    sc.name,
+                    t.name,
+                    p.join("\n    ")
+                )),
+            }
+        }
+    }
+    eprintln!(
+        "scenarios through io_uring: {pass} passed, {} failed",
+        failures.len()
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// One campaign over `kinds` through every target; returns the stats.
+fn three_way(kinds: Vec<OpKind>, cases: u64, label: &str) -> campaign::Stats {
+    let scratch = Scratch::new().unwrap_or_else(|e| panic!("scratch: {e}"));
+    let targets = all_targets(&scratch);
+    let cfg = CampaignConfig {
+        seed: env_u64("RINGSPEC_SEED", 0x5eed_2026),
+        cases: Some(env_u64("RINGSPEC_URING_CASES", cases)),
+        kinds,
+        ..CampaignConfig::default()
+    };
+    eprintln!(
+        "{label}: seed {} ({} cases)",
+        cfg.seed,
+        cfg.cases.unwrap_or(0)
+    );
+    let result = campaign::run(&cfg, &scratch, &targets, &mut |_| {});
+    let names: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
+    eprint!("{}", campaign::table(&result.stats, &names));
+    if let Some(f) = result.finding {
+        let ops: Vec<String> = f
+            .ops
+            .iter()
+            .map(|o| serde_json::to_string(o).unwrap_or_default())
+            .collect();
+        panic!(
+            "{label}: {} diverged (RINGSPEC_SEED={}): {}\nsequence:\n  {}",
+            f.target,
+            f.seed,
+            f.divergence,
+            ops.join("\n  ")
+        );
+    }
+    assert!(
+        result.stats.agree > result.stats.poisoned,
+        "{label}: mostly poisoned"
+    );
+    result.stats
+}
+
+#[test]
+fn sequences_all_ops_three_way() {
+    three_way(oracle::gen::default_kinds(), 150, "all ops");
+}
+
+/// Per mission opcode: sequences drawn around that op (swarm subsets of it
+/// plus the foundation ops), through model, syscalls and io_uring. Where the
+/// kernel has the opcode it must really run through the ring.
+fn mission_op(kind: OpKind) {
+    let stats = three_way(vec![kind], 60, kind.name());
+    let s = stats
+        .per_kind
+        .get(&kind)
+        .unwrap_or_else(|| panic!("no {kind} op ran"));
+    let executed: u64 = s.executed.values().sum();
+    assert!(executed > 0, "no {kind} op executed");
+    eprintln!(
+        "{kind}: executed per backend {:?}, through io_uring {}, unsupported via {:?}",
+        s.executed, s.via_ring, s.unsupported
+    );
+    if s.unsupported.is_empty() {
+        assert!(
+            s.via_ring > 0,
+            "{kind} has an opcode here but never ran through io_uring"
+        );
+    } else {
+        assert_eq!(
+            s.via_ring, 0,
+            "{kind} is unsupported yet ran through io_uring"
+        );
+    }
+}
+
+#[test]
+fn copy_file_range_three_way() {
+    mission_op(OpKind::CopyFileRange);
+}
+
+#[test]
+fn splice_three_way() {
+    mission_op(OpKind::Splice);
+}
+
+#[test]
+fn tee_three_way() {
+    mission_op(OpKind::Tee);
+}
+
+#[test]
+fn getdents_three_way() {
+    mission_op(OpKind::Getdents);
+}
+
+#[test]
+fn fadvise_three_way() {
+    mission_op(OpKind::Fadvise);
+}
+
+#[test]
+fn fallocate_three_way() {
+    mission_op(OpKind::Fallocate);
+}
+
+#[test]
+fn mknod_three_way() {
+    mission_op(OpKind::Mknod);
+}
+
+/// On a kernel that has them (6.8+), splice, tee, fadvise and fallocate must
+/// go through io_uring, never silently through the fallback.
+#[test]
+fn mainline_mission_opcodes_use_the_ring() {
+    let scratch = Scratch::new().unwrap_or_else(|e| panic!("scratch: {e}"));
+    for t in campaign::uring_targets(&scratch, &Mode::ALL).unwrap_or_else(|e| panic!("{e}")) {
+        for k in [
+            OpKind::Splice,
+            OpKind::Tee,
+            OpKind::Fadvise,
+            OpKind::Fallocate,
+        ] {
+            assert_eq!(t.supported.get(&k), Some(&true), "{k} on {}", t.name);
+            assert!(!t.profile.sync_kinds.contains(&k), "{k} on {}", t.name);
+        }
+    }
+}

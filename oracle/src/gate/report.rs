@@ -1,0 +1,662 @@
+//! The gate's reports: KTAP (Documentation/dev-tools/ktap.rst), JUnit XML
+//! (quick-junit) and a short markdown summary. The JSON report is the
+//! [`GateReport`] itself.
+//!
+//! KTAP: one top-level test per (filesystem, target) with a nested KTAP block
+//! of its rows ("splice scenarios:splice"); an unsupported row is
+//! `ok N name # SKIP reason`; failure messages are diagnostic lines just before
+//! the result line. The kernel probe rows form the "- io_uring" group. An
+//! infrastructure failure is one `not ok 1 infrastructure` test.
+//!
+//! JUnit: one `<testsuite>` per (filesystem, target), one `<testcase>` per row
+//! (a failure per failing row, `<skipped>` per unsupported row); an
+//! infrastructure failure is an `<error>`.
+
+use super::baseline::ChangeKind;
+use super::{GateReport, Row, RowKey, Status, Verdict};
+use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+/// Rows grouped by (filesystem, target), in key order.
+fn groups(rows: &[Row]) -> BTreeMap<(String, String), Vec<&Row>> {
+    let mut g: BTreeMap<(String, String), Vec<&Row>> = BTreeMap::new();
+    for r in rows {
+        g.entry((r.filesystem.clone(), r.target.clone()))
+            .or_default()
+            .push(r);
+    }
+    g
+}
+
+/// One line, no '#' (KTAP descriptions may not contain it), no newline.
+fn ktap_text(s: &str) -> String {
+    s.replace(['\n', '\r'], " ").replace('#', "no.")
+}
+
+fn baseline_failures(report: &GateReport) -> BTreeSet<RowKey> {
+    report
+        .comparison
+        .as_ref()
+        .map(|c| c.known_failures.iter().cloned().collect())
+        .unwrap_or_default()
+}
+
+/// For a report without a result: the single test's name ("infrastructure",
+/// or "kernel" when the kernel crashed) and why.
+fn no_result(report: &GateReport) -> (&'static str, String) {
+    match &report.infrastructure {
+        Some(why) => ("infrastructure", why.clone()),
+        None if report.reasons.is_empty() => ("infrastructure", "no result".to_string()),
+        None => ("kernel", report.reasons.join("\n")),
+    }
+}
+
+/// The KTAP report.
+pub fn ktap(report: &GateReport) -> String {
+    let mut out = String::from("KTAP version 1\n");
+    let release = report
+        .result
+        .as_ref()
+        .map_or("unknown", |r| r.kernel.release.as_str());
+    let _ = writeln!(
+        out,
+        "# ringspec gate: kernel {release} ({}): {}",
+        ktap_text(&report.kernel_image),
+        report.verdict.title()
+    );
+    let Some(result) = report
+        .result
+        .as_ref()
+        .filter(|_| report.infrastructure.is_none())
+    else {
+        let (name, why) = no_result(report);
+        out.push_str("1..1\n");
+        for line in why.lines() {
+            let _ = writeln!(out, "# {}", ktap_text(line));
+        }
+        let _ = writeln!(out, "not ok 1 {name}");
+        let (fail, error) = if name == "infrastructure" {
+            (0, 1)
+        } else {
+            (1, 0)
+        };
+        let _ = writeln!(
+            out,
+            "# Totals: pass:0 fail:{fail} xfail:0 xpass:0 skip:0 error:{error}"
+        );
+        return out;
+    };
+    let io = &result.kernel.io_uring;
+    let supported = io.opcodes.iter().filter(|o| o.supported).count();
+    let _ = writeln!(
+        out,
+        "# io_uring: {}, {supported} opcodes supported (IORING_OP_LAST {})",
+        if io.usable { "usable" } else { "unusable" },
+        io.last_op
+    );
+    if !result.kernel.config.is_empty() {
+        let cfg: Vec<String> = result
+            .kernel
+            .config
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let _ = writeln!(out, "# config: {}", cfg.join(" "));
+    }
+    let known = baseline_failures(report);
+    let g = groups(&result.rows);
+    let _ = writeln!(out, "1..{}", g.len());
+    let (mut pass, mut fail, mut skip) = (0, 0, 0);
+    for (n, ((fs, target), rows)) in g.iter().enumerate() {
+        out.push_str("  KTAP version 1\n");
+        let _ = writeln!(out, "  # Subtest: {fs} {target}");
+        let _ = writeln!(out, "  1..{}", rows.len());
+        for (i, r) in rows.iter().enumerate() {
+            let name = ktap_text(&format!("{} {}", r.opcode, r.property));
+            match r.status {
+                Status::Pass => {
+                    pass += 1;
+                    let _ = writeln!(out, "  ok {} {name}", i + 1);
+                }
+                Status::Unsupported => {
+                    skip += 1;
+                    let why = r.note.as_deref().unwrap_or("unsupported");
+                    let _ = writeln!(out, "  ok {} {name} # SKIP {}", i + 1, ktap_text(why));
+                }
+                Status::Fail => {
+                    fail += 1;
+                    let c = &r.counts;
+                    if c.pass + c.fail > 0 {
+                        let _ = writeln!(out, "  # {} of {} cases failed", c.fail, c.pass + c.fail);
+                    }
+                    if known.contains(&r.key()) {
+                        out.push_str("  # known failure (in the baseline)\n");
+                    }
+                    for f in &r.failures {
+                        let _ = writeln!(out, "  # {}", ktap_text(f));
+                    }
+                    let _ = writeln!(out, "  not ok {} {name}", i + 1);
+                }
+            }
+        }
+        let statuses: BTreeSet<Status> = rows.iter().map(|r| r.status).collect();
+        let parent = ktap_text(&format!("{fs} {target}"));
+        if statuses.contains(&Status::Fail) {
+            let _ = writeln!(out, "not ok {} {parent}", n + 1);
+        } else if statuses.iter().all(|s| *s == Status::Unsupported) {
+            let _ = writeln!(out, "ok {} {parent} # SKIP all unsupported", n + 1);
+        } else {
+            let _ = writeln!(out, "ok {} {parent}", n + 1);
+        }
+    }
+    let _ = writeln!(
+        out,
+        "# Totals: pass:{pass} fail:{fail} xfail:0 xpass:0 skip:{skip} error:0"
+    );
+    out
+}
+
+/// The JUnit XML report.
+pub fn junit(report: &GateReport) -> String {
+    let mut junit = Report::new("ringspec-gate");
+    let release = report
+        .result
+        .as_ref()
+        .map_or("unknown".to_string(), |r| r.kernel.release.clone());
+    let props = |suite: &mut TestSuite| {
+        suite.add_property(Property::new("kernel", release.as_str()));
+        suite.add_property(Property::new("image", report.kernel_image.as_str()));
+    };
+    let result = report
+        .result
+        .as_ref()
+        .filter(|_| report.infrastructure.is_none());
+    let Some(result) = result else {
+        let (name, why) = no_result(report);
+        let mut suite = TestSuite::new(name);
+        props(&mut suite);
+        let mut status = TestCaseStatus::non_success(if name == "infrastructure" {
+            NonSuccessKind::Error
+        } else {
+            NonSuccessKind::Failure
+        });
+        status.set_message(why.lines().next().unwrap_or(&why));
+        status.set_type(name);
+        status.set_description(why.as_str());
+        let mut case = TestCase::new(name, status);
+        case.set_classname("ringspec.gate");
+        suite.add_test_case(case);
+        junit.add_test_suite(suite);
+        return junit.to_string().expect("junit serializes");
+    };
+    let known = baseline_failures(report);
+    for ((fs, target), rows) in groups(&result.rows) {
+        let mut suite = TestSuite::new(format!("{fs} {target}"));
+        props(&mut suite);
+        for r in rows {
+            let status = match r.status {
+                Status::Pass => TestCaseStatus::success(),
+                Status::Unsupported => {
+                    let mut s = TestCaseStatus::skipped();
+                    s.set_message(r.note.as_deref().unwrap_or("unsupported"));
+                    s.set_type("unsupported");
+                    s
+                }
+                Status::Fail => {
+                    let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                    s.set_message(r.failures.first().map_or("failed", String::as_str));
+                    s.set_type(if known.contains(&r.key()) {
+                        "known failure"
+                    } else {
+                        "divergence"
+                    });
+                    if !r.failures.is_empty() {
+                        s.set_description(r.failures.join("\n"));
+                    }
+                    s
+                }
+            };
+            let mut case = TestCase::new(format!("{} {}", r.opcode, r.property), status);
+            case.set_classname(format!("ringspec.{fs}.{target}"));
+            suite.add_test_case(case);
+        }
+        junit.add_test_suite(suite);
+    }
+    junit.to_string().expect("junit serializes")
+}
+
+fn md_escape(s: &str) -> String {
+    s.replace('|', "\\|").replace(['\n', '\r'], " ")
+}
+
+/// "- **title**: first line", then the other lines (a log tail) as a code block.
+fn md_message(out: &mut String, title: &str, text: &str) {
+    let mut lines = text.lines();
+    let first = md_escape(lines.next().unwrap_or(""));
+    let _ = writeln!(out, "- **{title}**: {first}");
+    let rest: Vec<&str> = lines.collect();
+    if !rest.is_empty() {
+        let block = rest.join("\n").replace("```", "'''");
+        let _ = writeln!(out, "\n```text\n{block}\n```\n");
+    }
+}
+
+/// At most this many lines per list in the markdown summary.
+const MD_LIST: usize = 20;
+
+/// The short markdown summary (also printed by `ringspec gate`).
+pub fn markdown(report: &GateReport) -> String {
+    let mut out = String::new();
+    let release = report
+        .result
+        .as_ref()
+        .map_or("unknown kernel", |r| r.kernel.release.as_str());
+    let _ = writeln!(
+        out,
+        "## ringspec gate: {} (exit {}): {release}\n",
+        report.verdict.title(),
+        report.exit_code
+    );
+    let _ = writeln!(
+        out,
+        "- kernel: {} ({:.1} s wall time)",
+        report.kernel_image, report.wall_seconds
+    );
+    if let Some(why) = &report.infrastructure {
+        md_message(&mut out, "no verdict", why);
+    } else if report.result.is_none() {
+        for r in &report.reasons {
+            md_message(&mut out, "kernel failure", r);
+        }
+    }
+    let Some(result) = &report.result else {
+        return out;
+    };
+    let io = &result.kernel.io_uring;
+    if io.usable {
+        let missing: Vec<&str> = result
+            .rows
+            .iter()
+            .filter(|r| r.property == "probe" && r.status == Status::Unsupported)
+            .map(|r| r.opcode.as_str())
+            .collect();
+        let _ = writeln!(
+            out,
+            "- io_uring: usable, {} opcodes supported (IORING_OP_LAST {}); our op kinds without their opcode: {}",
+            io.opcodes.iter().filter(|o| o.supported).count(),
+            io.last_op,
+            if missing.is_empty() { "none".to_string() } else { missing.join(", ") }
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "- io_uring: **unusable**: {}",
+            io.error.as_deref().unwrap_or("?")
+        );
+    }
+    if !result.kernel.config.is_empty() {
+        let cfg: Vec<String> = result
+            .kernel
+            .config
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "- config ({}): {}",
+            result.kernel.config_source.as_deref().unwrap_or("?"),
+            cfg.join(" ")
+        );
+    }
+    for f in &result.filesystems {
+        let _ = writeln!(out, "- {}: {}", f.requested, md_escape(&f.describe));
+    }
+    let _ = writeln!(
+        out,
+        "- suite: seed {:#x}, {} sequences per target, {:.1} s",
+        result.settings.seed, result.settings.cases, result.seconds
+    );
+    if let Some(b) = &report.baseline {
+        let c = report.comparison.as_ref();
+        let n = |k: ChangeKind| c.map_or(0, |c| c.of_kind(k).count());
+        let _ = writeln!(
+            out,
+            "- baseline {b}: {} regressions, {} new failures, {} improvements, {} known failures",
+            n(ChangeKind::Regression),
+            n(ChangeKind::NewFailure),
+            n(ChangeKind::Improvement),
+            c.map_or(0, |c| c.known_failures.len())
+        );
+        if let Some(c) = c {
+            if c.baseline_release != result.kernel.release {
+                let _ = writeln!(
+                    out,
+                    "- note: the baseline was made on {}, not {}",
+                    c.baseline_release, result.kernel.release
+                );
+            }
+        }
+    } else {
+        out.push_str("- baseline: none (every failing row fails the gate)\n");
+    }
+    out.push_str("\n| filesystem | target | pass | fail | unsupported |\n");
+    out.push_str("|---|---|---:|---:|---:|\n");
+    for ((fs, target), rows) in groups(&result.rows) {
+        let n = |s: Status| rows.iter().filter(|r| r.status == s).count();
+        let _ = writeln!(
+            out,
+            "| {fs} | {} | {} | {} | {} |",
+            md_escape(&target),
+            n(Status::Pass),
+            n(Status::Fail),
+            n(Status::Unsupported)
+        );
+    }
+    let mut list = |title: &str, lines: Vec<String>| {
+        if lines.is_empty() {
+            return;
+        }
+        let _ = writeln!(out, "\n### {title} ({})\n", lines.len());
+        for l in lines.iter().take(MD_LIST) {
+            let _ = writeln!(out, "- {}", md_escape(l));
+        }
+        if lines.len() > MD_LIST {
+            let _ = writeln!(out, "- ... {} more in report.json", lines.len() - MD_LIST);
+        }
+    };
+    if let Some(c) = &report.comparison {
+        for (kind, title) in [
+            (ChangeKind::Regression, "Regressions"),
+            (ChangeKind::NewFailure, "New failures"),
+            (ChangeKind::Improvement, "Improvements"),
+        ] {
+            list(title, c.of_kind(kind).map(|c| c.to_string()).collect());
+        }
+    }
+    let failures: Vec<String> = result
+        .rows
+        .iter()
+        .filter(|r| r.status == Status::Fail)
+        .map(|r| {
+            format!(
+                "`{}`: {}",
+                r.key(),
+                r.failures.first().map_or("failed", String::as_str)
+            )
+        })
+        .collect();
+    list("Failing rows", failures);
+    list(
+        "Findings (saved as regression files)",
+        result
+            .findings
+            .iter()
+            .map(|f| {
+                format!(
+                    "{} on {} {}: {}",
+                    f.file,
+                    f.filesystem,
+                    f.target,
+                    first(&f.divergence)
+                )
+            })
+            .collect(),
+    );
+    if report.verdict == Verdict::Failed && report.comparison.is_none() {
+        out.push_str(
+            "\nTo accept these failures, copy baseline.json to corpus/baselines/<release>.json.\n",
+        );
+    }
+    out
+}
+
+fn first(s: &str) -> &str {
+    s.lines().next().unwrap_or("")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gate::baseline::{compare, Baseline, BaselineRow};
+    use crate::gate::{
+        Counts, FsRun, IoUringFacts, KernelFacts, OpcodeFact, SuiteResult, SuiteSettings, FORMAT,
+    };
+    use std::time::Duration;
+
+    fn row(opcode: &str, property: &str, target: &str, status: Status) -> Row {
+        Row {
+            opcode: opcode.into(),
+            property: property.into(),
+            filesystem: if property == "probe" { "-" } else { "tmpfs" }.into(),
+            target: target.into(),
+            status,
+            counts: Counts::default(),
+            failures: Vec::new(),
+            note: None,
+        }
+    }
+
+    fn fixed_result() -> SuiteResult {
+        let mut fail = row("splice", "scenarios:splice", "syscalls", Status::Fail);
+        fail.counts = Counts {
+            pass: 5,
+            fail: 1,
+            ..Counts::default()
+        };
+        fail.failures = vec!["splice_len0: run: kernel: expected 0, got -EBADF # see".into()];
+        let mut unsup = row("tee", "sequences", "uring/single", Status::Unsupported);
+        unsup.note =
+            Some("IORING_OP_TEE (33) unsupported by this kernel (via uring/single)".into());
+        let mut probe = row("tee", "probe", "io_uring", Status::Unsupported);
+        probe.note = Some("IORING_OP_TEE (33)".into());
+        SuiteResult {
+            format: FORMAT,
+            kernel: KernelFacts {
+                release: "6.12.100+deb12-amd64".into(),
+                version: (6, 12),
+                io_uring: IoUringFacts {
+                    usable: true,
+                    error: None,
+                    disabled_sysctl: Some("0".into()),
+                    last_op: 2,
+                    opcodes: vec![
+                        OpcodeFact {
+                            opcode: 0,
+                            name: "NOP".into(),
+                            supported: true,
+                        },
+                        OpcodeFact {
+                            opcode: 1,
+                            name: "READV".into(),
+                            supported: true,
+                        },
+                    ],
+                },
+                config_source: Some("/proc/config.gz".into()),
+                config: [("CONFIG_IO_URING".to_string(), "y".to_string())].into(),
+            },
+            settings: SuiteSettings {
+                seed: 7,
+                cases: 10,
+                max_len: 40,
+                filter: String::new(),
+                scenarios: "corpus/scenarios".into(),
+            },
+            filesystems: vec![FsRun {
+                requested: "tmpfs".into(),
+                name: "tmpfs".into(),
+                describe: "private tmpfs".into(),
+                available: true,
+            }],
+            targets: vec!["syscalls".into(), "uring/single".into()],
+            rows: vec![
+                probe,
+                row("read", "sequences", "syscalls", Status::Pass),
+                fail,
+                unsup,
+                row("read", "sequences", "uring/single", Status::Pass),
+            ],
+            findings: Vec::new(),
+            problems: Vec::new(),
+            seconds: 1.5,
+        }
+    }
+
+    fn fixed_report() -> GateReport {
+        let mut r = fixed_result();
+        r.rows.sort_by_key(Row::key);
+        GateReport::judge("host", Ok(r), None, Duration::from_secs(2))
+    }
+
+    #[test]
+    fn ktap_golden() {
+        let want = "\
+KTAP version 1
+# ringspec gate: kernel 6.12.100+deb12-amd64 (host): FAILED
+# io_uring: usable, 2 opcodes supported (IORING_OP_LAST 2)
+# config: CONFIG_IO_URING=y
+1..3
+  KTAP version 1
+  # Subtest: - io_uring
+  1..1
+  ok 1 tee probe # SKIP IORING_OP_TEE (33)
+ok 1 - io_uring # SKIP all unsupported
+  KTAP version 1
+  # Subtest: tmpfs syscalls
+  1..2
+  ok 1 read sequences
+  # 1 of 6 cases failed
+  # splice_len0: run: kernel: expected 0, got -EBADF no. see
+  not ok 2 splice scenarios:splice
+not ok 2 tmpfs syscalls
+  KTAP version 1
+  # Subtest: tmpfs uring/single
+  1..2
+  ok 1 read sequences
+  ok 2 tee sequences # SKIP IORING_OP_TEE (33) unsupported by this kernel (via uring/single)
+ok 3 tmpfs uring/single
+# Totals: pass:2 fail:1 xfail:0 xpass:0 skip:2 error:0
+";
+        assert_eq!(ktap(&fixed_report()), want);
+    }
+
+    #[test]
+    fn junit_golden() {
+        let want = r#"<?xml version="1.0" encoding="UTF-8"?>
+<testsuites name="ringspec-gate" tests="5" failures="1" errors="0">
+    <testsuite name="- io_uring" tests="1" disabled="1" errors="0" failures="0">
+        <properties>
+            <property name="kernel" value="6.12.100+deb12-amd64"/>
+            <property name="image" value="host"/>
+        </properties>
+        <testcase name="tee probe" classname="ringspec.-.io_uring">
+            <skipped message="IORING_OP_TEE (33)" type="unsupported"/>
+        </testcase>
+    </testsuite>
+    <testsuite name="tmpfs syscalls" tests="2" disabled="0" errors="0" failures="1">
+        <properties>
+            <property name="kernel" value="6.12.100+deb12-amd64"/>
+            <property name="image" value="host"/>
+        </properties>
+        <testcase name="read sequences" classname="ringspec.tmpfs.syscalls">
+        </testcase>
+        <testcase name="splice scenarios:splice" classname="ringspec.tmpfs.syscalls">
+            <failure message="splice_len0: run: kernel: expected 0, got -EBADF # see" type="divergence">splice_len0: run: kernel: expected 0, got -EBADF # see</failure>
+        </testcase>
+    </testsuite>
+    <testsuite name="tmpfs uring/single" tests="2" disabled="1" errors="0" failures="0">
+        <properties>
+            <property name="kernel" value="6.12.100+deb12-amd64"/>
+            <property name="image" value="host"/>
+        </properties>
+        <testcase name="read sequences" classname="ringspec.tmpfs.uring/single">
+        </testcase>
+        <testcase name="tee sequences" classname="ringspec.tmpfs.uring/single">
+            <skipped message="IORING_OP_TEE (33) unsupported by this kernel (via uring/single)" type="unsupported"/>
+        </testcase>
+    </testsuite>
+</testsuites>
+"#;
+        let got = junit(&fixed_report());
+        assert_eq!(got, want, "got:\n{got}");
+    }
+
+    #[test]
+    fn infrastructure_reports_have_no_verdict() {
+        let r = GateReport::judge(
+            "/k/vmlinuz",
+            Err("the VM timed out after 5 s".into()),
+            None,
+            Duration::from_secs(5),
+        );
+        assert_eq!(r.exit_code, 2);
+        assert_eq!(
+            ktap(&r),
+            "KTAP version 1\n# ringspec gate: kernel unknown (/k/vmlinuz): INFRASTRUCTURE FAILURE\n\
+             1..1\n# the VM timed out after 5 s\nnot ok 1 infrastructure\n\
+             # Totals: pass:0 fail:0 xfail:0 xpass:0 skip:0 error:1\n"
+        );
+        let x = junit(&r);
+        assert!(
+            x.contains("<error message=\"the VM timed out after 5 s\" type=\"infrastructure\">"),
+            "{x}"
+        );
+        assert!(markdown(&r).contains("**no verdict**: the VM timed out"));
+    }
+
+    #[test]
+    fn a_baseline_that_knows_the_failure_passes_the_gate() {
+        let result = {
+            let mut r = fixed_result();
+            r.rows.sort_by_key(Row::key);
+            r
+        };
+        let mut b = Baseline::from_result(&result);
+        let r = GateReport::judge(
+            "host",
+            Ok(result.clone()),
+            Some((std::path::Path::new("b.json"), &b)),
+            Duration::from_secs(1),
+        );
+        assert_eq!(r.verdict, Verdict::Passed, "{:?}", r.reasons);
+        assert!(ktap(&r).contains("# known failure (in the baseline)"));
+        assert!(markdown(&r)
+            .contains("0 regressions, 0 new failures, 0 improvements, 1 known failures"));
+        // The same baseline with read passing before and failing now: exit 1.
+        let mut worse = result.clone();
+        for row in worse.rows.iter_mut().filter(|r| r.opcode == "read") {
+            row.status = Status::Fail;
+        }
+        let r = GateReport::judge(
+            "host",
+            Ok(worse),
+            Some((std::path::Path::new("b.json"), &b)),
+            Duration::from_secs(1),
+        );
+        assert_eq!(r.exit_code, 1);
+        assert_eq!(r.reasons.len(), 2);
+        assert!(markdown(&r).contains("### Regressions (2)"));
+        // An improvement alone passes.
+        b.rows.push(BaselineRow {
+            opcode: "x".into(),
+            property: "sequences".into(),
+            filesystem: "tmpfs".into(),
+            target: "syscalls".into(),
+            status: Status::Fail,
+        });
+        let mut better = result;
+        better
+            .rows
+            .push(row("x", "sequences", "syscalls", Status::Pass));
+        let c = compare(&b, &better.rows);
+        assert_eq!(c.of_kind(ChangeKind::Improvement).count(), 1);
+        let r = GateReport::judge(
+            "host",
+            Ok(better),
+            Some((std::path::Path::new("b.json"), &b)),
+            Duration::from_secs(1),
+        );
+        assert_eq!(r.verdict, Verdict::Passed);
+    }
+}

@@ -1,0 +1,547 @@
+//! Running `ringspec suite` inside a kernel image booted by virtme-ng (`vng`)
+//! under QEMU.
+//!
+//! The guest sees the host's root filesystem read-only over 9p, so it runs this
+//! very binary from its host path. A directory shared read-write with the guest
+//! (`vng --rwdir`) carries everything back: the result JSON, the guest command's
+//! exit status and its logs. vng's own exit status is not trusted (it gives 255
+//! with some distribution kernels even when the guest command succeeded).
+//!
+//! The shared directory holds:
+//! - `guest.sh`: the script the guest runs (written by the host);
+//! - `started`: written first thing in the guest (absent: it never ran);
+//! - `release`: the guest's uname -r;
+//! - `modprobe.log`: module loading (with `--modules`);
+//! - `suite.log`: the suite's stderr;
+//! - `result.json`: the [`SuiteResult`];
+//! - `status`: the suite's exit status (absent: the guest died first);
+//! - `vng.log`: vng's and QEMU's output with the serial console (host side).
+
+use super::suite::SuiteConfig;
+use super::SuiteResult;
+use crate::scratch::FsChoice;
+use std::fmt;
+use std::io::Read as _;
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// How to boot the guest.
+#[derive(Debug, Clone)]
+pub struct VmConfig {
+    /// The kernel image (bzImage/vmlinuz).
+    pub image: PathBuf,
+    /// An unpacked module tree (DIR/lib/modules/RELEASE, indexed by depmod) to
+    /// load the filesystem and loop modules from in the guest (`modprobe -d DIR`).
+    pub modules: Option<PathBuf>,
+    /// The ringspec binary the guest runs (this one).
+    pub exe: PathBuf,
+    /// The directory shared with the guest (created, emptied; absolute path).
+    pub shared: PathBuf,
+    /// Kill the VM after this long.
+    pub timeout: Duration,
+    /// Guest memory (vng --memory).
+    pub memory: String,
+    /// Guest CPUs (vng --cpus).
+    pub cpus: u32,
+    /// The vng program.
+    pub vng: PathBuf,
+    /// Use KVM (default: TCG, `--disable-kvm`; nested guests die under KVM here).
+    pub kvm: bool,
+    /// Environment for the suite in the guest (the guest does not inherit the
+    /// host's): by default every `RINGSPEC_*` variable of this process.
+    pub env: Vec<(String, String)>,
+    /// Extra kernel command line (vng --append), e.g.
+    /// "sysctl.kernel.io_uring_disabled=2".
+    pub append: Option<String>,
+}
+
+impl Default for VmConfig {
+    fn default() -> VmConfig {
+        VmConfig {
+            image: PathBuf::new(),
+            modules: None,
+            exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("ringspec")),
+            shared: PathBuf::from("gate-out/vm"),
+            timeout: Duration::from_secs(1800),
+            memory: "2G".to_string(),
+            cpus: 2,
+            vng: PathBuf::from("vng"),
+            kvm: false,
+            env: std::env::vars()
+                .filter(|(k, _)| k.starts_with("RINGSPEC_"))
+                .collect(),
+            append: None,
+        }
+    }
+}
+
+/// Why the guest produced no usable result. Every variant is an
+/// infrastructure failure except [`VmError::KernelCrashed`], which is the
+/// kernel's own failure (a panic, oops or BUG while the suite ran).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VmError {
+    /// The image is not a readable file.
+    ImageNotFound(PathBuf),
+    /// The module directory lacks `lib/modules/<release>`.
+    BadModules(String),
+    /// vng is not installed or cannot be started.
+    Vng(String),
+    /// The shared directory could not be prepared or read.
+    Shared(String),
+    /// The VM was killed after the timeout.
+    TimedOut {
+        /// The timeout.
+        after: Duration,
+        /// Whether the guest had started the command.
+        started: bool,
+        /// The end of vng.log.
+        log_tail: String,
+    },
+    /// The guest never ran the command (not bootable, or vng failed).
+    NeverStarted {
+        /// The end of vng.log.
+        log_tail: String,
+    },
+    /// The guest stopped while the suite ran, without a status or a kernel crash
+    /// in the console.
+    Died {
+        /// The end of vng.log.
+        log_tail: String,
+    },
+    /// The kernel crashed (panic, oops, BUG) while the suite ran.
+    KernelCrashed {
+        /// The console lines of the crash.
+        excerpt: String,
+    },
+    /// The suite ran but exited with an unexpected status (not 0, 1 or 2).
+    SuiteFailed {
+        /// Its exit status.
+        status: String,
+        /// The end of suite.log.
+        log_tail: String,
+    },
+    /// result.json is missing or unreadable.
+    BadResult(String),
+    /// Interrupted (SIGINT) before the guest finished.
+    Interrupted,
+}
+
+impl VmError {
+    /// True when the kernel itself failed (a verdict, not infrastructure).
+    pub fn is_kernel_failure(&self) -> bool {
+        matches!(self, VmError::KernelCrashed { .. })
+    }
+}
+
+impl fmt::Display for VmError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let tail = |f: &mut fmt::Formatter<'_>, t: &str| {
+            if t.trim().is_empty() {
+                Ok(())
+            } else {
+                write!(f, "\n--- last lines ---\n{t}")
+            }
+        };
+        match self {
+            VmError::ImageNotFound(p) => write!(f, "kernel image {} not found", p.display()),
+            VmError::BadModules(m) => write!(f, "modules: {m}"),
+            VmError::Vng(m) => write!(f, "virtme-ng: {m}"),
+            VmError::Shared(m) => write!(f, "shared directory: {m}"),
+            VmError::TimedOut {
+                after,
+                started,
+                log_tail,
+            } => {
+                write!(
+                    f,
+                    "the VM timed out after {} s ({}); killed",
+                    after.as_secs(),
+                    if *started {
+                        "the suite was running"
+                    } else {
+                        "the guest never started the suite"
+                    }
+                )?;
+                tail(f, log_tail)
+            }
+            VmError::NeverStarted { log_tail } => {
+                write!(f, "the guest never ran the suite (kernel not bootable?)")?;
+                tail(f, log_tail)
+            }
+            VmError::Died { log_tail } => {
+                write!(f, "the guest stopped before the suite finished")?;
+                tail(f, log_tail)
+            }
+            VmError::KernelCrashed { excerpt } => {
+                write!(f, "the kernel crashed while the suite ran:\n{excerpt}")
+            }
+            VmError::SuiteFailed { status, log_tail } => {
+                write!(f, "ringspec suite exited {status} in the guest")?;
+                tail(f, log_tail)
+            }
+            VmError::BadResult(m) => write!(f, "result: {m}"),
+            VmError::Interrupted => write!(f, "interrupted before the guest finished"),
+        }
+    }
+}
+
+/// A finished guest run.
+#[derive(Debug, Clone)]
+pub struct VmRun {
+    /// The suite's result.
+    pub result: SuiteResult,
+    /// The suite's exit status in the guest.
+    pub status: i32,
+    /// Wall time from starting vng to the guest's end.
+    pub seconds: f64,
+}
+
+/// Quotes for sh: single quotes, with `'` as `'\''`.
+pub fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// The modules each filesystem needs.
+fn modules_for(fs: &[FsChoice]) -> Vec<&'static str> {
+    let mut m = Vec::new();
+    for f in fs {
+        let name = match f {
+            FsChoice::Tmpfs => continue,
+            FsChoice::Ext4 => "ext4",
+            FsChoice::Xfs => "xfs",
+            FsChoice::Btrfs => "btrfs",
+        };
+        if !m.contains(&"loop") {
+            m.push("loop");
+        }
+        m.push(name);
+    }
+    m
+}
+
+/// The script the guest runs: marks the start, loads modules, runs the suite
+/// into the shared directory and records its exit status.
+pub fn guest_script(cfg: &VmConfig, suite: &SuiteConfig) -> String {
+    let shared = sh_quote(&cfg.shared.display().to_string());
+    let mut s = String::from("#!/bin/sh\n# Written by ringspec gate; runs inside the guest.\n");
+    s.push_str(&format!("S={shared}\n"));
+    s.push_str("echo started > \"$S/started\"\nuname -r > \"$S/release\"\n");
+    // TCG guests start with a cold page cache of the 9p root: nothing to tune.
+    if let Some(dir) = &cfg.modules {
+        let d = sh_quote(&dir.display().to_string());
+        for m in modules_for(&suite.filesystems) {
+            s.push_str(&format!(
+                "modprobe -d {d} {m} >> \"$S/modprobe.log\" 2>&1 || echo \"modprobe {m} failed: $?\" >> \"$S/modprobe.log\"\n"
+            ));
+        }
+    }
+    for (k, v) in &cfg.env {
+        if k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            s.push_str(&format!("export {k}={}\n", sh_quote(v)));
+        }
+    }
+    let fs: Vec<&str> = suite.filesystems.iter().map(|f| f.name()).collect();
+    let mut args = vec![
+        sh_quote(&cfg.exe.display().to_string()),
+        "suite".to_string(),
+        "--out".to_string(),
+        "\"$S/result.json\"".to_string(),
+        "--seed".to_string(),
+        suite.seed.to_string(),
+        "--cases".to_string(),
+        suite.cases.to_string(),
+        "--max-len".to_string(),
+        suite.max_len.to_string(),
+        "--fs".to_string(),
+        fs.join(","),
+        "--scenarios".to_string(),
+        sh_quote(&suite.scenarios_dir.display().to_string()),
+    ];
+    if !suite.filter.is_empty() {
+        args.push("--filter".to_string());
+        args.push(sh_quote(&suite.filter));
+    }
+    s.push_str(&format!(
+        "{} 2> \"$S/suite.log\" > /dev/null\n",
+        args.join(" ")
+    ));
+    s.push_str("echo $? > \"$S/status.partial\" && mv \"$S/status.partial\" \"$S/status\"\nsync\n");
+    s
+}
+
+/// The last `n` lines of a log, NUL bytes and carriage returns removed.
+pub fn log_tail(path: &Path, n: usize) -> String {
+    let mut bytes = Vec::new();
+    if let Ok(mut f) = std::fs::File::open(path) {
+        let _ = f.read_to_end(&mut bytes);
+    }
+    let text: String = String::from_utf8_lossy(&bytes)
+        .chars()
+        .filter(|c| *c != '\0' && *c != '\r')
+        .collect();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// The console lines of a kernel crash in a log, if there is one.
+pub fn crash_excerpt(log: &str) -> Option<String> {
+    let markers = [
+        "Kernel panic",
+        "BUG:",
+        "Oops:",
+        "general protection fault",
+        "kernel BUG at",
+    ];
+    let lines: Vec<&str> = log.lines().collect();
+    let i = lines
+        .iter()
+        .position(|l| markers.iter().any(|m| l.contains(m)))?;
+    Some(lines[i..lines.len().min(i + 20)].join("\n"))
+}
+
+/// Boots `cfg.image` with vng, runs the suite in it and reads the result back.
+pub fn run_in_vm(cfg: &VmConfig, suite: &SuiteConfig) -> Result<VmRun, VmError> {
+    if !cfg.image.is_file() {
+        return Err(VmError::ImageNotFound(cfg.image.clone()));
+    }
+    if let Some(dir) = &cfg.modules {
+        if !dir.join("lib/modules").is_dir() {
+            return Err(VmError::BadModules(format!(
+                "{} has no lib/modules/ (unpack the image package there: scripts/fetch-kernels.sh)",
+                dir.display()
+            )));
+        }
+    }
+    let shared = prepare_shared(&cfg.shared)?;
+    let cfg = VmConfig {
+        shared: shared.clone(),
+        image: std::fs::canonicalize(&cfg.image).unwrap_or_else(|_| cfg.image.clone()),
+        modules: cfg
+            .modules
+            .as_ref()
+            .map(|m| std::fs::canonicalize(m).unwrap_or_else(|_| m.clone())),
+        ..cfg.clone()
+    };
+    let script = shared.join("guest.sh");
+    std::fs::write(&script, guest_script(&cfg, suite))
+        .map_err(|e| VmError::Shared(format!("{}: {e}", script.display())))?;
+    let log_path = shared.join("vng.log");
+    let log = std::fs::File::create(&log_path)
+        .map_err(|e| VmError::Shared(format!("{}: {e}", log_path.display())))?;
+    let log2 = log
+        .try_clone()
+        .map_err(|e| VmError::Shared(format!("{}: {e}", log_path.display())))?;
+    let mut cmd = Command::new(&cfg.vng);
+    if !cfg.kvm {
+        cmd.arg("--disable-kvm");
+    }
+    cmd.args(["--force-9p", "--verbose"])
+        .arg("--memory")
+        .arg(&cfg.memory)
+        .arg("--cpus")
+        .arg(cfg.cpus.to_string())
+        .arg("--rwdir")
+        .arg(&shared);
+    if let Some(extra) = &cfg.append {
+        cmd.arg("--append").arg(extra);
+    }
+    cmd.arg("--run")
+        .arg(&cfg.image)
+        .arg("--exec")
+        .arg(format!("sh {}", sh_quote(&script.display().to_string())))
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(log2)
+        // Its own process group: the timeout kills vng and QEMU together, and a
+        // terminal's Ctrl-C reaches only us (we then kill the group).
+        .process_group(0);
+    eprintln!(
+        "ringspec gate: booting {} ({}, {} s timeout; console in {})",
+        cfg.image.display(),
+        if cfg.kvm { "KVM" } else { "TCG" },
+        cfg.timeout.as_secs(),
+        log_path.display()
+    );
+    let started = Instant::now();
+    let mut child = cmd.spawn().map_err(|e| {
+        VmError::Vng(format!(
+            "cannot run {}: {e} (pip install virtme-ng; apt-get install qemu-system-x86 busybox-static)",
+            cfg.vng.display()
+        ))
+    })?;
+    let pgid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let kill_group = || {
+        let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
+    };
+    let mut last_note = Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) => {}
+            Err(e) => {
+                kill_group();
+                let _ = child.wait();
+                return Err(VmError::Vng(format!("waiting for vng: {e}")));
+            }
+        }
+        if crate::campaign::STOP.load(Ordering::SeqCst) {
+            kill_group();
+            let _ = child.wait();
+            return Err(VmError::Interrupted);
+        }
+        if started.elapsed() >= cfg.timeout {
+            kill_group();
+            let _ = child.wait();
+            return Err(VmError::TimedOut {
+                after: cfg.timeout,
+                started: shared.join("started").exists(),
+                log_tail: log_tail(&log_path, 30),
+            });
+        }
+        if last_note.elapsed() >= Duration::from_secs(60) {
+            let stage = log_tail(&shared.join("suite.log"), 1);
+            eprintln!(
+                "ringspec gate: {:.0} s: {}",
+                started.elapsed().as_secs_f64(),
+                if stage.is_empty() {
+                    "booting"
+                } else {
+                    stage.as_str()
+                }
+            );
+            last_note = Instant::now();
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // vng is gone; anything left in its group (a QEMU it forked) goes too.
+    kill_group();
+    let seconds = started.elapsed().as_secs_f64();
+    let read = |name: &str| std::fs::read_to_string(shared.join(name)).ok();
+    if read("started").is_none() {
+        return Err(VmError::NeverStarted {
+            log_tail: log_tail(&log_path, 30),
+        });
+    }
+    let Some(status) = read("status") else {
+        let console = log_tail(&log_path, 400);
+        if let Some(excerpt) = crash_excerpt(&console) {
+            return Err(VmError::KernelCrashed { excerpt });
+        }
+        return Err(VmError::Died {
+            log_tail: log_tail(&log_path, 30),
+        });
+    };
+    let status = status.trim().to_string();
+    let code: i32 = status.parse().unwrap_or(-1);
+    let result_path = shared.join("result.json");
+    let result: Option<SuiteResult> = std::fs::read_to_string(&result_path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok());
+    match (code, result) {
+        (0..=2, Some(result)) => Ok(VmRun {
+            result,
+            status: code,
+            seconds,
+        }),
+        (0..=2, None) => Err(VmError::BadResult(format!(
+            "{} missing or unreadable (suite exited {status}){}",
+            result_path.display(),
+            suite_tail(&shared)
+        ))),
+        _ => Err(VmError::SuiteFailed {
+            status,
+            log_tail: log_tail(&shared.join("suite.log"), 30),
+        }),
+    }
+}
+
+fn suite_tail(shared: &Path) -> String {
+    let t = log_tail(&shared.join("suite.log"), 20);
+    if t.is_empty() {
+        String::new()
+    } else {
+        format!("\n--- suite.log ---\n{t}")
+    }
+}
+
+/// Creates (or empties) the shared directory and returns its absolute path,
+/// refusing characters vng's `--rwdir` cannot carry.
+fn prepare_shared(dir: &Path) -> Result<PathBuf, VmError> {
+    let err = |e: std::io::Error| VmError::Shared(format!("{}: {e}", dir.display()));
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).map_err(err)?;
+    }
+    std::fs::create_dir_all(dir).map_err(err)?;
+    let abs = std::fs::canonicalize(dir).map_err(err)?;
+    let text = abs.display().to_string();
+    if text.contains([',', '=', ' ', '\'', '"', '\n']) {
+        return Err(VmError::Shared(format!(
+            "{text}: vng --rwdir cannot share a path with ',', '=', quotes or spaces; use another --out"
+        )));
+    }
+    Ok(abs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn script_loads_modules_and_records_the_status() {
+        let cfg = VmConfig {
+            shared: PathBuf::from("/tmp/g/vm"),
+            exe: PathBuf::from("/x/ringspec"),
+            modules: Some(PathBuf::from("/k/6.12")),
+            env: vec![("RINGSPEC_MODES".into(), "single,async".into())],
+            ..VmConfig::default()
+        };
+        let suite = SuiteConfig {
+            filesystems: vec![FsChoice::Tmpfs, FsChoice::Ext4, FsChoice::Xfs],
+            scenarios_dir: PathBuf::from("/r/corpus/scenarios"),
+            filter: "it's".into(),
+            ..SuiteConfig::default()
+        };
+        let s = guest_script(&cfg, &suite);
+        assert!(s.contains("S='/tmp/g/vm'\n"), "{s}");
+        assert!(s.contains("modprobe -d '/k/6.12' loop "), "{s}");
+        assert!(s.contains("export RINGSPEC_MODES='single,async'\n"), "{s}");
+        assert!(s.contains("modprobe -d '/k/6.12' xfs "), "{s}");
+        assert!(!s.contains("btrfs"), "{s}");
+        assert!(
+            s.contains(
+                "'/x/ringspec' suite --out \"$S/result.json\" --seed 1592598566 --cases 500 \
+             --max-len 40 --fs tmpfs,ext4,xfs --scenarios '/r/corpus/scenarios' \
+             --filter 'it'\\''s' 2> \"$S/suite.log\""
+            ),
+            "{s}"
+        );
+        assert!(s.contains("echo $? > \"$S/status.partial\""), "{s}");
+    }
+
+    #[test]
+    fn crashes_are_found_in_the_console() {
+        let log = "[ 1.0] ok\n[ 2.0] BUG: kernel NULL pointer dereference\n[ 2.1] RIP: x\n";
+        assert_eq!(
+            crash_excerpt(log).as_deref(),
+            Some("[ 2.0] BUG: kernel NULL pointer dereference\n[ 2.1] RIP: x")
+        );
+        assert_eq!(crash_excerpt("all fine\n"), None);
+    }
+
+    #[test]
+    fn a_missing_image_is_infrastructure() {
+        let cfg = VmConfig {
+            image: PathBuf::from("/nonexistent/vmlinuz"),
+            ..VmConfig::default()
+        };
+        let e = run_in_vm(&cfg, &SuiteConfig::default()).unwrap_err();
+        assert_eq!(
+            e,
+            VmError::ImageNotFound(PathBuf::from("/nonexistent/vmlinuz"))
+        );
+        assert!(!e.is_kernel_failure());
+    }
+}
