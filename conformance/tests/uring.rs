@@ -1,10 +1,10 @@
 //! The three-way check: model vs syscalls vs io_uring in every submission mode.
 
 use model::OpKind;
+use oracle::campaign::Submission;
 use oracle::campaign::{self, CampaignConfig, Target};
 use oracle::scenario::{load_dir, matches_filter, ScenarioResult};
 use oracle::scratch::Scratch;
-use oracle::uring::Mode;
 
 fn env_u64(name: &str, default: u64) -> u64 {
     match std::env::var(name) {
@@ -19,7 +19,7 @@ fn env_u64(name: &str, default: u64) -> u64 {
 /// suite runs: a kernel without it fails here rather than passing silently.
 fn all_targets(scratch: &Scratch) -> Vec<Target> {
     let mut t = vec![campaign::syscalls_target(scratch)];
-    t.extend(campaign::uring_targets(scratch, &Mode::ALL).unwrap_or_else(|e| panic!("{e}")));
+    t.extend(campaign::uring_targets(scratch, &Submission::ALL).unwrap_or_else(|e| panic!("{e}")));
     t
 }
 
@@ -172,7 +172,7 @@ fn mknod_three_way() {
 #[test]
 fn mainline_mission_opcodes_use_the_ring() {
     let scratch = Scratch::new().unwrap_or_else(|e| panic!("scratch: {e}"));
-    for t in campaign::uring_targets(&scratch, &Mode::ALL).unwrap_or_else(|e| panic!("{e}")) {
+    for t in campaign::uring_targets(&scratch, &Submission::ALL).unwrap_or_else(|e| panic!("{e}")) {
         for k in [
             OpKind::Splice,
             OpKind::Tee,
@@ -183,4 +183,84 @@ fn mainline_mission_opcodes_use_the_ring() {
             assert!(!t.profile.sync_kinds.contains(&k), "{k} on {}", t.name);
         }
     }
+}
+
+fn op(text: &str) -> model::Op {
+    let v: toml::Value = toml::from_str(&format!("x = {text}")).expect("toml");
+    v["x"].clone().try_into().expect("op")
+}
+
+/// The linked-chain rules the model encodes, pinned on one deterministic
+/// sequence: a failing MKDIRAT or FALLOCATE (error from the operation itself)
+/// does not cancel the next member, a short READ does, and an invalid SPLICE
+/// flag (a submission-time error) cancels the whole chain, earlier members too.
+#[test]
+fn linked_chain_rules() {
+    use model::{Errno, Outcome};
+    use oracle::differential::{check_sequence_grouped, Grouping, Verdict};
+    let scratch = Scratch::new().unwrap_or_else(|e| panic!("scratch: {e}"));
+    let targets = campaign::uring_targets(&scratch, &[Submission::Grouped(Grouping::Linked)])
+        .unwrap_or_else(|e| panic!("{e}"));
+    let t = &targets[0];
+    let ops: Vec<model::Op> = [
+        r#"{ op = "open", slot = 0, path = "a", flags = ["rdwr", "creat"] }"#,
+        r#"{ op = "write", fd = 0, data = "hi", offset = 0 }"#,
+        r#"{ op = "open", slot = 1, path = "a" }"#,
+        // chain 1: mkdir fails (ENOENT), fadvise still runs
+        r#"{ op = "mkdir", path = "nope/x" }"#,
+        r#"{ op = "fadvise", fd = 0, advice = "normal" }"#,
+        // fallocate on a read-only fd fails (EBADF), fadvise still runs
+        r#"{ op = "fallocate", fd = 1, offset = 0, len = 1 }"#,
+        r#"{ op = "fadvise", fd = 0, advice = "random" }"#,
+        // a short read breaks the chain: the write is cancelled
+        r#"{ op = "read", fd = 0, len = 100, offset = 0 }"#,
+        r#"{ op = "write", fd = 0, data = "zz", offset = 10 }"#,
+    ]
+    .iter()
+    .map(|s| op(s))
+    .collect();
+    let roots = scratch.roots("chain").unwrap_or_else(|e| panic!("{e}"));
+    let mut b = (t.make)(roots).unwrap_or_else(|e| panic!("{e}"));
+    let res = check_sequence_grouped(&t.profile, &ops, b.as_mut(), Grouping::Linked);
+    assert!(matches!(res.verdict, Verdict::Agree), "{:?}", res.verdict);
+    assert!(
+        res.grouped >= 6,
+        "the ops did not run as a chain: {}",
+        res.grouped
+    );
+    let out = |i: usize| {
+        res.outcomes
+            .iter()
+            .find(|(k, _)| *k == i)
+            .map(|(_, o)| o.clone())
+    };
+    assert_eq!(out(3), Some(Outcome::err(Errno::ENOENT)));
+    assert_eq!(out(4), Some(Outcome::ok(0)));
+    assert_eq!(out(5), Some(Outcome::err(Errno::EBADF)));
+    assert_eq!(out(6), Some(Outcome::ok(0)));
+    assert_eq!(out(8), Some(Outcome::err(Errno::ECANCELED)));
+
+    // A submission-time failure cancels the members before it as well.
+    let ops: Vec<model::Op> = [
+        r#"{ op = "open", slot = 0, path = "b", flags = ["rdwr", "creat"] }"#,
+        r#"{ op = "write", fd = 0, data = "", offset = 0 }"#,
+        r#"{ op = "fadvise", fd = 0, advice = "normal" }"#,
+        r#"{ op = "splice", fd_in = 0, fd_out = 0, len = 1, flags = 16 }"#,
+    ]
+    .iter()
+    .map(|s| op(s))
+    .collect();
+    let roots = scratch.roots("chain2").unwrap_or_else(|e| panic!("{e}"));
+    let mut b = (t.make)(roots).unwrap_or_else(|e| panic!("{e}"));
+    let res = check_sequence_grouped(&t.profile, &ops, b.as_mut(), Grouping::Linked);
+    assert!(matches!(res.verdict, Verdict::Agree), "{:?}", res.verdict);
+    let out = |i: usize| {
+        res.outcomes
+            .iter()
+            .find(|(k, _)| *k == i)
+            .map(|(_, o)| o.clone())
+    };
+    assert_eq!(out(1), Some(Outcome::err(Errno::ECANCELED)));
+    assert_eq!(out(2), Some(Outcome::err(Errno::ECANCELED)));
+    assert_eq!(out(3), Some(Outcome::err(Errno::EINVAL)));
 }

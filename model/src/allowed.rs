@@ -71,7 +71,8 @@ pub struct DirentChoice {
     pub optional: BTreeMap<String, FileType>,
     /// The call may stop after any record: filldir64 ends the fill when a
     /// signal is pending, and io_uring's task-work notification
-    /// (TIF_NOTIFY_SIGNAL) counts as one in a process that uses a ring.
+    /// (TIF_NOTIFY_SIGNAL) counts as one on a thread that uses a ring. Without
+    /// it, a call must fill the buffer as far as the next entry allows.
     pub may_stop_early: bool,
 }
 

@@ -98,6 +98,28 @@ impl Fs {
         Ok(())
     }
 
+    /// The error an io_uring SQE for `op` fails with at submission (the
+    /// opcode's prep), before anything runs: invalid splice/tee flags, and
+    /// O_CREAT|O_DIRECTORY for OPENAT (6.4+). In a linked chain such a failure
+    /// cancels every member, earlier ones included (io_submit_fail_init).
+    pub fn uring_prep_error(&self, op: &Op) -> Option<crate::Errno> {
+        const VALID_SPLICE: u32 = 0x0f | (1 << 31);
+        match op {
+            Op::Splice { flags, .. } | Op::Tee { flags, .. } if flags & !VALID_SPLICE != 0 => {
+                Some(crate::Errno::EINVAL)
+            }
+            Op::Open { flags, .. }
+                if flags.contains(&crate::OpenFlag::Creat)
+                    && flags.contains(&crate::OpenFlag::Directory)
+                    && !flags.contains(&crate::OpenFlag::Path)
+                    && self.profile.kernel_at_least(6, 4) =>
+            {
+                Some(crate::Errno::EINVAL)
+            }
+            _ => None,
+        }
+    }
+
     /// Plans one op (dispatch to the op families).
     pub fn plan(&self, op: &Op) -> Plan {
         let iface = if self.profile.sync_kinds.contains(&op.kind()) {

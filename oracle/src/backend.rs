@@ -19,4 +19,10 @@ pub trait Backend {
     fn ring_counts(&self) -> Option<BTreeMap<OpKind, (u64, u64)>> {
         None
     }
+    /// Submits `ops` together (io_uring: one submission, IOSQE_IO_LINK between
+    /// them if `linked`) and returns their outcomes in order; `None` if this
+    /// backend cannot run them as a group (the caller runs them one by one).
+    fn exec_group(&mut self, _ops: &[Op], _linked: bool) -> Option<Vec<Outcome>> {
+        None
+    }
 }

@@ -3,9 +3,12 @@
 //! backend, with per-opcode counts.
 
 use crate::backend::Backend;
-use crate::differential::{check_sequence, Divergence, SeqResult, Verdict};
+use crate::differential::{
+    check_sequence, check_sequence_grouped, Divergence, Grouping, SeqResult, Verdict,
+};
 use crate::gen;
 use crate::scratch::{Roots, Scratch};
+use crate::uring::Mode;
 use model::{Op, OpKind, Profile};
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
 use serde::Serialize;
@@ -23,6 +26,8 @@ pub struct Target {
     /// Builds a fresh backend on fresh roots for one sequence.
     #[allow(clippy::type_complexity)]
     pub make: Box<dyn Fn(Roots) -> Result<Box<dyn Backend>, String>>,
+    /// Submit consecutive ops as batches or linked chains (io_uring only).
+    pub group: Option<Grouping>,
     /// Per op kind: `Some(false)` if this backend runs that kind but the kernel
     /// lacks its opcode (it then runs synchronously and is reported
     /// unsupported), `None` if the kind has no opcode at all.
@@ -86,6 +91,10 @@ pub struct Stats {
     pub diverged: u64,
     /// Ops not run because the model says they would block forever.
     pub skipped_blocking: u64,
+    /// Ops submitted inside batches or linked chains of two or more.
+    pub grouped_ops: u64,
+    /// Linked chains a member broke (the cancellations were checked).
+    pub broken_chains: u64,
     /// Per op kind.
     pub per_kind: BTreeMap<OpKind, KindStats>,
     /// Why runs were poisoned, with counts.
@@ -145,7 +154,10 @@ pub fn run_one(
 ) -> Result<SeqResult, String> {
     let roots = scratch.roots(label).map_err(|e| e.to_string())?;
     let mut backend = (target.make)(roots)?;
-    Ok(check_sequence(&target.profile, ops, backend.as_mut()))
+    Ok(match target.group {
+        None => check_sequence(&target.profile, ops, backend.as_mut()),
+        Some(g) => check_sequence_grouped(&target.profile, ops, backend.as_mut(), g),
+    })
 }
 
 /// Runs the campaign. `progress` is called after every sequence.
@@ -219,6 +231,8 @@ pub fn run(
                 let res = run_one(scratch, &format!("c{n}"), t, &ops)
                     .map_err(|e| TestCaseError::fail(format!("{}: {e}", t.name)))?;
                 st.skipped_blocking += res.skipped_blocking;
+                st.grouped_ops += res.grouped;
+                st.broken_chains += res.broken_chains;
                 for (k, (ring, _)) in &res.ring {
                     st.per_kind.entry(*k).or_default().via_ring += ring;
                 }
@@ -284,6 +298,7 @@ pub fn syscalls_target(scratch: &Scratch) -> Target {
         name: "syscalls".into(),
         profile: crate::profile::detect(scratch, model::Interface::Syscall),
         make: Box::new(|roots| Ok(Box::new(crate::syscalls::Syscalls::new(roots)))),
+        group: None,
         supported: BTreeMap::new(),
     }
 }
@@ -328,25 +343,84 @@ pub fn table(stats: &Stats, targets: &[String]) -> String {
         stats.skipped_blocking,
         stats.seconds
     ));
+    if stats.grouped_ops > 0 {
+        out.push_str(&format!(
+            "{} ops ran inside batches or linked chains; {} linked chains were broken by a failing or short member\n",
+            stats.grouped_ops, stats.broken_chains
+        ));
+    }
     for (why, n) in &stats.poison_reasons {
         out.push_str(&format!("  poisoned {n}x: {why}\n"));
     }
     out
 }
 
+/// How an io_uring target submits: one op at a time in a ring mode, or
+/// groups of ops (batches, linked chains) on a plain ring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Submission {
+    /// One SQE per op in this mode.
+    Mode(Mode),
+    /// Consecutive ops together.
+    Grouped(Grouping),
+}
+
+impl Submission {
+    /// Every submission path: single, async, fixed, sqpoll, batch, linked.
+    pub const ALL: [Submission; 6] = [
+        Submission::Mode(Mode::Single),
+        Submission::Mode(Mode::Async),
+        Submission::Mode(Mode::Fixed),
+        Submission::Mode(Mode::Sqpoll),
+        Submission::Grouped(Grouping::Batch),
+        Submission::Grouped(Grouping::Linked),
+    ];
+
+    /// Lowercase name, as in `--mode`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Submission::Mode(m) => m.name(),
+            Submission::Grouped(Grouping::Batch) => "batch",
+            Submission::Grouped(Grouping::Linked) => "linked",
+        }
+    }
+
+    /// Parses a `--mode` list: "all", "none", or names.
+    pub fn parse_list(text: &str) -> Result<Vec<Submission>, String> {
+        let mut out = Vec::new();
+        for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            match part {
+                "all" => out.extend(Submission::ALL),
+                "none" => {}
+                name => match Submission::ALL.iter().find(|m| m.name() == name) {
+                    Some(m) => out.push(*m),
+                    None => {
+                        return Err(format!(
+                            "unknown mode {name:?}: use all, none, single, async, fixed, sqpoll, batch or linked"
+                        ))
+                    }
+                },
+            }
+        }
+        out.dedup();
+        Ok(out)
+    }
+}
+
 /// One io_uring target per mode, each judged by the model with the io_uring
 /// interface except for the op kinds it runs synchronously (no opcode, or an
 /// opcode the kernel lacks: those are listed as unsupported). The proposed
 /// opcodes come from `RINGSPEC_PROPOSED`.
-pub fn uring_targets(
-    scratch: &Scratch,
-    modes: &[crate::uring::Mode],
-) -> Result<Vec<Target>, String> {
+pub fn uring_targets(scratch: &Scratch, submissions: &[Submission]) -> Result<Vec<Target>, String> {
     let proposed = crate::sqe::ProposedOpcodes::from_env()?;
     let mut out = Vec::new();
-    for &mode in modes {
+    for &sub in submissions {
+        let (mode, group) = match sub {
+            Submission::Mode(m) => (m, None),
+            Submission::Grouped(g) => (Mode::Single, Some(g)),
+        };
         let roots = scratch
-            .roots(&format!("probe-{}", mode.name()))
+            .roots(&format!("probe-{}", sub.name()))
             .map_err(|e| e.to_string())?;
         let probe = crate::uring::Uring::new(roots, mode, proposed)
             .map_err(|e| format!("io_uring ({mode}): {e}"))?;
@@ -376,8 +450,9 @@ pub fn uring_targets(
         profile.sync_kinds = sync_kinds;
         profile.uring_async = mode == crate::uring::Mode::Async;
         out.push(Target {
-            name: format!("uring/{}", mode.name()),
+            name: format!("uring/{}", sub.name()),
             profile,
+            group,
             make: Box::new(move |roots| {
                 crate::uring::Uring::new(roots, mode, proposed)
                     .map(|u| Box::new(u) as Box<dyn Backend>)

@@ -71,6 +71,11 @@ pub struct SeqResult {
     pub outcomes: Vec<(usize, Outcome)>,
     /// io_uring backends: per kind, (through the ring, synchronous fallback).
     pub ring: BTreeMap<OpKind, (u64, u64)>,
+    /// Ops submitted as members of a batch or linked chain of two or more.
+    pub grouped: u64,
+    /// Linked chains in which a member failed or came up short (the rest
+    /// were checked to be cancelled).
+    pub broken_chains: u64,
 }
 
 /// Runs `ops` through a fresh model and `backend` (whose scratch roots must be
@@ -90,6 +95,8 @@ fn check_ops(profile: &Profile, ops: &[Op], backend: &mut dyn Backend) -> SeqRes
         skipped_blocking: 0,
         outcomes: Vec::new(),
         ring: BTreeMap::new(),
+        grouped: 0,
+        broken_chains: 0,
     };
     for (i, op) in ops.iter().enumerate() {
         let allowed = fs.step(op);
@@ -124,6 +131,301 @@ fn check_ops(profile: &Profile, ops: &[Op], backend: &mut dyn Backend) -> SeqRes
             }));
             return res;
         }
+    }
+    let want = fs.snapshot();
+    let got = backend.snapshot();
+    let d = diff("model", &want, backend.name(), &got);
+    if !d.is_empty() {
+        res.verdict = Verdict::Diverged(Box::new(Divergence {
+            index: None,
+            op: None,
+            backend: backend.name().to_string(),
+            actual: None,
+            allowed: String::new(),
+            why: "final state differs".into(),
+            state_diff: d,
+        }));
+    }
+    res
+}
+
+/// How a grouped target submits consecutive ops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Grouping {
+    /// Independent ops in flight together (no shared slot, inode or path).
+    Batch,
+    /// A chain with IOSQE_IO_LINK: each op starts after the previous one, and a
+    /// failed or short member cancels the rest with ECANCELED.
+    Linked,
+}
+
+/// Longest group submitted at once.
+pub const MAX_GROUP: usize = 8;
+
+/// Whether a linked chain breaks after this outcome (io_uring marks the
+/// request failed, so the rest of the chain completes with ECANCELED).
+///
+/// Observed on 6.18 and contrary to io_uring_enter(2) ("if a request fails,
+/// the rest of the chain is cancelled"): only some opcodes mark their own
+/// errors as failures. READ, WRITE (any error, or a short count), SPLICE and
+/// TEE (a result other than the length), OPENAT, CLOSE and FADVISE do. FSYNC,
+/// FTRUNCATE and FALLOCATE post their errors without failing the request,
+/// unless the descriptor itself cannot be looked up; STATX, MKDIRAT,
+/// UNLINKAT, RENAMEAT, LINKAT and SYMLINKAT never break the chain.
+pub fn breaks_chain(fs: &Fs, op: &Op, out: &Outcome) -> bool {
+    let fd_lookup_fails = |fd: &model::FdRef| fs.desc(*fd).is_err();
+    let Ok(v) = out.result else {
+        return match op {
+            Op::Fsync { fd, .. } | Op::Ftruncate { fd, .. } | Op::Fallocate { fd, .. } => {
+                fd_lookup_fails(fd)
+            }
+            _ => !matches!(
+                op.kind(),
+                OpKind::Stat
+                    | OpKind::Fstat
+                    | OpKind::Mkdir
+                    | OpKind::Unlink
+                    | OpKind::Rename
+                    | OpKind::Link
+                    | OpKind::Symlink
+            ),
+        };
+    };
+    let want = match op {
+        Op::Read { len, .. } => *len,
+        Op::Write { data, .. } => data.len(),
+        Op::Splice { len, .. } | Op::Tee { len, .. } => (*len).min(u32::MAX as u64),
+        _ => return false,
+    };
+    v as u64 != want
+}
+
+/// The slots and inodes an op reads or changes, for batch independence; `None`
+/// if the op touches the namespace or the fd table (it must run alone).
+fn footprint(fs: &Fs, op: &Op) -> Option<Vec<usize>> {
+    use model::FdRef;
+    match op.kind() {
+        OpKind::Read
+        | OpKind::Write
+        | OpKind::Fsync
+        | OpKind::Fstat
+        | OpKind::Ftruncate
+        | OpKind::Fadvise
+        | OpKind::Fallocate
+        | OpKind::Splice
+        | OpKind::Tee
+        | OpKind::CopyFileRange
+        | OpKind::Getdents => {
+            let mut out = Vec::new();
+            for s in op.slots() {
+                let d = fs.desc(FdRef::Slot(s)).ok()?;
+                out.push(d.ino);
+            }
+            Some(out)
+        }
+        _ => None,
+    }
+}
+
+/// Whether an op may go into a group at all: it runs through the ring, and
+/// nothing in it can wait (no pipe or FIFO operand, no FIFO open), since a
+/// group is submitted and reaped as a whole.
+fn groupable(fs: &Fs, profile: &Profile, op: &Op) -> bool {
+    use model::fs::Kind;
+    use model::FdRef;
+    if profile.sync_kinds.contains(&op.kind()) || matches!(op.kind(), OpKind::Close | OpKind::Pipe)
+    {
+        return false;
+    }
+    for s in op.slots() {
+        if let Ok(d) = fs.desc_any(FdRef::Slot(s)) {
+            if matches!(fs.inodes[d.ino].kind, Kind::Fifo(_)) {
+                return false;
+            }
+        }
+    }
+    if let Op::Open { dir, path, .. } = op {
+        if let Ok(l) = fs.lookup(*dir, path, true) {
+            if l.ino
+                .is_some_and(|i| matches!(fs.inodes[i].kind, Kind::Fifo(_)))
+            {
+                return false;
+            }
+        }
+    }
+    !matches!(fs.step(op), Allowed::Blocks)
+}
+
+/// Like [`check_sequence`], but consecutive groupable ops are submitted
+/// together through [`Backend::exec_group`]: as independent batches, or as
+/// linked chains whose cancellation rule the check applies (after a member
+/// fails or comes up short, the rest must be ECANCELED and change nothing).
+pub fn check_sequence_grouped(
+    profile: &Profile,
+    ops: &[Op],
+    backend: &mut dyn Backend,
+    grouping: Grouping,
+) -> SeqResult {
+    let mut res = check_grouped(profile, ops, backend, grouping);
+    res.ring = backend.ring_counts().unwrap_or_default();
+    res
+}
+
+fn check_grouped(
+    profile: &Profile,
+    ops: &[Op],
+    backend: &mut dyn Backend,
+    grouping: Grouping,
+) -> SeqResult {
+    let mut fs = Fs::new(profile.clone());
+    let mut res = SeqResult {
+        verdict: Verdict::Agree,
+        executed: BTreeMap::new(),
+        skipped_blocking: 0,
+        outcomes: Vec::new(),
+        ring: BTreeMap::new(),
+        grouped: 0,
+        broken_chains: 0,
+    };
+    let diverge = |i: usize, op: &Op, out: Outcome, allowed: String, why: String, name: &str| {
+        Verdict::Diverged(Box::new(Divergence {
+            index: Some(i),
+            op: Some(op.clone()),
+            backend: format!("{name} ({grouping:?} group)"),
+            actual: Some(out),
+            allowed,
+            why,
+            state_diff: vec![],
+        }))
+    };
+    let mut i = 0;
+    // Set when the backend refused a group starting here: run that op alone.
+    let mut refused_at = None;
+    while i < ops.len() {
+        // Build the longest group starting at i.
+        let mut group = vec![i];
+        if refused_at != Some(i) && groupable(&fs, profile, &ops[i]) {
+            let mut seen: Vec<usize> = match grouping {
+                Grouping::Batch => footprint(&fs, &ops[i]).unwrap_or_default(),
+                Grouping::Linked => vec![],
+            };
+            let alone = grouping == Grouping::Batch && footprint(&fs, &ops[i]).is_none();
+            let mut j = i + 1;
+            while !alone && j < ops.len() && group.len() < MAX_GROUP {
+                let op = &ops[j];
+                let ok = match grouping {
+                    // A chain member's state depends on the earlier members:
+                    // only ops that cannot wait, judged after those before.
+                    Grouping::Linked => groupable(&fs, profile, op) && footprint(&fs, op).is_some(),
+                    Grouping::Batch => {
+                        groupable(&fs, profile, op)
+                            && footprint(&fs, op)
+                                .is_some_and(|f| f.iter().all(|x| !seen.contains(x)))
+                    }
+                };
+                if !ok {
+                    break;
+                }
+                if let Some(f) = footprint(&fs, op) {
+                    seen.extend(f);
+                }
+                group.push(j);
+                j += 1;
+            }
+        }
+        if group.len() == 1 {
+            // Not groupable, or alone: the ordinary path.
+            let op = &ops[i];
+            let allowed = fs.step(op);
+            if allowed == Allowed::Blocks {
+                res.skipped_blocking += 1;
+                i += 1;
+                continue;
+            }
+            let out = backend.exec(op);
+            *res.executed.entry(op.kind()).or_default() += 1;
+            res.outcomes.push((i, out.clone()));
+            if let Allowed::Unmodelled(why) | Allowed::KnownBug(why) = allowed {
+                res.verdict = Verdict::Poisoned(format!("op #{i} {}: {why}", op.kind()));
+                return res;
+            }
+            if let Err(m) = fs.commit(op, &out) {
+                res.verdict = diverge(i, op, out, m.allowed, m.why, backend.name());
+                return res;
+            }
+            i += 1;
+            continue;
+        }
+        let group_ops: Vec<Op> = group.iter().map(|&k| ops[k].clone()).collect();
+        let Some(outs) = backend.exec_group(&group_ops, grouping == Grouping::Linked) else {
+            refused_at = Some(i);
+            continue;
+        };
+        res.grouped += group.len() as u64;
+        let prep: Vec<Option<model::Errno>> = group
+            .iter()
+            .map(|&k| fs.uring_prep_error(&ops[k]))
+            .collect();
+        if grouping == Grouping::Linked && prep.iter().any(Option::is_some) {
+            // A member failed at submission: nothing in the chain runs; it
+            // gets its error and every other member ECANCELED.
+            res.broken_chains += 1;
+            for ((&k, out), p) in group.iter().zip(outs).zip(&prep) {
+                let op = &ops[k];
+                *res.executed.entry(op.kind()).or_default() += 1;
+                res.outcomes.push((k, out.clone()));
+                let want = Outcome::err(p.unwrap_or(model::Errno::ECANCELED));
+                if out != want {
+                    res.verdict = diverge(
+                        k,
+                        op,
+                        out,
+                        want.to_string(),
+                        "a member of the linked chain fails at submission: the whole chain is cancelled".into(),
+                        backend.name(),
+                    );
+                    return res;
+                }
+            }
+            i = group.last().expect("non-empty") + 1;
+            continue;
+        }
+        let mut broken = false;
+        for (&k, out) in group.iter().zip(outs) {
+            let op = &ops[k];
+            *res.executed.entry(op.kind()).or_default() += 1;
+            res.outcomes.push((k, out.clone()));
+            if broken {
+                if out != Outcome::err(model::Errno::ECANCELED) {
+                    res.verdict = diverge(
+                        k,
+                        op,
+                        out,
+                        "-ECANCELED".into(),
+                        "an earlier member of the linked chain failed or came up short".into(),
+                        backend.name(),
+                    );
+                    return res;
+                }
+                continue;
+            }
+            let allowed = fs.step(op);
+            if let Allowed::Unmodelled(why) | Allowed::KnownBug(why) = allowed {
+                res.verdict = Verdict::Poisoned(format!("op #{k} {}: {why}", op.kind()));
+                return res;
+            }
+            let breaks = grouping == Grouping::Linked && breaks_chain(&fs, op, &out);
+            if let Err(m) = fs.commit(op, &out) {
+                res.verdict = diverge(k, op, out, m.allowed, m.why, backend.name());
+                return res;
+            }
+            if breaks && !broken && k != *group.last().expect("non-empty") {
+                res.broken_chains += 1;
+            }
+            broken = breaks;
+        }
+        i = group.last().expect("non-empty") + 1;
     }
     let want = fs.snapshot();
     let got = backend.snapshot();

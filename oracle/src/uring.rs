@@ -105,7 +105,7 @@ pub const RING_ENTRIES: u32 = 256;
 pub const MAX_BATCH: usize = 128;
 
 /// Milliseconds the SQPOLL thread spins before it sleeps.
-pub const SQPOLL_IDLE_MS: u32 = 50;
+pub const SQPOLL_IDLE_MS: u32 = 1;
 
 /// In [`Mode::Fixed`], the registered-file index of the main root descriptor
 /// (`SpecialFd::Root`); slots use indices 0..[`MAX_SLOTS`].
@@ -1368,6 +1368,10 @@ impl Backend for Uring {
 
     fn ring_counts(&self) -> Option<BTreeMap<OpKind, (u64, u64)>> {
         Some(self.counts())
+    }
+
+    fn exec_group(&mut self, ops: &[Op], linked: bool) -> Option<Vec<Outcome>> {
+        self.exec_batch(ops, linked).ok()
     }
 
     /// Runs `op` through its opcode (or the synchronous fallback, see the module

@@ -71,7 +71,10 @@ impl Fs {
                 count,
                 mandatory,
                 optional,
-                may_stop_early: self.profile.interface == crate::profile::Interface::Uring,
+                // filldir64 stops after any record when a signal is pending,
+                // and io_uring task work (TIF_NOTIFY_SIGNAL) on a thread that
+                // has used a ring counts: seen through the syscalls too.
+                may_stop_early: true,
             }),
             move |fs, o| {
                 let clock = fs.clock;

@@ -65,8 +65,8 @@ enum Command {
         /// Longest generated sequence body.
         #[arg(long, default_value_t = 40)]
         max_len: usize,
-        /// io_uring submission modes: all, none, or a list of single, async,
-        /// fixed, sqpoll (default: RINGSPEC_MODES, else all).
+        /// io_uring submission paths: all, none, or a list of single, async,
+        /// fixed, sqpoll, batch, linked (default: RINGSPEC_MODES, else all).
         #[arg(long)]
         mode: Option<String>,
         /// Output format of the final report.
@@ -211,7 +211,7 @@ fn main() -> ExitCode {
             save_dir,
         } => {
             if let Some(m) = mode {
-                match parse_modes(&m) {
+                match campaign::Submission::parse_list(&m) {
                     Ok(v) => {
                         let _ = MODES.set(v);
                     }
@@ -320,40 +320,18 @@ fn scratch() -> Result<Scratch, ExitCode> {
     })
 }
 
-/// The io_uring submission modes to drive (`--mode`, else `RINGSPEC_MODES`,
+/// The io_uring submission paths to drive (`--mode`, else `RINGSPEC_MODES`,
 /// else all); empty = syscalls only.
-static MODES: std::sync::OnceLock<Vec<oracle::uring::Mode>> = std::sync::OnceLock::new();
+static MODES: std::sync::OnceLock<Vec<campaign::Submission>> = std::sync::OnceLock::new();
 
 /// Set when io_uring could not be used: the command still checks the
 /// syscalls but must not exit 0.
 static URING_UNAVAILABLE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-/// Parses a mode list: "all", "none", or names (single, async, fixed, sqpoll).
-fn parse_modes(text: &str) -> Result<Vec<oracle::uring::Mode>, String> {
-    use oracle::uring::Mode;
-    let mut out = Vec::new();
-    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        match part {
-            "all" => out.extend(Mode::ALL),
-            "none" => {}
-            name => match Mode::ALL.iter().find(|m| m.name() == name) {
-                Some(m) => out.push(*m),
-                None => {
-                    return Err(format!(
-                        "unknown mode {name:?}: use all, none, single, async, fixed or sqpoll"
-                    ))
-                }
-            },
-        }
-    }
-    out.dedup();
-    Ok(out)
-}
-
-fn modes() -> &'static [oracle::uring::Mode] {
+fn modes() -> &'static [campaign::Submission] {
     MODES.get_or_init(|| {
         let text = std::env::var("RINGSPEC_MODES").unwrap_or_else(|_| "all".into());
-        parse_modes(&text).unwrap_or_else(|e| {
+        campaign::Submission::parse_list(&text).unwrap_or_else(|e| {
             eprintln!("ringspec: RINGSPEC_MODES: {e}");
             std::process::exit(EXIT_BAD_INPUT.into());
         })

@@ -214,6 +214,10 @@ pub struct Comparison {
     pub changes: Vec<Change>,
     /// Rows failing in both (accepted by the baseline).
     pub known_failures: Vec<RowKey>,
+    /// Baseline rows of filesystems or targets this run did not include (not
+    /// compared: a run on tmpfs alone says nothing about the baseline's ext4).
+    #[serde(default)]
+    pub not_compared: usize,
 }
 
 impl Comparison {
@@ -228,7 +232,31 @@ impl Comparison {
     }
 }
 
-/// Compares a run's rows with a baseline.
+/// Compares a run with a baseline, within the run's scope: baseline rows of
+/// filesystems or targets the run did not include are counted in
+/// [`Comparison::not_compared`], not reported as gone.
+pub fn compare_result(baseline: &Baseline, result: &SuiteResult) -> Comparison {
+    let fs_run: Vec<&str> = result
+        .filesystems
+        .iter()
+        .filter(|f| f.available)
+        .map(|f| f.name.as_str())
+        .chain(["-"])
+        .collect();
+    let in_scope = |r: &BaselineRow| {
+        fs_run.contains(&r.filesystem.as_str())
+            && (r.filesystem == "-" || result.targets.contains(&r.target))
+    };
+    let scoped = Baseline {
+        rows: baseline.rows.iter().filter(|r| in_scope(r)).cloned().collect(),
+        ..baseline.clone()
+    };
+    let mut c = compare(&scoped, &result.rows);
+    c.not_compared = baseline.rows.len() - scoped.rows.len();
+    c
+}
+
+/// Compares a run's rows with a baseline (every baseline row in scope).
 pub fn compare(baseline: &Baseline, rows: &[Row]) -> Comparison {
     let before: BTreeMap<RowKey, Status> =
         baseline.rows.iter().map(|r| (r.key(), r.status)).collect();
@@ -280,6 +308,7 @@ pub fn compare(baseline: &Baseline, rows: &[Row]) -> Comparison {
         baseline_release: baseline.release.clone(),
         changes,
         known_failures,
+        not_compared: 0,
     }
 }
 
@@ -417,6 +446,40 @@ mod tests {
                 ("tee".into(), ChangeKind::Gone)
             ]
         );
+    }
+
+    #[test]
+    fn rows_of_filesystems_and_targets_not_run_are_not_compared() {
+        let mut ext4 = row("splice", Status::Pass);
+        ext4.filesystem = "ext4".into();
+        let mut sqpoll = row("splice", Status::Pass);
+        sqpoll.target = "uring/sqpoll".into();
+        let b = baseline(&[row("splice", Status::Pass), ext4, sqpoll]);
+        let result = SuiteResult {
+            format: FORMAT,
+            kernel: Default::default(),
+            settings: crate::gate::SuiteSettings {
+                seed: 1,
+                cases: 1,
+                max_len: 1,
+                filter: String::new(),
+                scenarios: String::new(),
+            },
+            filesystems: vec![crate::gate::FsRun {
+                requested: "tmpfs".into(),
+                name: "tmpfs".into(),
+                describe: String::new(),
+                available: true,
+            }],
+            targets: vec!["uring/single".into()],
+            rows: vec![row("splice", Status::Fail)],
+            findings: Vec::new(),
+            problems: Vec::new(),
+            seconds: 0.0,
+        };
+        let c = compare_result(&b, &result);
+        assert_eq!(c.not_compared, 2);
+        assert_eq!(kinds(&c), [("splice".into(), ChangeKind::Regression)]);
     }
 
     #[test]

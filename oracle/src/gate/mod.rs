@@ -409,7 +409,7 @@ impl GateReport {
         }
         let mut reasons = Vec::new();
         if let Some((_, b)) = baseline {
-            let cmp = baseline::compare(b, &result.rows);
+            let cmp = baseline::compare_result(b, &result);
             for c in cmp.failing() {
                 reasons.push(c.to_string());
             }

@@ -329,6 +329,13 @@ pub fn markdown(report: &GateReport) -> String {
             c.map_or(0, |c| c.known_failures.len())
         );
         if let Some(c) = c {
+            if c.not_compared > 0 {
+                let _ = writeln!(
+                    out,
+                    "- {} baseline rows not compared (filesystems or targets not in this run)",
+                    c.not_compared
+                );
+            }
             if c.baseline_release != result.kernel.release {
                 let _ = writeln!(
                     out,
