@@ -411,8 +411,30 @@ impl Submission {
 /// interface except for the op kinds it runs synchronously (no opcode, or an
 /// opcode the kernel lacks: those are listed as unsupported). The proposed
 /// opcodes come from `RINGSPEC_PROPOSED`.
-pub fn uring_targets(scratch: &Scratch, submissions: &[Submission]) -> Result<Vec<Target>, String> {
-    let proposed = crate::sqe::ProposedOpcodes::from_env()?;
+/// Why io_uring targets could not be made.
+#[derive(Debug, Clone)]
+pub enum TargetError {
+    /// The configuration is wrong (RINGSPEC_PROPOSED malformed, or a proposed
+    /// opcode number collides with a mainline opcode): bad input.
+    Config(String),
+    /// io_uring cannot be used here (disabled by sysctl, not built in, no
+    /// SQPOLL permission...): the environment.
+    Unavailable(String),
+}
+
+impl std::fmt::Display for TargetError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TargetError::Config(s) | TargetError::Unavailable(s) => f.write_str(s),
+        }
+    }
+}
+
+pub fn uring_targets(
+    scratch: &Scratch,
+    submissions: &[Submission],
+) -> Result<Vec<Target>, TargetError> {
+    let proposed = crate::sqe::ProposedOpcodes::from_env().map_err(TargetError::Config)?;
     let mut out = Vec::new();
     for &sub in submissions {
         let (mode, group) = match sub {
@@ -421,9 +443,14 @@ pub fn uring_targets(scratch: &Scratch, submissions: &[Submission]) -> Result<Ve
         };
         let roots = scratch
             .roots(&format!("probe-{}", sub.name()))
-            .map_err(|e| e.to_string())?;
-        let probe = crate::uring::Uring::new(roots, mode, proposed)
-            .map_err(|e| format!("io_uring ({mode}): {e}"))?;
+            .map_err(|e| TargetError::Unavailable(e.to_string()))?;
+        let probe = crate::uring::Uring::new(roots, mode, proposed).map_err(|e| {
+            let text = format!("io_uring ({mode}): {e}");
+            match e {
+                crate::uring::UringError::Proposed(_) => TargetError::Config(text),
+                _ => TargetError::Unavailable(text),
+            }
+        })?;
         let mut supported = BTreeMap::new();
         let mut sync_kinds = Vec::new();
         for k in OpKind::ALL {

@@ -340,18 +340,20 @@ fn modes() -> &'static [campaign::Submission] {
 
 /// The backends every command drives: the syscalls, then io_uring in each
 /// mode. When io_uring cannot be set up, says so once and records it.
-fn targets(scratch: &Scratch) -> Vec<Target> {
+fn targets(scratch: &Scratch) -> Result<Vec<Target>, String> {
     let mut out = vec![campaign::syscalls_target(scratch)];
     if !modes().is_empty() {
         match campaign::uring_targets(scratch, modes()) {
             Ok(t) => out.extend(t),
-            Err(e) => {
+            // Bad input: refuse before anything runs.
+            Err(campaign::TargetError::Config(e)) => return Err(e),
+            Err(campaign::TargetError::Unavailable(e)) => {
                 eprintln!("ringspec: io_uring unavailable, checking the syscalls only: {e}");
                 URING_UNAVAILABLE.store(true, Ordering::SeqCst);
             }
         }
     }
-    out
+    Ok(out)
 }
 
 /// Exit 0, unless io_uring was requested but unavailable (exit 3: not a pass).
@@ -371,7 +373,10 @@ fn run(cfg: CampaignConfig, report: Format, save_dir: Option<PathBuf>) -> ExitCo
         Ok(s) => s,
         Err(c) => return c,
     };
-    let targets = targets(&scratch);
+    let targets = match targets(&scratch) {
+        Ok(t) => t,
+        Err(e) => return fail(EXIT_BAD_INPUT, e),
+    };
     let names: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
     eprintln!(
         "ringspec run: seed {} on {} (kernel {:?}); targets: model vs {}",
@@ -462,7 +467,10 @@ fn replay(files: &[PathBuf]) -> ExitCode {
         Ok(s) => s,
         Err(c) => return c,
     };
-    let targets = targets(&scratch);
+    let targets = match targets(&scratch) {
+        Ok(t) => t,
+        Err(e) => return fail(EXIT_BAD_INPUT, e),
+    };
     let mut failed = 0;
     for (i, (path, r)) in regs.iter().enumerate() {
         for t in &targets {
@@ -503,7 +511,10 @@ fn scenarios(filter: &str, dir: Option<PathBuf>) -> ExitCode {
         Ok(s) => s,
         Err(c) => return c,
     };
-    let targets = targets(&scratch);
+    let targets = match targets(&scratch) {
+        Ok(t) => t,
+        Err(e) => return fail(EXIT_BAD_INPUT, e),
+    };
     let (mut pass, mut failed, mut skipped) = (0, 0, 0);
     for (i, (file, sc)) in all.iter().enumerate() {
         if !matches_filter(&sc.name, filter) {
@@ -629,7 +640,7 @@ fn suite_cmd(out: &std::path::Path, args: &SuiteArgs) -> ExitCode {
 /// [`targets`] for the suite: io_uring that was wanted but could not be set up
 /// is a problem of the run (no verdict), not a silently smaller suite.
 fn gate_targets(scratch: &Scratch) -> Result<Vec<Target>, String> {
-    let t = targets(scratch);
+    let t = targets(scratch)?;
     if URING_UNAVAILABLE.load(Ordering::SeqCst) {
         return Err("the io_uring targets could not be set up (see the message above)".into());
     }
