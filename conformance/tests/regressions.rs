@@ -1,39 +1,36 @@
-//! Every minimized sequence under corpus/regressions/ replays cleanly.
+//! Every minimized sequence under corpus/regressions/ replays cleanly through
+//! the syscalls and every io_uring submission path.
 
-use model::Interface;
-use oracle::differential::check_sequence;
+use oracle::campaign::{self, Submission};
 use oracle::regression::Regression;
 use oracle::scratch::Scratch;
-use oracle::syscalls::Syscalls;
 
 #[test]
-fn regressions_replay_model_vs_syscalls() {
+fn regressions_replay_all_targets() {
     let all = Regression::load_dir(&oracle::corpus_dir().join("regressions"))
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(!all.is_empty(), "no regression files");
-    let Some(scratch) = Scratch::from_env_or_skip("regressions_replay_model_vs_syscalls") else {
+    let Some(scratch) = Scratch::from_env_or_skip("regressions_replay_all_targets") else {
         return;
     };
-    let profile = oracle::profile::detect(&scratch, Interface::Syscall);
-    let mut failures = Vec::new();
+    let mut targets = vec![campaign::syscalls_target(&scratch)];
+    targets.extend(
+        campaign::uring_targets(&scratch, &Submission::ALL).unwrap_or_else(|e| panic!("{e}")),
+    );
+    let (mut replayed, mut failures) = (0, Vec::new());
     for (i, (path, r)) in all.iter().enumerate() {
-        if !r.only_fs.is_empty() && !r.only_fs.iter().any(|f| f == profile.fs.kind.name()) {
-            eprintln!("skip {}: only on {}", r.name, r.only_fs.join(", "));
-            continue;
-        }
-        let roots = scratch
-            .roots(&format!("r{i}"))
-            .unwrap_or_else(|e| panic!("roots: {e}"));
-        let mut backend = Syscalls::new(roots);
-        let res = check_sequence(&profile, &r.ops, &mut backend);
-        if let Err(e) = r.judge(&res.verdict) {
-            failures.push(format!("{}: {e}", path.display()));
+        for t in &targets {
+            if !r.only_fs.is_empty() && !r.only_fs.iter().any(|f| f == t.profile.fs.kind.name()) {
+                continue;
+            }
+            let res = campaign::run_one(&scratch, &format!("r{i}"), t, &r.ops)
+                .unwrap_or_else(|e| panic!("{e}"));
+            replayed += 1;
+            if let Err(e) = r.judge(&res.verdict) {
+                failures.push(format!("{} on {}: {e}", path.display(), t.name));
+            }
         }
     }
-    eprintln!(
-        "regressions: {} replayed, {} failed",
-        all.len(),
-        failures.len()
-    );
+    eprintln!("regressions: {replayed} replays, {} failed", failures.len());
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -78,6 +78,7 @@ impl Fs {
                     nlink: s.nlink,
                     rdev: s.rdev,
                     data,
+                    extents: None,
                 },
             );
             if self.inodes[e.ino].is_dir() {

@@ -24,6 +24,11 @@ pub struct Node {
     /// Regular files: the maximal runs of non-zero bytes as (offset, bytes); holes
     /// and written zeros look alike here. Symlinks: the target as one run at 0.
     pub data: Vec<(u64, Vec<u8>)>,
+    /// Regular files on a real backend: the data extents SEEK_DATA/SEEK_HOLE
+    /// report, as (start, end). The model leaves it `None` (where holes fall is
+    /// the filesystem's choice); compared only between two real backends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extents: Option<Vec<(u64, u64)>>,
 }
 
 /// What a descriptor in a slot looks like from outside.
@@ -101,7 +106,7 @@ pub fn diff(left_name: &str, left: &State, right_name: &str, right: &State) -> V
             match (l.get(p), r.get(p)) {
                 (Some(_), None) => out.push(format!("{root}/{p}: only in {left_name}")),
                 (None, Some(_)) => out.push(format!("{root}/{p}: only in {right_name}")),
-                (Some(a), Some(b)) if a != b => {
+                (Some(a), Some(b)) if !same_node(a, b) => {
                     out.push(format!(
                         "{root}/{p}: {left_name} {} vs {right_name} {}",
                         describe(a),
@@ -141,14 +146,27 @@ pub fn diff(left_name: &str, left: &State, right_name: &str, right: &State) -> V
     out
 }
 
+/// Node equality, comparing data extents only when both sides report them.
+fn same_node(a: &Node, b: &Node) -> bool {
+    let strip = |n: &Node| Node {
+        extents: None,
+        ..n.clone()
+    };
+    strip(a) == strip(b) && (a.extents.is_none() || b.extents.is_none() || a.extents == b.extents)
+}
+
 fn describe(n: &Node) -> String {
     let data: Vec<String> = n
         .data
         .iter()
         .map(|(o, b)| format!("{o}:{:?}", crate::outcome::Shorten(b)))
         .collect();
+    let extents = match &n.extents {
+        Some(e) => format!(" extents={e:?}"),
+        None => String::new(),
+    };
     format!(
-        "{{{:?} {:o} size={} nlink={} rdev={}:{} data=[{}]}}",
+        "{{{:?} {:o} size={} nlink={} rdev={}:{} data=[{}]{extents}}}",
         n.file_type,
         n.perm,
         n.size,

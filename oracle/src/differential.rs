@@ -76,6 +76,9 @@ pub struct SeqResult {
     /// Linked chains in which a member failed or came up short (the rest
     /// were checked to be cancelled).
     pub broken_chains: u64,
+    /// The backend's final state, when the run reached the end.
+    #[serde(skip)]
+    pub state: Option<model::State>,
 }
 
 /// Runs `ops` through a fresh model and `backend` (whose scratch roots must be
@@ -97,6 +100,7 @@ fn check_ops(profile: &Profile, ops: &[Op], backend: &mut dyn Backend) -> SeqRes
         ring: BTreeMap::new(),
         grouped: 0,
         broken_chains: 0,
+        state: None,
     };
     for (i, op) in ops.iter().enumerate() {
         let allowed = fs.step(op);
@@ -135,6 +139,7 @@ fn check_ops(profile: &Profile, ops: &[Op], backend: &mut dyn Backend) -> SeqRes
     let want = fs.snapshot();
     let got = backend.snapshot();
     let d = diff("model", &want, backend.name(), &got);
+    res.state = Some(got);
     if !d.is_empty() {
         res.verdict = Verdict::Diverged(Box::new(Divergence {
             index: None,
@@ -287,6 +292,7 @@ fn check_grouped(
         ring: BTreeMap::new(),
         grouped: 0,
         broken_chains: 0,
+        state: None,
     };
     let diverge = |i: usize, op: &Op, out: Outcome, allowed: String, why: String, name: &str| {
         Verdict::Diverged(Box::new(Divergence {
@@ -430,6 +436,7 @@ fn check_grouped(
     let want = fs.snapshot();
     let got = backend.snapshot();
     let d = diff("model", &want, backend.name(), &got);
+    res.state = Some(got);
     if !d.is_empty() {
         res.verdict = Verdict::Diverged(Box::new(Divergence {
             index: None,

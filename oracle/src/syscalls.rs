@@ -589,6 +589,8 @@ impl Syscalls {
             nlink: st.st_nlink as u32,
             rdev: (libc::major(st.st_rdev), libc::minor(st.st_rdev)),
             data,
+            extents: (file_type == FileType::Reg)
+                .then(|| data_extents(dirfd, name, st.st_size as u64)),
         }
     }
 
@@ -728,6 +730,51 @@ fn marker(e: i32) -> Vec<u8> {
 /// The non-zero runs of a regular file, reading only its data regions
 /// (SEEK_DATA/SEEK_HOLE), at most `cap` bytes ([`SNAPSHOT_READ_CAP`]); beyond that
 /// a final `(size, "<truncated>")` run marks the file.
+/// The data extents of a regular file as SEEK_DATA/SEEK_HOLE report them,
+/// as (start, end), at most [`MAX_EXTENTS`] (then a final (size, size) marks
+/// the cut). Used to compare hole layouts between two real backends.
+fn data_extents(dirfd: RawFd, name: &CString, size: u64) -> Vec<(u64, u64)> {
+    // SAFETY: C string; the fd is owned below.
+    let fd = unsafe {
+        libc::openat(
+            dirfd,
+            name.as_ptr(),
+            libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return Vec::new();
+    }
+    // SAFETY: fd was just returned by openat.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let raw = fd.as_raw_fd();
+    let size = size.min(i64::MAX as u64) as i64;
+    let mut out = Vec::new();
+    let mut pos = 0i64;
+    while pos < size {
+        if out.len() >= MAX_EXTENTS {
+            out.push((size as u64, size as u64));
+            break;
+        }
+        // SAFETY: plain calls.
+        let data = unsafe { libc::lseek(raw, pos, libc::SEEK_DATA) };
+        if data < pos {
+            break; // ENXIO (no more data) or an answer that cannot be right
+        }
+        // SAFETY: plain call.
+        let hole = unsafe { libc::lseek(raw, data, libc::SEEK_HOLE) };
+        if hole <= data {
+            break;
+        }
+        out.push((data as u64, hole as u64));
+        pos = hole;
+    }
+    out
+}
+
+/// Extents listed per file before [`data_extents`] stops.
+const MAX_EXTENTS: usize = 1024;
+
 fn read_file_runs(dirfd: RawFd, name: &CString, size: u64, cap: u64) -> Vec<(u64, Vec<u8>)> {
     // O_NONBLOCK: harmless on a regular file, and never blocks should the name
     // have become a FIFO. O_NOFOLLOW: never leave the root through a symlink.
@@ -1243,6 +1290,7 @@ mod tests {
                 nlink: 1,
                 rdev: (0, 0),
                 data: vec![(0, b"hello".to_vec())],
+                extents: Some(vec![(0, 5)]),
             }
         );
         // O_APPEND: the pwrite at 1 MiB appended instead (Linux ignores the offset).
