@@ -71,7 +71,7 @@ for pkg in "${packages[@]}"; do
     fi
     dpkg -x "$deb" "$work/root"
     image=$(find "$work/root/boot" -maxdepth 1 -name "vmlinuz-$release" | head -n 1)
-    if [ -z "$image" ] || [ ! -d "$work/root/lib/modules/$release" ] && [ ! -d "$work/root/usr/lib/modules/$release" ]; then
+    if [ -z "$image" ] || { [ ! -d "$work/root/lib/modules/$release" ] && [ ! -d "$work/root/usr/lib/modules/$release" ]; }; then
         echo "fetch-kernels: $pkg has no boot/vmlinuz-$release or modules" >&2
         exit 1
     fi

@@ -248,7 +248,12 @@ pub fn compare_result(baseline: &Baseline, result: &SuiteResult) -> Comparison {
             && (r.filesystem == "-" || result.targets.contains(&r.target))
     };
     let scoped = Baseline {
-        rows: baseline.rows.iter().filter(|r| in_scope(r)).cloned().collect(),
+        rows: baseline
+            .rows
+            .iter()
+            .filter(|r| in_scope(r))
+            .cloned()
+            .collect(),
         ..baseline.clone()
     };
     let mut c = compare(&scoped, &result.rows);

@@ -549,7 +549,8 @@ pub fn run_gate(opts: &GateOptions, targets: suite::TargetsFn<'_>) -> Result<Gat
         BaselineChoice::File(p) => Some(p.clone()),
         BaselineChoice::Auto if !release.is_empty() => {
             let p = baselines_dir().join(format!("{release}.json"));
-            p.is_file().then_some(p)
+            p.is_file()
+                .then(|| std::fs::canonicalize(&p).unwrap_or(p.clone()))
         }
         BaselineChoice::Auto => None,
     };

@@ -519,11 +519,20 @@ fn sequence_rows(
         }
     });
     if let Some(f) = &finding {
-        for r in rows.iter_mut().filter(|r| r.opcode == f.opcode) {
-            r.note = Some(format!(
-                "the campaign stopped at this divergence; minimized sequence in {}",
-                f.file
-            ));
+        for r in rows.iter_mut() {
+            if r.opcode == f.opcode {
+                r.note = Some(format!(
+                    "the campaign stopped at this divergence; minimized sequence in {}",
+                    f.file
+                ));
+            } else if r.status == Status::Fail && r.failures.is_empty() {
+                // Diverged only while the finding was being shrunk.
+                r.failures.push(format!(
+                    "{} divergences at {} ops while shrinking the campaign's finding \
+                     (minimized at {}: {})",
+                    r.counts.divergences, r.opcode, f.opcode, f.file
+                ));
+            }
         }
     }
     (rows, finding)
