@@ -112,7 +112,7 @@ impl Fs {
                 if flags.contains(&crate::OpenFlag::Creat)
                     && flags.contains(&crate::OpenFlag::Directory)
                     && !flags.contains(&crate::OpenFlag::Path)
-                    && self.profile.kernel_at_least(6, 4) =>
+                    && self.profile.open_creat_directory_is_einval() =>
             {
                 Some(crate::Errno::EINVAL)
             }

@@ -193,6 +193,23 @@ impl Profile {
         self.kernel >= (major, minor)
     }
 
+    /// O_CREAT|O_DIRECTORY is refused with EINVAL: mainline 6.4, and the
+    /// 6.1 stable series carries the fix (seen on Debian's 6.1.0-50).
+    pub fn open_creat_directory_is_einval(&self) -> bool {
+        self.kernel_at_least(6, 1)
+    }
+
+    /// IORING_OP_FADVISE takes a 64-bit length in sqe->addr (6.11+); before,
+    /// only the 32-bit sqe->len, so a negative length arrives truncated.
+    pub fn uring_fadvise_len64(&self) -> bool {
+        self.kernel_at_least(6, 11)
+    }
+
+    /// FALLOC_FL_WRITE_ZEROES exists (6.17+); before, 0x80 is an unknown bit.
+    pub fn has_falloc_write_zeroes(&self) -> bool {
+        self.kernel_at_least(6, 17)
+    }
+
     /// Parses a `uname -r` release string ("6.18.44-foo") into (major, minor).
     pub fn parse_release(release: &str) -> Option<(u32, u32)> {
         let mut it = release.split(|c: char| !c.is_ascii_digit());

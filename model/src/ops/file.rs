@@ -39,7 +39,7 @@ impl Fs {
         let nofollow = has(OpenFlag::Nofollow);
         let nonblock = has(OpenFlag::Nonblock);
         // build_open_flags: O_CREAT|O_DIRECTORY is invalid since 6.4.
-        if creat && directory && self.profile.kernel_at_least(6, 4) {
+        if creat && directory && self.profile.open_creat_directory_is_einval() {
             return Plan::fail(Errno::EINVAL);
         }
         // O_CREAT|O_EXCL never follows a trailing symlink; O_NOFOLLOW neither.
@@ -366,6 +366,14 @@ impl Fs {
                     Whence::Cur => d.pos.checked_add(offset),
                     Whence::End => size.checked_add(offset),
                     Whence::Data | Whence::Hole => {
+                        // btrfs starts a search at a negative offset from 0.
+                        let offset = if offset < 0
+                            && self.profile.fs.kind == crate::profile::FsKind::Btrfs
+                        {
+                            0
+                        } else {
+                            offset
+                        };
                         if offset < 0 || offset >= size {
                             return Plan::fail(Errno::ENXIO);
                         }

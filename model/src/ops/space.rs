@@ -62,15 +62,28 @@ impl Fs {
         if offset < 0 || len <= 0 {
             return Plan::fail(Errno::EINVAL);
         }
-        if mode & !(MODE_MASK | KEEP_SIZE) != 0 {
+        let known = if self.profile.has_falloc_write_zeroes() {
+            MODE_MASK | KEEP_SIZE
+        } else {
+            (MODE_MASK | KEEP_SIZE) & !WRITE_ZEROES
+        };
+        if mode & !known != 0 {
             return Plan::fail(Errno::EOPNOTSUPP);
         }
-        // Before 6.12 the exclusivity rules gave EINVAL; since then EOPNOTSUPP.
-        let exclusive = if self.profile.kernel_at_least(6, 12) {
-            Errno::EOPNOTSUPP
-        } else {
-            Errno::EINVAL
-        };
+        if !self.profile.kernel_at_least(6, 12) {
+            // The checks before 6.12 (one per flag, in this order).
+            let only = |flag: u32, with: u32| mode & flag != 0 && mode & !(flag | with) != 0;
+            if mode & (PUNCH_HOLE | ZERO_RANGE) == PUNCH_HOLE | ZERO_RANGE
+                || (mode & PUNCH_HOLE != 0 && mode & KEEP_SIZE == 0)
+            {
+                return Plan::fail(Errno::EOPNOTSUPP);
+            }
+            if only(COLLAPSE_RANGE, 0) || only(INSERT_RANGE, 0) || only(UNSHARE_RANGE, KEEP_SIZE) {
+                return Plan::fail(Errno::EINVAL);
+            }
+        }
+        // Since 6.12 the modes are exclusive by a switch: EOPNOTSUPP.
+        let exclusive = Errno::EOPNOTSUPP;
         match mode & MODE_MASK {
             0 | UNSHARE_RANGE | ZERO_RANGE => {}
             PUNCH_HOLE if mode & KEEP_SIZE == 0 => return Plan::fail(Errno::EOPNOTSUPP),
@@ -192,6 +205,12 @@ impl Fs {
         if matches!(self.inodes[d.ino].kind, Kind::Fifo(_)) {
             return Plan::fail(Errno::ESPIPE);
         }
+        // IORING_OP_FADVISE before 6.11 carries only a 32-bit length.
+        let len = if self.uring() && !self.profile.uring_fadvise_len64() {
+            len as u32 as i64
+        } else {
+            len
+        };
         if len < 0 {
             return Plan::fail(Errno::EINVAL);
         }
