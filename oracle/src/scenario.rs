@@ -41,6 +41,12 @@ pub struct Scenario {
     /// Filesystems the case applies to (empty: all).
     #[serde(default)]
     pub only_fs: Vec<String>,
+    /// Oldest kernel (major, minor) the expectation holds on.
+    #[serde(default)]
+    pub min_kernel: Option<(u32, u32)>,
+    /// First kernel (major, minor) the expectation no longer holds on.
+    #[serde(default)]
+    pub before_kernel: Option<(u32, u32)>,
 }
 
 /// An expected outcome. Every field given must match; `any_of` matches if one
@@ -243,6 +249,16 @@ impl Scenario {
     ) -> ScenarioResult {
         if !self.only_fs.is_empty() && !self.only_fs.iter().any(|f| f == profile.fs.kind.name()) {
             return ScenarioResult::Skipped(format!("only on {}", self.only_fs.join(", ")));
+        }
+        if let Some(k) = self.min_kernel {
+            if profile.kernel < k {
+                return ScenarioResult::Skipped(format!("needs kernel {}.{}+", k.0, k.1));
+            }
+        }
+        if let Some(k) = self.before_kernel {
+            if profile.kernel >= k {
+                return ScenarioResult::Skipped(format!("holds before kernel {}.{}", k.0, k.1));
+            }
         }
         let needs_cross = self
             .setup
