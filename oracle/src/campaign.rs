@@ -169,7 +169,7 @@ pub fn run_one(
     Ok(res)
 }
 
-/// After a run, waits (up to 3 s) until the scratch filesystem has most of
+/// After a run, waits (up to 3 s) until the scratch filesystem has half of
 /// its space back: a ring releases its files (registered ones included) in
 /// asynchronous teardown work, so a run that filled the filesystem would
 /// otherwise leave the next run an ENOSPC it did not cause.
@@ -181,7 +181,7 @@ fn wait_for_space(scratch: &Scratch) {
             .map(|s| s.blocks_available() as f64 / s.blocks().max(1) as f64)
     };
     let deadline = Instant::now() + Duration::from_secs(3);
-    while free_fraction().is_some_and(|f| f < 0.9) && Instant::now() < deadline {
+    while free_fraction().is_some_and(|f| f < 0.5) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
     }
 }

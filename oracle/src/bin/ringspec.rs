@@ -76,12 +76,19 @@ enum Command {
         /// run from the repository, else the current directory).
         #[arg(long)]
         save_dir: Option<PathBuf>,
+        /// Scratch filesystem: tmpfs, ext4, xfs, btrfs or all (default:
+        /// RINGSPEC_FS, else tmpfs).
+        #[arg(long)]
+        fs: Option<String>,
     },
     /// Replay regression files.
     Replay {
         /// Files to replay.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Scratch filesystem: tmpfs, ext4, xfs, btrfs or all.
+        #[arg(long)]
+        fs: Option<String>,
     },
     /// Run the scenario corpus through the model and the kernel.
     Scenarios {
@@ -91,6 +98,9 @@ enum Command {
         /// The scenarios directory.
         #[arg(long)]
         dir: Option<PathBuf>,
+        /// Scratch filesystem: tmpfs, ext4, xfs, btrfs or all.
+        #[arg(long)]
+        fs: Option<String>,
     },
     /// Run the whole conformance suite on the running kernel (what `gate` runs
     /// inside the guest) and write a machine-readable result. Exit 0 all rows
@@ -189,6 +199,66 @@ extern "C" fn on_sigint(_: libc::c_int) {
     campaign::STOP.store(true, Ordering::SeqCst);
 }
 
+/// The scratch filesystem of this process (`--fs`, else RINGSPEC_FS).
+static FS: std::sync::OnceLock<oracle::scratch::FsChoice> = std::sync::OnceLock::new();
+
+/// Handles `--fs`: one filesystem is recorded for [`scratch`]; `all` reruns
+/// this very command once per filesystem in child processes (each gets its
+/// own mount namespace and cleanup) and returns the most severe exit code:
+/// a finding over the environment over bad input.
+fn select_fs(fs: Option<String>) -> Option<ExitCode> {
+    use oracle::scratch::FsChoice;
+    let text = match fs {
+        None => return None,
+        Some(t) => t,
+    };
+    if text != "all" {
+        match text.parse::<FsChoice>() {
+            Ok(c) => {
+                let _ = FS.set(c);
+                return None;
+            }
+            Err(e) => return Some(fail(EXIT_BAD_INPUT, e)),
+        }
+    }
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => return Some(fail(EXIT_ENVIRONMENT, e)),
+    };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut worst = 0u8;
+    for choice in FsChoice::ALL {
+        eprintln!("=== ringspec on {}", choice.name());
+        let mut child_args = Vec::new();
+        let mut it = args.iter();
+        while let Some(a) = it.next() {
+            if a == "--fs" {
+                it.next();
+                child_args.push(format!("--fs={}", choice.name()));
+            } else if a.starts_with("--fs=") {
+                child_args.push(format!("--fs={}", choice.name()));
+            } else {
+                child_args.push(a.clone());
+            }
+        }
+        let code = match std::process::Command::new(&exe).args(&child_args).status() {
+            Ok(st) => st.code().unwrap_or(EXIT_INTERRUPTED as i32) as u8,
+            Err(e) => return Some(fail(EXIT_ENVIRONMENT, e)),
+        };
+        let rank = |c: u8| match c {
+            0 => 0,
+            EXIT_BAD_INPUT => 1,
+            EXIT_ENVIRONMENT => 2,
+            EXIT_INTERRUPTED => 3,
+            _ => 4,
+        };
+        if rank(code) > rank(worst) {
+            worst = code;
+        }
+    }
+    Some(ExitCode::from(worst))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // SAFETY: the handler only stores to an atomic.
@@ -209,7 +279,11 @@ fn main() -> ExitCode {
             mode,
             report,
             save_dir,
+            fs,
         } => {
+            if let Some(code) = select_fs(fs) {
+                return code;
+            }
             if let Some(m) = mode {
                 match campaign::Submission::parse_list(&m) {
                     Ok(v) => {
@@ -246,8 +320,10 @@ fn main() -> ExitCode {
             };
             run(cfg, report, save_dir)
         }
-        Command::Replay { files } => replay(&files),
-        Command::Scenarios { filter, dir } => scenarios(&filter, dir),
+        Command::Replay { files, fs } => select_fs(fs).unwrap_or_else(|| replay(&files)),
+        Command::Scenarios { filter, dir, fs } => {
+            select_fs(fs).unwrap_or_else(|| scenarios(&filter, dir))
+        }
         Command::Suite { out, suite } => suite_cmd(&out, &suite),
         Command::Gate {
             kernel,
@@ -312,7 +388,14 @@ fn probe(report: Format) -> ExitCode {
 }
 
 fn scratch() -> Result<Scratch, ExitCode> {
-    Scratch::new().map_err(|e| {
+    let choice = match FS.get() {
+        Some(c) => *c,
+        None => match oracle::scratch::FsChoice::from_env() {
+            Ok(c) => c,
+            Err(e) => return Err(fail(EXIT_BAD_INPUT, e)),
+        },
+    };
+    Scratch::with_fs(choice).map_err(|e| {
         fail(
             EXIT_ENVIRONMENT,
             format!("cannot create the scratch roots: {e}"),
