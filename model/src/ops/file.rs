@@ -234,15 +234,15 @@ impl Fs {
         }
         let ino = d.ino;
         match &inode.kind {
-            // After seek_dirent the position is a filesystem cookie the model
-            // does not know, and a huge one overflows rw_verify_area first.
-            Kind::Dir { .. } if !d.cursor.history.is_empty() => {
-                Plan::pure(Allowed::err(Errno::EISDIR).or(Allowed::err(Errno::EINVAL)))
-            }
             // io_uring's READ returns 0 for an empty read before the
             // directory's ->read refuses it.
             Kind::Dir { .. } if self.uring() && len == 0 => {
                 Plan::pure(Allowed::Exact(Outcome::ok_with(0, Data::Bytes(vec![]))))
+            }
+            // After seek_dirent the position is a filesystem cookie the model
+            // does not know, and a huge one overflows rw_verify_area first.
+            Kind::Dir { .. } if !d.cursor.history.is_empty() => {
+                Plan::pure(Allowed::err(Errno::EISDIR).or(Allowed::err(Errno::EINVAL)))
             }
             Kind::Dir { .. } => Plan::fail(Errno::EISDIR),
             Kind::File(f) => {
