@@ -175,7 +175,8 @@ impl Fs {
             sb,
         };
         Fs {
-            inodes: vec![root(0), root(1)],
+            // Without a second filesystem both roots share one superblock.
+            inodes: vec![root(0), root(if profile.cross_fs { 1 } else { 0 })],
             roots: [0, 1],
             fds: BTreeMap::new(),
             root_desc: Desc {

@@ -169,10 +169,18 @@ pub struct Profile {
     /// (no opcode, or the kernel lacks it): judged with syscall semantics.
     #[serde(default)]
     pub sync_kinds: Vec<crate::op::OpKind>,
+    /// The ops run with root's capabilities (CAP_MKNOD, CAP_DAC_OVERRIDE...);
+    /// without, device nodes other than the 0:0 whiteout give EPERM.
+    #[serde(default = "yes")]
+    pub privileged: bool,
     /// io_uring only: every SQE carries IOSQE_ASYNC, so nothing is first tried
     /// inline with O_NONBLOCK forced (which changes how a FIFO opens).
     #[serde(default)]
     pub uring_async: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Profile {
@@ -184,6 +192,7 @@ impl Profile {
             interface: Interface::Syscall,
             cross_fs: true,
             sync_kinds: vec![],
+            privileged: true,
             uring_async: false,
         }
     }

@@ -20,6 +20,8 @@ pub fn detect(scratch: &Scratch, interface: Interface) -> Profile {
         interface,
         cross_fs: scratch.cross_fs(),
         sync_kinds: vec![],
+        // SAFETY: geteuid has no preconditions.
+        privileged: unsafe { libc::geteuid() } == 0,
         uring_async: false,
     }
 }

@@ -797,7 +797,23 @@ impl Scratch {
         if s.fallback.is_some() {
             mkdir_mode(&s.main_path, 0o755)?;
             let shm = Path::new("/dev/shm");
-            match mkdtemp_in(shm) {
+            // `other` goes to /dev/shm only when that is the same kind of
+            // filesystem as `main` (the model takes one filesystem profile);
+            // otherwise it is a sibling directory (no cross-filesystem ops).
+            let kind = |p: &Path| {
+                nix::sys::statfs::statfs(p)
+                    .ok()
+                    .map(|f| fs_name(f.filesystem_type().0 as i64))
+            };
+            let same_kind = kind(shm).is_some() && kind(shm) == kind(&s.main_path);
+            match mkdtemp_in(shm).map_err(|_| ()).and_then(|p| {
+                if same_kind {
+                    Ok(p)
+                } else {
+                    let _ = std::fs::remove_dir(&p);
+                    Err(())
+                }
+            }) {
                 Ok(p) => {
                     // SAFETY: the path is a valid C string.
                     unsafe { libc::chmod(cpath(&p).as_ptr(), 0o755) };

@@ -230,6 +230,11 @@ impl Fs {
             _ => return Plan::fail(Errno::EINVAL),
         }
         let (parent, name) = or_fail!(self.create_at(dir, path));
+        // vfs_mknod: devices need CAP_MKNOD, except the whiteout (chr 0:0).
+        let whiteout = ifmt == 0o020000 && dev == (0, 0);
+        if matches!(ifmt, 0o020000 | 0o060000) && !self.profile.privileged && !whiteout {
+            return Plan::fail(Errno::EPERM);
+        }
         if matches!(ifmt, 0o020000 | 0o060000) && !self.profile.fs.dev_fits(dev.0, dev.1) {
             return Plan::fail(Errno::EINVAL);
         }
