@@ -6,6 +6,7 @@
 //!   (`RINGSPEC_CASES` sets the number of sequences, `RINGSPEC_SEED` the seed).
 
 mod faults;
+mod large_dirs;
 mod regressions;
 mod scenarios;
 mod sequences;
