@@ -4,10 +4,13 @@
 //!   real syscalls (`RINGSPEC_SCENARIOS=cfr_,-getdents` selects by name).
 //! - `sequences`: random op sequences, model vs syscalls, op by op and final state
 //!   (`RINGSPEC_CASES` sets the number of sequences, `RINGSPEC_SEED` the seed).
+//! - `sqe_fields`: the sqe_fields fuzzer's committed corpus replayed without
+//!   libFuzzer, and the model's SQE table verified field by field on this kernel.
 
 mod faults;
 mod large_dirs;
 mod regressions;
 mod scenarios;
 mod sequences;
+mod sqe_fields;
 mod uring;

@@ -17,6 +17,7 @@ pub mod regression;
 pub mod scenario;
 pub mod scratch;
 pub mod sqe;
+pub mod sqe_fuzz;
 pub mod syscalls;
 pub mod uring;
 

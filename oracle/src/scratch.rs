@@ -803,7 +803,7 @@ impl Scratch {
             let kind = |p: &Path| {
                 nix::sys::statfs::statfs(p)
                     .ok()
-                    .map(|f| fs_name(f.filesystem_type().0 as i64))
+                    .map(|f| fs_name(f.filesystem_type().0))
             };
             let same_kind = kind(shm).is_some() && kind(shm) == kind(&s.main_path);
             match mkdtemp_in(shm).map_err(|_| ()).and_then(|p| {

@@ -123,6 +123,17 @@ enum Command {
         /// vmlinuz and modules), or "host" for the running kernel.
         #[arg(long, default_value = "host")]
         kernel: String,
+        /// Build the kernel to gate from this source tree instead (x86_64):
+        /// tinyconfig plus kernel/gate.config, everything built in, `make
+        /// bzImage` into ~/.cache/ringspec/build (RINGSPEC_BUILD_CACHE); an
+        /// unchanged build is reused. A failed build is exit 2.
+        #[arg(long, value_name = "SRC_DIR", conflicts_with_all = ["kernel", "modules"])]
+        build_kernel: Option<PathBuf>,
+        /// With --build-kernel: apply DIR's git format-patch files (*.patch,
+        /// *.diff, in name order, `patch -p1`) first; one that does not apply
+        /// is exit 2. SRC_DIR itself is left untouched.
+        #[arg(long, value_name = "DIR", requires = "build_kernel")]
+        patches: Option<PathBuf>,
         /// Baseline to compare with (default: corpus/baselines/<release>.json
         /// when it exists).
         #[arg(long, conflicts_with = "no_baseline")]
@@ -208,10 +219,7 @@ static FS: std::sync::OnceLock<oracle::scratch::FsChoice> = std::sync::OnceLock:
 /// a finding over the environment over bad input.
 fn select_fs(fs: Option<String>) -> Option<ExitCode> {
     use oracle::scratch::FsChoice;
-    let text = match fs {
-        None => return None,
-        Some(t) => t,
-    };
+    let text = fs?;
     if text != "all" {
         match text.parse::<FsChoice>() {
             Ok(c) => {
@@ -327,6 +335,8 @@ fn main() -> ExitCode {
         Command::Suite { out, suite } => suite_cmd(&out, &suite),
         Command::Gate {
             kernel,
+            build_kernel,
+            patches,
             baseline,
             no_baseline,
             out,
@@ -340,6 +350,8 @@ fn main() -> ExitCode {
             suite,
         } => gate_cmd(GateArgs {
             kernel,
+            build_kernel,
+            patches,
             baseline,
             no_baseline,
             out,
@@ -732,6 +744,8 @@ fn gate_targets(scratch: &Scratch) -> Result<Vec<Target>, String> {
 
 struct GateArgs {
     kernel: String,
+    build_kernel: Option<PathBuf>,
+    patches: Option<PathBuf>,
     baseline: Option<PathBuf>,
     no_baseline: bool,
     out: PathBuf,
@@ -752,7 +766,33 @@ fn gate_cmd(a: GateArgs) -> ExitCode {
         Err(e) => return fail(EXIT_INFRA, e),
     };
     let mut modules = a.modules;
-    let kernel = if a.kernel == "host" {
+    let kernel = if let Some(src) = &a.build_kernel {
+        let started = std::time::Instant::now();
+        let mut build = gate::build::BuildOptions::new(src.clone());
+        build.patches = a.patches.clone();
+        match gate::build::build_kernel(&build) {
+            Ok(built) => {
+                eprintln!(
+                    "ringspec gate: kernel {} {} in {:.1} s",
+                    built.release,
+                    if built.cached {
+                        "from the cache"
+                    } else {
+                        "built"
+                    },
+                    built.seconds
+                );
+                KernelChoice::Image(built.image)
+            }
+            Err(e) => {
+                match gate::build::write_failure_reports(&a.out, src, &e, started.elapsed()) {
+                    Ok(summary) => say_raw!("{summary}"),
+                    Err(w) => eprintln!("ringspec gate: {w}"),
+                }
+                return fail(EXIT_INFRA, e);
+            }
+        }
+    } else if a.kernel == "host" {
         KernelChoice::Host
     } else {
         let p = PathBuf::from(&a.kernel);

@@ -16,6 +16,7 @@
 //! infrastructure failure has no verdict.
 
 pub mod baseline;
+pub mod build;
 pub mod report;
 pub mod suite;
 pub mod vm;
