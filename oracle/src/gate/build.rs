@@ -14,7 +14,9 @@
 //!   the patches applied: SRC_DIR itself is never modified. `patch` writes new
 //!   files, so the links to SRC_DIR's files break where a patch changes them;
 //! - `obj/`: the `make O=` build directory;
-//! - `state.json`: the source's fingerprint, the files the patches touched, the
+//! - `listing.txt`: SRC_DIR's entries (path, mode, size, mtime, inode) when
+//!   `src/` was last brought up to date; its hash is the source's fingerprint;
+//! - `state.json`: that fingerprint, the files the patches touched, the
 //!   inputs of the last configuration and of the last successful build;
 //! - `build.log`: the configuration, patch and make output of the last build;
 //! - `lock`: held while a build runs (builds of one source wait for each other).
@@ -23,10 +25,11 @@
 //! mtime; the fragment; the patches' names and contents) match the last
 //! successful one is skipped. Otherwise the files the previous patches touched
 //! are restored from SRC_DIR as fresh copies (new mtimes, so make rebuilds what
-//! they feed), the new patches are applied, the kernel is reconfigured only when
-//! the fragment or a patch touching a Kconfig file changed, and make rebuilds
-//! incrementally. A changed source tree (another release, a checkout) starts the
-//! slot afresh. Every failure is an infrastructure failure of the gate (exit 2).
+//! they feed), files changed in SRC_DIR since the last build (edits, a
+//! checkout) are copied over the same way, the new patches are applied, the
+//! kernel is reconfigured only when the fragment, a Kconfig file or a patch
+//! touching one changed, and make rebuilds incrementally. Every failure is an
+//! infrastructure failure of the gate (exit 2).
 
 use super::{GateReport, EXIT_INFRA};
 use serde::{Deserialize, Serialize};
@@ -416,18 +419,90 @@ fn walk(
     inner(root, Path::new(""), f)
 }
 
-/// The source tree's fingerprint: every entry's path, type, size and mtime.
-fn fingerprint(src: &Path) -> Result<String, BuildError> {
-    let mut h = Fnv::default();
+/// The source tree's listing: one line per entry, sorted by path,
+/// "`<mode> <size> <mtime> <inode>\t<path>`". Its hash is the source's
+/// fingerprint; the difference between two listings is what changed.
+fn listing(src: &Path) -> Result<String, BuildError> {
+    let mut out = String::new();
     walk(src, &mut |rel, md| {
-        h.field(rel.as_os_str().as_encoded_bytes())
-            .field(&md.mode().to_le_bytes())
-            .field(&md.size().to_le_bytes())
-            .field(&md.mtime().to_le_bytes())
-            .field(&md.mtime_nsec().to_le_bytes());
+        let path = rel
+            .to_str()
+            .filter(|p| !p.contains(['\n', '\t']))
+            .ok_or_else(|| {
+                BuildError::BadSource(format!(
+                    "{}: a path that is not UTF-8 or holds a newline or tab",
+                    src.join(rel).display()
+                ))
+            })?;
+        out.push_str(&format!(
+            "{:o} {} {}.{:09} {}\t{path}\n",
+            md.mode(),
+            md.size(),
+            md.mtime(),
+            md.mtime_nsec(),
+            md.ino()
+        ));
         Ok(())
     })?;
-    Ok(h.hex())
+    Ok(out)
+}
+
+/// A listing as path -> metadata.
+fn parse_listing(text: &str) -> std::collections::BTreeMap<&str, &str> {
+    text.lines()
+        .filter_map(|l| l.split_once('\t').map(|(meta, path)| (path, meta)))
+        .collect()
+}
+
+/// Removes whatever is at `p` (nothing there is fine).
+fn remove_any(p: &Path) -> Result<(), BuildError> {
+    let Ok(md) = std::fs::symlink_metadata(p) else {
+        return Ok(());
+    };
+    let r = if md.is_dir() {
+        std::fs::remove_dir_all(p)
+    } else {
+        std::fs::remove_file(p)
+    };
+    r.map_err(|e| io_err(p, e))
+}
+
+/// Brings `tree` (made from `src` when its listing was `old`) up to `src`'s
+/// listing `new`: entries gone are removed, new and changed files copied
+/// (fresh mtimes, so make rebuilds what they feed). Returns how many files and
+/// links were copied or removed.
+fn sync_tree(src: &Path, tree: &Path, old: &str, new: &str) -> Result<usize, BuildError> {
+    let (old, new) = (parse_listing(old), parse_listing(new));
+    let mut changed = 0;
+    // Children before parents, so that removing a directory finds it whole.
+    for path in old.keys().rev().filter(|p| !new.contains_key(*p)) {
+        remove_any(&tree.join(path))?;
+        changed += 1;
+    }
+    // Parents before children.
+    for (path, meta) in &new {
+        if old.get(path) == Some(meta) {
+            continue;
+        }
+        let (from, to) = (src.join(path), tree.join(path));
+        let md = std::fs::symlink_metadata(&from).map_err(|e| io_err(&from, e))?;
+        if md.is_dir() {
+            if !std::fs::symlink_metadata(&to).is_ok_and(|m| m.is_dir()) {
+                remove_any(&to)?;
+                std::fs::create_dir_all(&to).map_err(|e| io_err(&to, e))?;
+            }
+            continue;
+        }
+        remove_any(&to)?;
+        if md.file_type().is_symlink() {
+            let target = std::fs::read_link(&from).map_err(|e| io_err(&from, e))?;
+            std::os::unix::fs::symlink(target, &to).map_err(|e| io_err(&to, e))?;
+        } else {
+            std::fs::copy(&from, &to).map_err(|e| io_err(&to, e))?;
+        }
+        changed += 1;
+    }
+    Ok(changed)
 }
 
 /// Makes `dst` a copy of `src` whose files are hard links (copies when linking
@@ -619,8 +694,12 @@ fn run_logged(mut cmd: Command, what: &str, log: &Path) -> Result<(), BuildError
     if status.success() {
         return Ok(());
     }
+    let how = match status.code() {
+        Some(code) => format!("exited {code}"),
+        None => format!("was killed ({status})"),
+    };
     Err(BuildError::Build {
-        what: format!("{what} exited {status}"),
+        what: format!("{what} {how}"),
         log_tail: super::vm::log_tail(log, 40),
         log: log.to_path_buf(),
     })
@@ -795,9 +874,20 @@ pub fn build_kernel(opts: &BuildOptions) -> Result<BuiltKernel, BuildError> {
     let image = obj.join(IMAGE);
     let mut state = load_state(&state_path);
 
-    let source_fp = fingerprint(&src)?;
+    let listing_path = slot.join("listing.txt");
+    let source_listing = listing(&src)?;
+    let source_fp = Fnv::default().field(source_listing.as_bytes()).hex();
+    // Reconfigure when the fragment, a Kconfig file or a tiny.config changes.
     let mut config_key = Fnv::default();
-    config_key.field(source_fp.as_bytes()).field(&fragment_text);
+    config_key.field(&fragment_text);
+    for line in source_listing.lines() {
+        if line
+            .split_once('\t')
+            .is_some_and(|(_, p)| affects_config(p))
+        {
+            config_key.field(line.as_bytes());
+        }
+    }
     for p in patches
         .iter()
         .filter(|p| p.touched.iter().any(|t| affects_config(t)))
@@ -836,11 +926,13 @@ pub fn build_kernel(opts: &BuildOptions) -> Result<BuiltKernel, BuildError> {
     check_tools()?;
     std::fs::write(&log, "").map_err(|e| io_err(&log, e))?;
     state.build_key.clear();
+    let old_listing = std::fs::read_to_string(&listing_path).ok();
     if state.source != src.display().to_string()
-        || state.source_fingerprint != source_fp
+        || state.source_fingerprint.is_empty()
+        || old_listing.is_none()
         || !tree.join("Makefile").exists()
     {
-        // New slot, or SRC_DIR changed: start afresh (a full build).
+        // A new slot (or a damaged one): link the tree, build from scratch.
         eprintln!(
             "ringspec gate: preparing {} from {}",
             slot.display(),
@@ -857,14 +949,26 @@ pub fn build_kernel(opts: &BuildOptions) -> Result<BuiltKernel, BuildError> {
         };
         save_state(&state_path, &state)?;
         link_tree(&src, &tree)?;
-        state.source_fingerprint = source_fp.clone();
-        save_state(&state_path, &state)?;
-    } else if !state.touched.is_empty() {
-        log_line(&log, &format!("restoring {} files", state.touched.len()));
-        for rel in &state.touched {
-            restore(&src, &tree, rel)?;
+    } else {
+        if state.source_fingerprint != source_fp {
+            // SRC_DIR changed (edits, a checkout): carry the changes over.
+            let old = old_listing.as_deref().unwrap_or_default();
+            let n = sync_tree(&src, &tree, old, &source_listing)?;
+            log_line(&log, &format!("{n} changed source files copied"));
+            eprintln!(
+                "ringspec gate: {n} files changed in {} since the last build",
+                src.display()
+            );
+        }
+        if !state.touched.is_empty() {
+            log_line(&log, &format!("restoring {} files", state.touched.len()));
+            for rel in &state.touched {
+                restore(&src, &tree, rel)?;
+            }
         }
     }
+    std::fs::write(&listing_path, &source_listing).map_err(|e| io_err(&listing_path, e))?;
+    state.source_fingerprint = source_fp.clone();
     // Record what the patches will touch before touching it: a failed or
     // interrupted apply is undone next time.
     state.touched = patches
@@ -1054,7 +1158,8 @@ mod tests {
         std::fs::create_dir_all(src.join(".git")).unwrap();
         std::fs::write(src.join("fs/a.c"), "one\ntwo\n").unwrap();
         std::os::unix::fs::symlink("a.c", src.join("fs/l.c")).unwrap();
-        let fp = fingerprint(&src).unwrap();
+        let before = listing(&src).unwrap();
+        assert!(!before.contains(".git"), "{before}");
         link_tree(&src, &tree).unwrap();
         assert!(!tree.join(".git").exists());
         let ino = |p: &Path| std::fs::metadata(p).unwrap().ino();
@@ -1075,9 +1180,32 @@ mod tests {
         );
         assert_ne!(ino(&src.join("fs/a.c")), ino(&tree.join("fs/a.c")));
         assert!(!tree.join("fs/new.c").exists());
-        assert_eq!(fingerprint(&src).unwrap(), fp);
+        assert_eq!(listing(&src).unwrap(), before);
+        // SRC_DIR edited in place, a file and a directory added, one removed:
+        // the tree follows, with fresh copies.
         std::fs::write(src.join("fs/a.c"), "changed!\n").unwrap();
-        assert_ne!(fingerprint(&src).unwrap(), fp);
+        std::fs::create_dir_all(src.join("mm/sub")).unwrap();
+        std::fs::write(src.join("mm/sub/b.c"), "b\n").unwrap();
+        std::fs::remove_file(src.join("fs/l.c")).unwrap();
+        let after = listing(&src).unwrap();
+        assert_ne!(after, before);
+        let n = sync_tree(&src, &tree, &before, &after).unwrap();
+        assert_eq!(n, 3, "{before}\n{after}");
+        assert_eq!(
+            std::fs::read_to_string(tree.join("fs/a.c")).unwrap(),
+            "changed!\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(tree.join("mm/sub/b.c")).unwrap(),
+            "b\n"
+        );
+        assert!(std::fs::symlink_metadata(tree.join("fs/l.c")).is_err());
+        assert_eq!(sync_tree(&src, &tree, &after, &after).unwrap(), 0);
+        // A directory gone with its files.
+        std::fs::remove_dir_all(src.join("mm")).unwrap();
+        let gone = listing(&src).unwrap();
+        sync_tree(&src, &tree, &after, &gone).unwrap();
+        assert!(!tree.join("mm").exists());
         std::fs::remove_dir_all(&base).unwrap();
     }
 
