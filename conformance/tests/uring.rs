@@ -40,8 +40,7 @@ fn scenarios_model_vs_uring() {
             let roots = scratch
                 .roots(&format!("u{i}"))
                 .unwrap_or_else(|e| panic!("{e}"));
-            let mut b = (t.make)(roots).unwrap_or_else(|e| panic!("{e}"));
-            match sc.run(&t.profile, b.as_mut()) {
+            match t.run_scenario(sc, roots).unwrap_or_else(|e| panic!("{e}")) {
                 ScenarioResult::Pass => pass += 1,
                 ScenarioResult::Skipped(_) => {}
                 ScenarioResult::Fail(p) => failures.push(format!(

@@ -25,13 +25,42 @@ pub struct Target {
     pub profile: Profile,
     /// Builds a fresh backend on fresh roots for one sequence.
     #[allow(clippy::type_complexity)]
-    pub make: Box<dyn Fn(Roots) -> Result<Box<dyn Backend>, String>>,
+    pub make: Box<dyn Fn(Roots) -> Result<Box<dyn Backend>, String> + Send + Sync>,
     /// Submit consecutive ops as batches or linked chains (io_uring only).
     pub group: Option<Grouping>,
     /// Per op kind: `Some(false)` if this backend runs that kind but the kernel
     /// lacks its opcode (it then runs synchronously and is reported
     /// unsupported), `None` if the kind has no opcode at all.
     pub supported: BTreeMap<OpKind, bool>,
+}
+
+impl Target {
+    /// Runs one scenario on a fresh backend built on `roots`, on a thread of
+    /// its own that ends with the scenario.
+    ///
+    /// Why a thread: closing an io_uring instance queues task work
+    /// (`TWA_SIGNAL`) on every task that used it, from the ring's exit worker,
+    /// at a moment of the kernel's choosing. While that work is pending,
+    /// `signal_pending()` holds, and syscalls that check it end early with a
+    /// legitimate short result: getdents64 stops after its first record,
+    /// splice after its first page. The model allows that in random sequences,
+    /// but a scenario states one exact outcome, so a ring closed by the
+    /// previous scenario must not be able to reach this one. A thread's exit
+    /// tears down its io_uring context synchronously, so nothing is left over.
+    pub fn run_scenario(
+        &self,
+        scenario: &crate::scenario::Scenario,
+        roots: Roots,
+    ) -> Result<crate::scenario::ScenarioResult, String> {
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let mut backend = (self.make)(roots)?;
+                Ok(scenario.run(&self.profile, backend.as_mut()))
+            })
+            .join()
+            .unwrap_or_else(|_| Err(format!("{}: the scenario thread panicked", self.name)))
+        })
+    }
 }
 
 /// What to run.

@@ -620,11 +620,11 @@ fn scenarios(filter: &str, dir: Option<PathBuf>) -> ExitCode {
                 Ok(r) => r,
                 Err(e) => return fail(EXIT_ENVIRONMENT, e),
             };
-            let mut backend = match (t.make)(roots) {
-                Ok(b) => b,
+            let result = match t.run_scenario(sc, roots) {
+                Ok(r) => r,
                 Err(e) => return fail(EXIT_ENVIRONMENT, e),
             };
-            match sc.run(&t.profile, backend.as_mut()) {
+            match result {
                 ScenarioResult::Pass => pass += 1,
                 ScenarioResult::Skipped(why) => {
                     skipped += 1;

@@ -375,8 +375,10 @@ fn scenario_rows(
         let roots = scratch
             .roots(&format!("gate-{fi}-{ti}-{i}"))
             .map_err(|e| format!("{fs_name}: scratch roots: {e}"))?;
-        let mut backend = (t.make)(roots).map_err(|e| format!("{fs_name} {}: {e}", t.name))?;
-        match sc.run(&t.profile, backend.as_mut()) {
+        let result = t
+            .run_scenario(sc, roots)
+            .map_err(|e| format!("{fs_name} {}: {e}", t.name))?;
+        match result {
             ScenarioResult::Pass => a.counts.pass += 1,
             ScenarioResult::Skipped(_) => a.counts.skipped += 1,
             ScenarioResult::Fail(problems) => {
