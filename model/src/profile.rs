@@ -134,6 +134,27 @@ impl FsProfile {
         }
     }
 
+    /// Whether fallocate in `mode` checks the file's new size against
+    /// RLIMIT_FSIZE (`inode_newsize_ok`: EFBIG when the size grows past the
+    /// limit). Measured on 6.18: every filesystem checks the modes that may grow
+    /// the file (0, ZERO_RANGE, UNSHARE_RANGE without KEEP_SIZE); tmpfs checks
+    /// KEEP_SIZE preallocation too (shmem_fallocate tests `offset + len` before
+    /// it looks at the mode); xfs checks INSERT_RANGE's new size, ext4 does not
+    /// (an INSERT_RANGE there grows a file past the limit). PUNCH_HOLE and
+    /// COLLAPSE_RANGE never grow a file.
+    pub fn fallocate_checks_fsize_limit(&self, mode: u32) -> bool {
+        use crate::op::falloc::{
+            COLLAPSE_RANGE as COLLAPSE, INSERT_RANGE as INSERT, KEEP_SIZE, PUNCH_HOLE as PUNCH,
+        };
+        let keep = mode & KEEP_SIZE != 0;
+        match mode & !KEEP_SIZE {
+            PUNCH | COLLAPSE => false,
+            INSERT => self.kind == FsKind::Xfs,
+            0 if self.kind == FsKind::Tmpfs => true,
+            _ => !keep,
+        }
+    }
+
     /// Whether the filesystem implements a fallocate mode (the mode has already
     /// passed the VFS's generic checks). `mode` is the raw mode word.
     pub fn fallocate_supports(&self, mode: u32) -> bool {
@@ -177,6 +198,12 @@ pub struct Profile {
     /// inline with O_NONBLOCK forced (which changes how a FIFO opens).
     #[serde(default)]
     pub uring_async: bool,
+    /// The soft RLIMIT_FSIZE of the process running the ops (`None`: unlimited),
+    /// with SIGXFSZ ignored so that a write past it fails with EFBIG instead of
+    /// killing the process. The limit is process-wide, so io-wq workers (which
+    /// share the submitter's signal struct) obey the same one.
+    #[serde(default)]
+    pub fsize_limit: Option<u64>,
 }
 
 fn yes() -> bool {
@@ -194,6 +221,7 @@ impl Profile {
             sync_kinds: vec![],
             privileged: true,
             uring_async: false,
+            fsize_limit: None,
         }
     }
 

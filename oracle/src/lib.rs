@@ -14,6 +14,7 @@ pub mod loopdev;
 pub mod probe;
 pub mod profile;
 pub mod regression;
+pub mod rlimit;
 pub mod scenario;
 pub mod scratch;
 pub mod sqe;

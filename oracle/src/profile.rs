@@ -23,5 +23,6 @@ pub fn detect(scratch: &Scratch, interface: Interface) -> Profile {
         // SAFETY: geteuid has no preconditions.
         privileged: unsafe { libc::geteuid() } == 0,
         uring_async: false,
+        fsize_limit: crate::rlimit::fsize_limit(),
     }
 }

@@ -47,6 +47,18 @@ pub struct Scenario {
     /// First kernel (major, minor) the expectation no longer holds on.
     #[serde(default)]
     pub before_kernel: Option<(u32, u32)>,
+    /// The RLIMIT_FSIZE (bytes) the case runs under, SIGXFSZ ignored; none:
+    /// unlimited. The limit is process-wide, so [`Scenario::run`] only checks
+    /// that it is in force: runners set it with [`Scenario::under_fsize_limit`].
+    #[serde(default)]
+    pub fsize_limit: Option<u64>,
+    /// A kernel bug this case hits through io_uring (a sentence naming it).
+    /// Where the model answers "known kernel bug" for the run op, the run op's
+    /// result must still match the table and the case reports
+    /// [`ScenarioResult::KnownBug`] (the state after it is not compared);
+    /// on a path the model knows to be clean the case runs like any other.
+    #[serde(default)]
+    pub uring_known_bug: Option<String>,
 }
 
 /// An expected outcome. Every field given must match; `any_of` matches if one
@@ -234,9 +246,25 @@ pub enum ScenarioResult {
     Fail(Vec<String>),
     /// Not applicable here (the reason).
     Skipped(String),
+    /// The case's `uring_known_bug` showed as the table says: the model
+    /// recognised the kernel bug and the run op's result matched the table.
+    /// Never a pass: reported and counted on its own.
+    KnownBug(String),
 }
 
 impl Scenario {
+    /// Runs `f` with the process's RLIMIT_FSIZE set to the case's
+    /// [`Scenario::fsize_limit`] (restored afterwards). The limit is
+    /// process-wide: call this only where nothing else runs meanwhile (the
+    /// `ringspec` command, the gate, a test binary of its own).
+    pub fn under_fsize_limit<R>(&self, f: impl FnOnce() -> R) -> Result<R, String> {
+        if crate::rlimit::fsize_limit() == self.fsize_limit {
+            return Ok(f());
+        }
+        let _limit = crate::rlimit::FsizeLimit::set(self.fsize_limit)?;
+        Ok(f())
+    }
+
     /// Runs the case through a fresh model and `backend` (fresh scratch roots).
     /// Checks: each setup op and the run op are in the model's allowed set; the
     /// run op matches `expect`; where `expect` names one errno the model must
@@ -270,11 +298,20 @@ impl Scenario {
                 "the scratch roots share a filesystem (not root)".into(),
             );
         }
+        if crate::rlimit::fsize_limit() != self.fsize_limit {
+            return ScenarioResult::Skipped(match self.fsize_limit {
+                Some(l) => format!("runs under RLIMIT_FSIZE={l} (set by its runner)"),
+                None => "written for an unlimited RLIMIT_FSIZE".into(),
+            });
+        }
         let expect = match (profile.interface, &self.uring) {
             (model::Interface::Uring, Some(u)) => u,
             _ => &self.expect,
         };
-        let mut fs = model::Fs::new(profile.clone());
+        let mut fs = model::Fs::new(model::Profile {
+            fsize_limit: self.fsize_limit,
+            ..profile.clone()
+        });
         let mut problems = Vec::new();
         for (i, op) in self.setup.iter().chain([&self.run]).enumerate() {
             let is_run = i == self.setup.len();
@@ -311,6 +348,17 @@ impl Scenario {
                         ));
                     }
                 }
+            }
+            let known_bug = match (&self.uring_known_bug, profile.interface) {
+                (Some(bug), model::Interface::Uring) if is_run => Some(bug),
+                _ => None,
+            };
+            if let (Some(bug), model::Allowed::KnownBug(_)) = (known_bug, &allowed) {
+                return if problems.is_empty() {
+                    ScenarioResult::KnownBug(bug.clone())
+                } else {
+                    ScenarioResult::Fail(problems)
+                };
             }
             if let model::Allowed::Unmodelled(why) | model::Allowed::KnownBug(why) = allowed {
                 problems.push(format!("{what}: model: not modelled: {why}"));

@@ -123,8 +123,9 @@ impl Fs {
         } else {
             len.min((size_in as u64).wrapping_sub(pos_in as u64))
         };
-        // generic_write_check_limits
-        let max = self.profile.fs.max_file_size;
+        // generic_write_check_limits: RLIMIT_FSIZE, then s_maxbytes; EFBIG
+        // even for a count of 0.
+        let max = self.write_limit();
         if pos_out >= max {
             return Plan::fail(Errno::EFBIG);
         }
@@ -266,7 +267,7 @@ impl Fs {
                 if aliased || ip.front_is_stale(n as usize) {
                     return Plan::pure(Allowed::Unmodelled(STALE));
                 }
-                let max = self.profile.fs.max_file_size;
+                let max = self.write_limit();
                 if pos >= max {
                     return Plan::fail(Errno::EFBIG);
                 }

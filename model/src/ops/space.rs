@@ -111,6 +111,13 @@ impl Fs {
             return Plan::fail(Errno::EOPNOTSUPP);
         }
         let ino = d.ino;
+        let fsize_checked = self.profile.fs.fallocate_checks_fsize_limit(mode);
+        if fsize_checked
+            && mode & MODE_MASK != INSERT_RANGE
+            && self.grows_past_fsize_limit(ino, end as u64)
+        {
+            return Plan::fail(Errno::EFBIG);
+        }
         let (off, n) = (offset as u64, len as u64);
         match mode & MODE_MASK {
             PUNCH_HOLE => Plan::with(Allowed::ok(0), move |fs, _| {
@@ -184,6 +191,9 @@ impl Fs {
                     }
                     if off >= size {
                         return Plan::fail(Errno::EINVAL);
+                    }
+                    if fsize_checked && self.grows_past_fsize_limit(ino, size + n) {
+                        return Plan::fail(Errno::EFBIG);
                     }
                 }
                 Plan::with(Allowed::ok(0), move |fs, _| {

@@ -1,0 +1,110 @@
+//! RLIMIT_FSIZE: the scenarios of corpus/scenarios/fsize_limit.toml through the
+//! syscalls and io_uring in every mode, then random sequences under a limit.
+//!
+//! The limit is process-wide (it would cut the writes of any test running
+//! beside it, and the mkfs children of the scratch), so this is a test binary
+//! of its own with one test that sets the limit only around its own ops.
+
+use oracle::campaign::{self, CampaignConfig, Submission, Target};
+use oracle::rlimit::FsizeLimit;
+use oracle::scenario::{load_dir, ScenarioResult};
+use oracle::scratch::Scratch;
+
+#[test]
+fn fsize_limit_scenarios_and_sequences() {
+    let Some(scratch) = Scratch::from_env_or_skip("fsize_limit") else {
+        return;
+    };
+    let mut targets: Vec<Target> = vec![campaign::syscalls_target(&scratch)];
+    targets.extend(
+        campaign::uring_targets(&scratch, &Submission::ALL).unwrap_or_else(|e| panic!("{e}")),
+    );
+    let all = load_dir(&oracle::corpus_dir().join("scenarios")).unwrap_or_else(|e| panic!("{e}"));
+    let limited: Vec<_> = all
+        .iter()
+        .filter(|(_, sc)| sc.fsize_limit.is_some())
+        .collect();
+    assert!(!limited.is_empty(), "no scenario sets fsize_limit");
+    let (mut pass, mut known, mut skipped, mut failures) = (0, 0, 0, Vec::new());
+    for (i, (file, sc)) in limited.iter().enumerate() {
+        for t in &targets {
+            let roots = scratch
+                .roots(&format!("f{i}"))
+                .unwrap_or_else(|e| panic!("{e}"));
+            let result = sc
+                .under_fsize_limit(|| t.run_scenario(sc, roots))
+                .and_then(|r| r)
+                .unwrap_or_else(|e| panic!("{e}"));
+            match result {
+                ScenarioResult::Pass => pass += 1,
+                ScenarioResult::Skipped(_) => skipped += 1,
+                ScenarioResult::KnownBug(_) if t.name.starts_with("uring") => known += 1,
+                ScenarioResult::KnownBug(why) => failures.push(format!(
+                    "{file}.toml: {} on {}: known io_uring bug off io_uring: {why}",
+                    sc.name, t.name
+                )),
+                ScenarioResult::Fail(p) => failures.push(format!(
+                    "{file}.toml: {} on {}\n    {}",
+                    sc.name,
+                    t.name,
+                    p.join("\n    ")
+                )),
+            }
+        }
+    }
+    eprintln!(
+        "fsize_limit scenarios: {pass} passed, {} failed, {known} hit a known kernel bug, {skipped} skipped (other filesystems)",
+        failures.len()
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(pass > 0, "no fsize_limit scenario ran");
+
+    // Random sequences with the model told the limit. 64 KiB is small enough
+    // that the generator's offsets and lengths cross it often.
+    const LIMIT: u64 = 65536;
+    for t in &mut targets {
+        t.profile.fsize_limit = Some(LIMIT);
+    }
+    let cfg = CampaignConfig {
+        seed: std::env::var("RINGSPEC_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0xf512e),
+        cases: Some(
+            std::env::var("RINGSPEC_FSIZE_CASES")
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(150),
+        ),
+        ..CampaignConfig::default()
+    };
+    eprintln!(
+        "fsize_limit sequences: seed {} ({} cases) under RLIMIT_FSIZE={LIMIT}",
+        cfg.seed,
+        cfg.cases.unwrap_or(0)
+    );
+    let result = {
+        let _limit = FsizeLimit::set(Some(LIMIT)).unwrap_or_else(|e| panic!("{e}"));
+        campaign::run(&cfg, &scratch, &targets, &mut |_| {})
+    };
+    let names: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
+    eprint!("{}", campaign::table(&result.stats, &names));
+    if let Some(f) = result.finding {
+        let ops: Vec<String> = f
+            .ops
+            .iter()
+            .map(|o| serde_json::to_string(o).unwrap_or_default())
+            .collect();
+        panic!(
+            "under RLIMIT_FSIZE={LIMIT}: {} diverged (RINGSPEC_SEED={}): {}\nsequence:\n  {}",
+            f.target,
+            f.seed,
+            f.divergence,
+            ops.join("\n  ")
+        );
+    }
+    assert!(
+        result.stats.agree > result.stats.poisoned,
+        "under RLIMIT_FSIZE={LIMIT}: mostly poisoned"
+    );
+}
