@@ -74,6 +74,11 @@ pub struct DirentChoice {
     /// (TIF_NOTIFY_SIGNAL) counts as one on a thread that uses a ring. Without
     /// it, a call must fill the buffer as far as the next entry allows.
     pub may_stop_early: bool,
+    /// Where the filesystem lists entries in a known order: each mandatory
+    /// entry's rank (lower comes first). A mandatory entry may not come while
+    /// one of lower rank is still unreturned; optional entries are free, and
+    /// entries of equal rank may come in either order. Empty: any order.
+    pub rank: BTreeMap<String, u64>,
 }
 
 impl DirentChoice {
@@ -119,6 +124,20 @@ impl DirentChoice {
                     }
                     if r.reclen as u64 != reclen(&r.name) {
                         return Err(format!("entry {:?} has reclen {}", r.name, r.reclen));
+                    }
+                    if let Some(&mine) = self.rank.get(&r.name) {
+                        let before: Vec<&String> = self
+                            .rank
+                            .iter()
+                            .filter(|(n, &k)| k < mine && !seen.contains(n))
+                            .map(|(n, _)| n)
+                            .collect();
+                        if !before.is_empty() {
+                            return Err(format!(
+                                "entry {:?} came before {before:?}, which this filesystem lists first",
+                                r.name
+                            ));
+                        }
                     }
                     sum += r.reclen as u64;
                 }

@@ -76,6 +76,9 @@ pub struct Expect {
     pub data: Option<String>,
     /// getdents64 names as a set (order is the filesystem's choice).
     pub names: Option<Vec<String>>,
+    /// getdents64 names in the order returned (for filesystems whose order
+    /// the model pins: tmpfs, btrfs).
+    pub names_in_order: Option<Vec<String>>,
     /// getdents64 record lengths in name order of `names` sorted, as a check of layout.
     pub reclens: Option<Vec<u16>>,
     /// statx fields to check.
@@ -158,6 +161,19 @@ impl Expect {
             match &o.data {
                 Data::Bytes(b) if b == text.as_bytes() => {}
                 _ => return Err(format!("expected data {text:?}, got {o}")),
+            }
+        }
+        if let Some(want) = &self.names_in_order {
+            let Data::Dirents(d) = &o.data else {
+                return Err(format!("expected dirents, got {o}"));
+            };
+            let have: Vec<&String> = d.iter().map(|e| &e.name).collect();
+            if have
+                .iter()
+                .map(|n| n.as_str())
+                .ne(want.iter().map(|n| n.as_str()))
+            {
+                return Err(format!("expected names in order {want:?}, got {o}"));
             }
         }
         if self.names.is_some() || self.reclens.is_some() {

@@ -66,11 +66,13 @@ impl Fs {
                 optional.entry(name.clone()).or_insert(*t);
             }
         }
+        let rank = self.listing_rank(&mandatory, entries);
         Plan::with(
             Allowed::Dirents(DirentChoice {
                 count,
                 mandatory,
                 optional,
+                rank,
                 // filldir64 stops after any record when a signal is pending,
                 // and io_uring task work (TIF_NOTIFY_SIGNAL) on a thread that
                 // has used a ring counts: seen through the syscalls too.
@@ -97,6 +99,38 @@ impl Fs {
         // An EINVAL (buffer too small) still read the directory: the stream
         // has started (ext4 fills its hash-order cache at that first call).
         .even_on_error()
+    }
+
+    /// The order a filesystem lists a directory in, as ranks of the mandatory
+    /// entries (see [`DirentChoice::rank`]); empty where the order is the
+    /// filesystem's free choice. Measured on 6.18: tmpfs lists "." and "..",
+    /// then the newest entry first (it walks the directory's dentry list,
+    /// where a new or renamed entry goes to the front); btrfs lists "." and
+    /// "..", then by directory index, which grows with every new or renamed
+    /// entry (creation order). ext4 lists in hash order, and xfs reuses the
+    /// space of removed entries, so neither is pinned.
+    fn listing_rank(
+        &self,
+        mandatory: &BTreeMap<String, FileType>,
+        entries: &BTreeMap<String, crate::fs::Entry>,
+    ) -> BTreeMap<String, u64> {
+        let newest_first = match self.profile.fs.kind {
+            FsKind::Tmpfs => true,
+            FsKind::Btrfs => false,
+            _ => return BTreeMap::new(),
+        };
+        mandatory
+            .keys()
+            .map(|name| {
+                let rank = match entries.get(name) {
+                    // Both dots first, in either order.
+                    None => 0,
+                    Some(e) if newest_first => u64::MAX - e.born,
+                    Some(e) => e.born + 1,
+                };
+                (name.clone(), rank)
+            })
+            .collect()
     }
 
     /// lseek on a directory: SEEK_SET 0 rewinds the stream; other positions are
