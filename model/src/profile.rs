@@ -178,6 +178,11 @@ impl FsProfile {
 pub struct Profile {
     /// Kernel (major, minor).
     pub kernel: (u32, u32),
+    /// The third number of the release (the stable patch level where the
+    /// release names it, e.g. 117 in "6.12.117-gate"; Debian's "6.1.0-50"
+    /// gives 0). Used only for changes a stable series took.
+    #[serde(default)]
+    pub kernel_patch: u32,
     /// The filesystem of the main scratch root (the `other` root is assumed to be
     /// the same kind on a different superblock).
     pub fs: FsProfile,
@@ -215,6 +220,7 @@ impl Profile {
     pub fn default_tmpfs() -> Profile {
         Profile {
             kernel: (6, 18),
+            kernel_patch: 44,
             fs: FsProfile::tmpfs(),
             interface: Interface::Syscall,
             cross_fs: true,
@@ -247,6 +253,30 @@ impl Profile {
         self.kernel_at_least(6, 17)
     }
 
+    /// Whether copy_file_range still applies the write limits (EFBIG at or
+    /// past RLIMIT_FSIZE or s_maxbytes) to a copy of nothing; `None` where the
+    /// model does not know. Mainline does (measured on 6.18.44); the 6.12
+    /// stable series took "fs: skip copy_file_range write limits when there is
+    /// no data": 6.12.117 skips them, 6.12.100 does not, and the release in
+    /// between that changed it is not known here.
+    pub fn cfr_limits_apply_to_empty_copy(&self) -> Option<bool> {
+        match (self.kernel, self.kernel_patch) {
+            ((6, 12), p) if p >= 117 => Some(false),
+            ((6, 12), p) if p > 100 => None,
+            _ => Some(true),
+        }
+    }
+
+    /// The stable patch level of a `uname -r` release ("6.12.117-gate" -> 117;
+    /// 0 when there is none).
+    pub fn parse_patch(release: &str) -> u32 {
+        release
+            .split(|c: char| !c.is_ascii_digit())
+            .nth(2)
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0)
+    }
+
     /// Parses a `uname -r` release string ("6.18.44-foo") into (major, minor).
     pub fn parse_release(release: &str) -> Option<(u32, u32)> {
         let mut it = release.split(|c: char| !c.is_ascii_digit());
@@ -265,5 +295,8 @@ mod tests {
         assert_eq!(Profile::parse_release("6.18.44-fc-v669"), Some((6, 18)));
         assert_eq!(Profile::parse_release("6.1.0-50-amd64"), Some((6, 1)));
         assert_eq!(Profile::parse_release("x"), None);
+        assert_eq!(Profile::parse_patch("6.12.117-gate"), 117);
+        assert_eq!(Profile::parse_patch("6.1.0-50-amd64"), 0);
+        assert_eq!(Profile::parse_patch("6.18"), 0);
     }
 }

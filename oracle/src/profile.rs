@@ -3,6 +3,13 @@
 use crate::scratch::Scratch;
 use model::{FsProfile, Interface, Profile};
 
+/// The running kernel's stable patch level ([`Profile::parse_patch`]).
+pub fn kernel_patch() -> u32 {
+    nix::sys::utsname::uname()
+        .map(|u| Profile::parse_patch(&u.release().to_string_lossy()))
+        .unwrap_or(0)
+}
+
 /// The running kernel's (major, minor), from uname.
 pub fn kernel_version() -> (u32, u32) {
     nix::sys::utsname::uname()
@@ -16,6 +23,7 @@ pub fn detect(scratch: &Scratch, interface: Interface) -> Profile {
     let fs = scratch.fs();
     Profile {
         kernel: kernel_version(),
+        kernel_patch: kernel_patch(),
         fs: FsProfile::detect(&fs.name, fs.block_size),
         interface,
         cross_fs: scratch.cross_fs(),
