@@ -674,7 +674,7 @@ struct SuiteArgs {
     /// Longest generated sequence body.
     #[arg(long, default_value_t = 40)]
     max_len: usize,
-    /// Comma-separated filesystems: tmpfs, ext4, xfs, btrfs.
+    /// Comma-separated filesystems: tmpfs, ext4, xfs, btrfs, or all.
     #[arg(long, value_delimiter = ',', default_value = "tmpfs")]
     fs: Vec<String>,
     /// The scenarios directory (default: the repository's corpus/scenarios).
@@ -689,11 +689,21 @@ impl SuiteArgs {
     fn config(&self) -> Result<oracle::gate::suite::SuiteConfig, String> {
         let mut filesystems = Vec::new();
         for name in &self.fs {
-            let choice: oracle::scratch::FsChoice = name
-                .parse()
-                .map_err(|_| format!("unknown filesystem {name:?} (tmpfs, ext4, xfs, btrfs)"))?;
+            if name == "all" {
+                filesystems.extend(oracle::scratch::FsChoice::ALL);
+                continue;
+            }
+            let choice: oracle::scratch::FsChoice = name.parse().map_err(|_| {
+                format!("unknown filesystem {name:?} (tmpfs, ext4, xfs, btrfs or all)")
+            })?;
             filesystems.push(choice);
         }
+        let mut seen = Vec::new();
+        filesystems.retain(|f| {
+            let first = !seen.contains(f);
+            seen.push(*f);
+            first
+        });
         let scenarios_dir = self
             .scenarios
             .clone()
