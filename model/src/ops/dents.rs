@@ -185,7 +185,15 @@ impl Fs {
         }
         // None: no such record (a rewind); Some(None): a record returned while
         // the stream was unknown (the stream stays unknown).
-        let target = d.cursor.history.get(entry as usize).cloned();
+        let mut target = d.cursor.history.get(entry as usize).cloned();
+        // Before 6.6 ("shmem: stable directory offsets") a tmpfs position is
+        // the ordinal of an entry in a list that creates and removes shift, so
+        // a resumed stream may repeat or skip entries (seen on Debian 6.1).
+        if self.profile.fs.kind == FsKind::Tmpfs && !self.profile.kernel_at_least(6, 6) {
+            if let Some(Some(_)) = target {
+                target = Some(None);
+            }
+        }
         Plan::with(Allowed::ok(0), move |fs, _| {
             let clock = fs.clock;
             let Some(d) = fs.desc_mut(fd) else { return };
