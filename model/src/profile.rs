@@ -177,6 +177,12 @@ pub struct Profile {
     /// inline with O_NONBLOCK forced (which changes how a FIFO opens).
     #[serde(default)]
     pub uring_async: bool,
+    /// copy_file_range skips the output's write limits (s_maxbytes: EFBIG)
+    /// when there is nothing to copy: the 6.12 stable series carries "fs: skip
+    /// copy_file_range write limits when there is no data" (seen on 6.12.117,
+    /// not on 6.12.100; mainline 6.18 still gives EFBIG).
+    #[serde(default)]
+    pub cfr_empty_skips_limits: bool,
 }
 
 fn yes() -> bool {
@@ -194,6 +200,7 @@ impl Profile {
             sync_kinds: vec![],
             privileged: true,
             uring_async: false,
+            cfr_empty_skips_limits: false,
         }
     }
 

@@ -13,6 +13,7 @@ pub mod gen;
 pub mod loopdev;
 pub mod probe;
 pub mod profile;
+pub mod proposed;
 pub mod regression;
 pub mod scenario;
 pub mod scratch;

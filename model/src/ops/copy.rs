@@ -92,9 +92,19 @@ impl Fs {
         len: u64,
         flags: u32,
     ) -> Plan {
+        // IORING_OP_COPY_FILE_RANGE (kernel/patches/0001) checks the flags word
+        // at prep, before any file is looked up, and reads a 32-bit length.
+        let len = if self.uring() {
+            if flags & !SPLICE_F_FD_IN_FIXED != 0 {
+                return Plan::fail(Errno::EINVAL);
+            }
+            len.min(u32::MAX as u64)
+        } else {
+            len
+        };
         let din = or_fail!(self.desc(fd_in));
         let dout = or_fail!(self.desc(fd_out));
-        if flags != 0 {
+        if !self.uring() && flags != 0 {
             return Plan::fail(Errno::EINVAL);
         }
         let (iin, iout) = (&self.inodes[din.ino], &self.inodes[dout.ino]);
@@ -123,12 +133,15 @@ impl Fs {
         } else {
             len.min((size_in as u64).wrapping_sub(pos_in as u64))
         };
-        // generic_write_check_limits
+        // generic_write_check_limits (skipped for an empty copy where the
+        // kernel has the 6.12 stable change, see Profile::cfr_empty_skips_limits)
         let max = self.profile.fs.max_file_size;
-        if pos_out >= max {
-            return Plan::fail(Errno::EFBIG);
+        if count != 0 || !self.profile.cfr_empty_skips_limits {
+            if pos_out >= max {
+                return Plan::fail(Errno::EFBIG);
+            }
+            count = count.min((max as u64).wrapping_sub(pos_out as u64));
         }
-        count = count.min((max as u64).wrapping_sub(pos_out as u64));
         if din.ino == dout.ino {
             let (a, b, c) = (pos_in as i128, pos_out as i128, count as i128);
             if b + c > a && b < a + c {
