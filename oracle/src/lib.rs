@@ -5,6 +5,7 @@
 
 pub mod backend;
 pub mod campaign;
+pub mod checks;
 pub mod deadline;
 pub mod differential;
 pub mod faults;
