@@ -12,6 +12,7 @@ pub mod faults;
 pub mod gate;
 pub mod gen;
 pub mod loopdev;
+pub mod opbench;
 pub mod probe;
 pub mod profile;
 pub mod proposed;
