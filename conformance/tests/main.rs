@@ -9,6 +9,7 @@
 
 mod faults;
 mod large_dirs;
+mod proposed;
 mod regressions;
 mod scenarios;
 mod sequences;

@@ -108,6 +108,10 @@ impl Fs {
             Op::Splice { flags, .. } | Op::Tee { flags, .. } if flags & !VALID_SPLICE != 0 => {
                 Some(crate::Errno::EINVAL)
             }
+            // The proposed COPY_FILE_RANGE takes only SPLICE_F_FD_IN_FIXED.
+            Op::CopyFileRange { flags, .. } if flags & !(1 << 31) != 0 => {
+                Some(crate::Errno::EINVAL)
+            }
             Op::Open { flags, .. }
                 if flags.contains(&crate::OpenFlag::Creat)
                     && flags.contains(&crate::OpenFlag::Directory)

@@ -183,7 +183,9 @@ pub const MAX_GROUP: usize = 8;
 /// TEE (a result other than the length), OPENAT, CLOSE and FADVISE do. FSYNC,
 /// FTRUNCATE and FALLOCATE post their errors without failing the request,
 /// unless the descriptor itself cannot be looked up; STATX, MKDIRAT,
-/// UNLINKAT, RENAMEAT, LINKAT and SYMLINKAT never break the chain.
+/// UNLINKAT, RENAMEAT, LINKAT and SYMLINKAT never break the chain. The proposed
+/// opcodes of kernel/patches/ fail the request on any error, and
+/// COPY_FILE_RANGE, like SPLICE, on a short count too.
 pub fn breaks_chain(fs: &Fs, op: &Op, out: &Outcome) -> bool {
     let fd_lookup_fails = |fd: &model::FdRef| fs.desc(*fd).is_err();
     let Ok(v) = out.result else {
@@ -206,7 +208,10 @@ pub fn breaks_chain(fs: &Fs, op: &Op, out: &Outcome) -> bool {
     let want = match op {
         Op::Read { len, .. } => *len,
         Op::Write { data, .. } => data.len(),
-        Op::Splice { len, .. } | Op::Tee { len, .. } => (*len).min(u32::MAX as u64),
+        // The proposed COPY_FILE_RANGE follows SPLICE (kernel/patches/0001).
+        Op::Splice { len, .. } | Op::Tee { len, .. } | Op::CopyFileRange { len, .. } => {
+            (*len).min(u32::MAX as u64)
+        }
         _ => return false,
     };
     v as u64 != want

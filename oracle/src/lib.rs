@@ -5,14 +5,17 @@
 
 pub mod backend;
 pub mod campaign;
+pub mod checks;
 pub mod deadline;
 pub mod differential;
 pub mod faults;
 pub mod gate;
 pub mod gen;
 pub mod loopdev;
+pub mod opbench;
 pub mod probe;
 pub mod profile;
+pub mod proposed;
 pub mod regression;
 pub mod rlimit;
 pub mod scenario;

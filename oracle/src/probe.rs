@@ -168,6 +168,17 @@ pub fn probe() -> Result<Probe, ProbeError> {
     let kernel = nix::sys::utsname::uname()
         .map(|u| u.release().to_string_lossy().into_owned())
         .unwrap_or_default();
+    // Past this version's mainline table, the configured proposed opcodes are
+    // named as such (on a patched 6.12, 58 is COPY_FILE_RANGE, not RECV_ZC).
+    let mainline_last =
+        model::Profile::parse_release(&kernel).and_then(crate::proposed::mainline_last_op);
+    if let (Some(last), Ok(proposed)) = (mainline_last, crate::sqe::ProposedOpcodes::from_env()) {
+        for (name, n) in proposed.numbers() {
+            if let Some(o) = opcodes.iter_mut().find(|o| o.opcode == n && n > last) {
+                o.name = format!("{}(proposed)", name.to_uppercase());
+            }
+        }
+    }
     Ok(Probe {
         kernel,
         last_op,

@@ -630,11 +630,15 @@ impl ProposedOpcodes {
         Ok(p)
     }
 
-    /// [`ProposedOpcodes::parse`] of `$RINGSPEC_PROPOSED` (unset: nothing configured).
+    /// [`ProposedOpcodes::parse`] of `$RINGSPEC_PROPOSED`; unset: the default
+    /// for the running kernel ([`crate::proposed::defaults_for_running_kernel`]:
+    /// the numbers of kernel/patches/ on 6.11..=6.14, else nothing).
     pub fn from_env() -> Result<ProposedOpcodes, String> {
         match std::env::var(PROPOSED_ENV) {
             Ok(s) => ProposedOpcodes::parse(&s),
-            Err(std::env::VarError::NotPresent) => Ok(ProposedOpcodes::default()),
+            Err(std::env::VarError::NotPresent) => {
+                Ok(crate::proposed::defaults_for_running_kernel())
+            }
             Err(e) => Err(format!("{PROPOSED_ENV}: {e}")),
         }
     }

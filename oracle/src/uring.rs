@@ -553,7 +553,7 @@ impl Uring {
         let probe =
             RingProbe::of_ring(ring.as_raw_fd()).map_err(|errno| UringError::Probe { errno })?;
         proposed
-            .check_collisions(probe.last_op())
+            .check_collisions(crate::proposed::mainline_last_op_running(probe.last_op()))
             .map_err(UringError::Proposed)?;
         let mut u = Uring {
             sys,

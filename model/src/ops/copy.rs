@@ -92,9 +92,28 @@ impl Fs {
         len: u64,
         flags: u32,
     ) -> Plan {
+        // Through IORING_OP_COPY_FILE_RANGE the flags word also carries
+        // SPLICE_F_FD_IN_FIXED: fd_in is then a registered-file index. Only the
+        // fixed-files mode has the operand registered there (the same copy as
+        // without the bit); elsewhere the lookup fails with EBADF.
+        if self.uring() && flags == SPLICE_F_FD_IN_FIXED {
+            let mut p = self.plan_copy_file_range(fd_in, off_in, fd_out, off_out, len, 0);
+            p.allowed = p.allowed.or(Allowed::err(Errno::EBADF));
+            return p;
+        }
+        // IORING_OP_COPY_FILE_RANGE (kernel/patches/0001) checks the flags word
+        // at prep, before any file is looked up, and reads a 32-bit length.
+        let len = if self.uring() {
+            if flags & !SPLICE_F_FD_IN_FIXED != 0 {
+                return Plan::fail(Errno::EINVAL);
+            }
+            len.min(u32::MAX as u64)
+        } else {
+            len
+        };
         let din = or_fail!(self.desc(fd_in));
         let dout = or_fail!(self.desc(fd_out));
-        if flags != 0 {
+        if !self.uring() && flags != 0 {
             return Plan::fail(Errno::EINVAL);
         }
         let (iin, iout) = (&self.inodes[din.ino], &self.inodes[dout.ino]);

@@ -310,8 +310,11 @@ fn affects_config(path: &str) -> bool {
 }
 
 /// The patch files of `dir`: `*.patch` and `*.diff`, sorted by name. Errors when
-/// the directory cannot be read or holds none.
+/// the directory cannot be read or holds none. The paths are absolute (`patch`
+/// runs in the build's copy of the tree, so a relative one would not be found).
 pub fn list_patches(dir: &Path) -> Result<Vec<PathBuf>, BuildError> {
+    let dir = &std::fs::canonicalize(dir)
+        .map_err(|e| BuildError::BadPatches(format!("{}: {e}", dir.display())))?;
     let entries = std::fs::read_dir(dir)
         .map_err(|e| BuildError::BadPatches(format!("{}: {e}", dir.display())))?;
     let mut out = Vec::new();

@@ -99,6 +99,10 @@ pub struct Counts {
     /// Ops of the kind executed on the target.
     #[serde(skip_serializing_if = "is_zero")]
     pub ops: u64,
+    /// Of those, the ops that went through an io_uring opcode (io_uring
+    /// targets; the rest ran through the synchronous fallback).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub ring: u64,
     /// Divergences at an op of the kind (shrinking reruns included).
     #[serde(skip_serializing_if = "is_zero")]
     pub divergences: u64,

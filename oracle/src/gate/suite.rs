@@ -326,6 +326,16 @@ pub fn run_suite(cfg: &SuiteConfig, targets: TargetsFn<'_>) -> SuiteResult {
                 break;
             }
         }
+        // The named checks of the proposed opcodes (crate::checks).
+        if !campaign::STOP.load(Ordering::SeqCst) {
+            let rows = crate::checks::suite_rows(&scratch, &fs_name, &ts);
+            for r in &rows {
+                if !result.targets.contains(&r.target) {
+                    result.targets.push(r.target.clone());
+                }
+            }
+            result.rows.extend(rows);
+        }
         if campaign::STOP.load(Ordering::SeqCst) {
             break;
         }
@@ -460,6 +470,7 @@ fn sequence_rows(
         let counts = Counts {
             sequences: ks.sequences,
             ops,
+            ring: ks.via_ring,
             divergences: ks.divergences,
             poisoned: ks.poisoned,
             ..Counts::default()

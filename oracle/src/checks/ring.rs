@@ -1,0 +1,602 @@
+//! Named checks of the proposed opcodes that talk to a ring directly: SQE
+//! field validation, getdents64 racing itself and lseek on one file
+//! description, and mknodat without CAP_MKNOD. Each takes a directory of its
+//! own (an fd) and the configured opcode numbers, and returns its problems.
+
+use crate::sqe::{flags, DevField, FdOperand, ProposedOpcodes, Sqe};
+use io_uring::IoUring;
+use std::collections::BTreeMap;
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::time::{Duration, Instant};
+
+/// Submits `sqes` (user_data = index) and waits for all their CQEs (at most
+/// `deadline`); returns the results in SQE order, None for a missing CQE.
+fn run(ring: &mut IoUring, sqes: &[Sqe], deadline: Duration) -> Vec<Option<i32>> {
+    let mut out = vec![None; sqes.len()];
+    {
+        let mut sq = ring.submission();
+        for (i, s) in sqes.iter().enumerate() {
+            let e = Sqe {
+                user_data: i as u64,
+                ..*s
+            }
+            .to_entry();
+            // SAFETY: every pointer in the SQEs points into buffers the caller
+            // keeps alive until this function returns (it waits for every CQE).
+            unsafe { sq.push(&e).expect("the ring has room") };
+        }
+    }
+    let start = Instant::now();
+    let mut got = 0;
+    let _ = ring.submit();
+    while got < sqes.len() && start.elapsed() < deadline {
+        let _ = ring.submitter().submit_with_args(
+            1,
+            &io_uring::types::SubmitArgs::new()
+                .timespec(&io_uring::types::Timespec::new().nsec(50_000_000)),
+        );
+        for c in ring.completion() {
+            if let Some(slot) = out.get_mut(c.user_data() as usize) {
+                *slot = Some(c.result());
+                got += 1;
+            }
+        }
+    }
+    assert!(
+        got == sqes.len(),
+        "checks: {} of {} CQEs missing after {deadline:?}: the buffers cannot be freed safely",
+        sqes.len() - got,
+        sqes.len()
+    );
+    out
+}
+
+fn errno_name(res: i32) -> String {
+    if res >= 0 {
+        return res.to_string();
+    }
+    format!("-{:?}", nix::errno::Errno::from_raw(-res))
+}
+
+fn c(path: &str) -> CString {
+    CString::new(path).expect("no NUL")
+}
+
+fn openat(dir: RawFd, path: &str, flags: i32, mode: u32) -> Result<OwnedFd, String> {
+    // SAFETY: a valid C string; the returned fd is owned below.
+    let fd = unsafe { libc::openat(dir, c(path).as_ptr(), flags | libc::O_CLOEXEC, mode) };
+    if fd < 0 {
+        return Err(format!(
+            "openat {path}: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    // SAFETY: a fresh descriptor we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `sqe_fields`: every field the proposed opcodes do not read must be 0, and a
+/// non-zero one fails the request with -EINVAL at prep (before the file or the
+/// path is used), as the model's SQE table (model/src/sqe_rules.rs) says;
+/// MKNODAT with IOSQE_FIXED_FILE is -EBADF, a copy_file_range flag -EINVAL, a
+/// dev_t beyond 32 bits -EINVAL. Each bad SQE is paired with the same SQE
+/// without the bad field, which must not fail with EINVAL (so the check
+/// cannot pass on a kernel that rejects everything).
+pub fn sqe_fields(dir: RawFd, p: &ProposedOpcodes) -> Vec<String> {
+    let mut problems = Vec::new();
+    let Ok(mut ring) = IoUring::new(64) else {
+        return vec!["io_uring_setup failed".into()];
+    };
+    let setup = || -> Result<(OwnedFd, OwnedFd, OwnedFd), String> {
+        let src = openat(dir, "sqe_src", libc::O_CREAT | libc::O_RDWR, 0o644)?;
+        // SAFETY: a valid fd and buffer.
+        unsafe { libc::write(src.as_raw_fd(), b"0123456789".as_ptr().cast(), 10) };
+        let dst = openat(dir, "sqe_dst", libc::O_CREAT | libc::O_RDWR, 0o644)?;
+        let d = openat(dir, ".", libc::O_RDONLY | libc::O_DIRECTORY, 0)?;
+        Ok((src, dst, d))
+    };
+    let (src, dst, d) = match setup() {
+        Ok(x) => x,
+        Err(e) => return vec![e],
+    };
+    let mut buf = vec![0u64; 512];
+    let bufp = buf.as_mut_ptr() as u64;
+    let mut cases: Vec<(String, Sqe, i32)> = Vec::new();
+    // (field name, how to spoil an SQE)
+    type Spoil = fn(&mut Sqe);
+    let common: [(&str, Spoil); 3] = [
+        ("buf_index", |s| s.buf_index = 1),
+        ("addr3", |s| s.addr3 = 8),
+        ("pad", |s| s.pad = 1),
+    ];
+    if let Some(n) = p.copy_file_range {
+        let good = Sqe::copy_file_range(
+            n,
+            FdOperand::Plain(src.as_raw_fd()),
+            0,
+            FdOperand::Plain(dst.as_raw_fd()),
+            0,
+            4,
+            0,
+        );
+        for (f, spoil) in common {
+            let mut s = good;
+            spoil(&mut s);
+            cases.push((format!("copy_file_range {f}"), s, -libc::EINVAL));
+        }
+        for bit in [1u32, 0x10, 1 << 30] {
+            cases.push((
+                format!("copy_file_range flags {bit:#x}"),
+                Sqe {
+                    op_flags: bit,
+                    ..good
+                },
+                -libc::EINVAL,
+            ));
+        }
+        cases.push(("copy_file_range valid".into(), good, 4));
+    }
+    if let Some(n) = p.getdents64 {
+        let good = Sqe::getdents64(n, FdOperand::Plain(d.as_raw_fd()), bufp, 4096);
+        let spoils: [(&str, Spoil); 6] = [
+            ("off", |s| s.off = 1),
+            ("op_flags", |s| s.op_flags = 1),
+            ("buf_index", |s| s.buf_index = 1),
+            ("splice_fd_in", |s| s.splice_fd_in = 1),
+            ("addr3", |s| s.addr3 = 8),
+            ("pad", |s| s.pad = 1),
+        ];
+        for (f, spoil) in spoils {
+            let mut s = good;
+            spoil(&mut s);
+            cases.push((format!("getdents64 {f}"), s, -libc::EINVAL));
+        }
+    }
+    let path = c("sqe_fifo");
+    let path2 = c("sqe_fifo2");
+    if let Some(n) = p.mknodat {
+        let good = |pp: &CString| {
+            Sqe::mknodat(
+                n,
+                d.as_raw_fd(),
+                pp.as_ptr() as u64,
+                libc::S_IFIFO | 0o600,
+                0,
+                DevField::Off,
+            )
+        };
+        let spoils: [(&str, Spoil); 5] = [
+            ("op_flags", |s| s.op_flags = 1),
+            ("buf_index", |s| s.buf_index = 1),
+            ("splice_fd_in", |s| s.splice_fd_in = 1),
+            ("addr3", |s| s.addr3 = 8),
+            ("pad", |s| s.pad = 1),
+        ];
+        for (f, spoil) in spoils {
+            let mut s = good(&path);
+            spoil(&mut s);
+            cases.push((format!("mknodat {f}"), s, -libc::EINVAL));
+        }
+        cases.push((
+            "mknodat dev beyond 32 bits".into(),
+            Sqe {
+                off: 1 << 40,
+                ..good(&path)
+            },
+            -libc::EINVAL,
+        ));
+        cases.push((
+            "mknodat IOSQE_FIXED_FILE".into(),
+            Sqe {
+                flags: flags::FIXED_FILE,
+                fd: 0,
+                ..good(&path)
+            },
+            -libc::EBADF,
+        ));
+        cases.push(("mknodat valid".into(), good(&path2), 0));
+    }
+    let sqes: Vec<Sqe> = cases.iter().map(|c| c.1).collect();
+    // One at a time: each case on its own, in order.
+    for (i, s) in sqes.iter().enumerate() {
+        let res = run(&mut ring, std::slice::from_ref(s), Duration::from_secs(5))[0];
+        let (name, _, want) = &cases[i];
+        if res != Some(*want) {
+            problems.push(format!(
+                "{name}: got {}, want {}",
+                res.map_or("no CQE".into(), errno_name),
+                errno_name(*want)
+            ));
+        }
+    }
+    // The spoiled fields are the only difference: the unspoiled getdents64
+    // must have read something (the directory has entries).
+    if let Some(n) = p.getdents64 {
+        // SAFETY: the fd is valid.
+        unsafe { libc::lseek(d.as_raw_fd(), 0, libc::SEEK_SET) };
+        let good = Sqe::getdents64(n, FdOperand::Plain(d.as_raw_fd()), bufp, 4096);
+        let r = run(&mut ring, &[good], Duration::from_secs(5))[0];
+        if r.is_none_or(|r| r <= 0) {
+            problems.push(format!(
+                "getdents64 valid: got {}, want a positive count",
+                r.map_or("no CQE".into(), errno_name)
+            ));
+        }
+    }
+    drop(buf);
+    problems
+}
+
+/// One linux_dirent64 record: (d_off, name).
+fn parse_dirents(bytes: &[u8]) -> Result<Vec<(i64, String)>, String> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes.len() - i < 19 {
+            return Err(format!("a truncated record at byte {i}"));
+        }
+        let off = i64::from_ne_bytes(bytes[i + 8..i + 16].try_into().expect("8"));
+        let reclen = u16::from_ne_bytes([bytes[i + 16], bytes[i + 17]]) as usize;
+        if reclen < 20 || i + reclen > bytes.len() {
+            return Err(format!("a bad d_reclen {reclen} at byte {i}"));
+        }
+        let name = &bytes[i + 19..i + reclen];
+        let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+        out.push((off, String::from_utf8_lossy(&name[..end]).into_owned()));
+        i += reclen;
+    }
+    Ok(out)
+}
+
+/// Rounds of [`getdents_concurrent`] (each lists the whole directory).
+pub const CONCURRENT_ROUNDS: usize = 50;
+/// GETDENTS64 requests in flight at once on the one description.
+pub const CONCURRENT_DEPTH: usize = 16;
+/// Entries of the directory [`getdents_concurrent`] lists.
+pub const CONCURRENT_ENTRIES: usize = 1500;
+/// Buffer size of each GETDENTS64 request: about 170 records, so each request
+/// iterates long enough for parallel workers to overlap.
+pub const CONCURRENT_BUF: usize = 4096;
+/// Buffer size of the racing threads' getdents64(2) calls (about 40 records).
+pub const RACER_BUF: usize = 1024;
+/// Threads racing the ring with lseek and getdents64(2).
+pub const RACERS: usize = 2;
+
+/// What the racing thread saw: positions from lseek(SEEK_CUR), records from
+/// getdents64(2), errors.
+#[derive(Default)]
+struct Racer {
+    positions: Vec<i64>,
+    records: Vec<(i64, String)>,
+    errors: Vec<String>,
+}
+
+/// The racing thread: alternates lseek(fd, 0, SEEK_CUR) and a small
+/// getdents64(2) on the shared description until `stop`.
+fn race(fd: RawFd, stop: &std::sync::atomic::AtomicBool) -> Racer {
+    let mut r = Racer::default();
+    let mut buf = vec![0u64; RACER_BUF / 8];
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        // SAFETY: fd stays open while the racer runs.
+        r.positions
+            .push(unsafe { libc::lseek(fd, 0, libc::SEEK_CUR) });
+        // SAFETY: a valid buffer of RACER_BUF bytes.
+        let n = unsafe { libc::syscall(libc::SYS_getdents64, fd, buf.as_mut_ptr(), RACER_BUF) };
+        if n < 0 {
+            r.errors.push(format!(
+                "getdents64(2): {}",
+                std::io::Error::last_os_error()
+            ));
+            break;
+        }
+        // SAFETY: the kernel wrote n bytes of the buffer.
+        let bytes = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), n as usize) };
+        match parse_dirents(bytes) {
+            Ok(v) => r.records.extend(v),
+            Err(e) => {
+                r.errors.push(format!("getdents64(2): {e}"));
+                break;
+            }
+        }
+    }
+    r
+}
+
+/// `getdents_concurrent`: one directory description of [`CONCURRENT_ENTRIES`]
+/// entries, read at once by [`CONCURRENT_DEPTH`] GETDENTS64 requests in
+/// flight (each an io-wq worker, so they run in parallel on an SMP kernel;
+/// [`CONCURRENT_BUF`]-byte buffers, freshly allocated so that copying out
+/// faults) and by [`RACERS`] threads that alternate lseek(fd, 0, SEEK_CUR) and
+/// getdents64(2) on the same description, until the end of the directory;
+/// [`CONCURRENT_ROUNDS`] rounds, each on a new description. All readers share
+/// the file position under f_pos_lock, so across the ring's records and the
+/// threads', every entry must come back exactly once per round (none lost,
+/// none duplicated), and every position the threads see must be one the
+/// stream passes through (0 or the d_off of a returned record, or an
+/// end-of-directory value beyond them: never a torn value).
+pub fn getdents_concurrent(dir: RawFd, p: &ProposedOpcodes) -> Vec<String> {
+    let Some(n) = p.getdents64 else {
+        return vec!["getdents64 not configured".into()];
+    };
+    if let Err(e) = (|| -> Result<(), String> {
+        // SAFETY: valid C strings.
+        if unsafe { libc::mkdirat(dir, c("conc").as_ptr(), 0o755) } != 0 {
+            return Err(format!("mkdir conc: {}", std::io::Error::last_os_error()));
+        }
+        let d = openat(dir, "conc", libc::O_RDONLY | libc::O_DIRECTORY, 0)?;
+        for i in 0..CONCURRENT_ENTRIES {
+            // SAFETY: as above.
+            let r = unsafe {
+                libc::mknodat(
+                    d.as_raw_fd(),
+                    c(&format!("e{i:04}")).as_ptr(),
+                    libc::S_IFREG | 0o644,
+                    0,
+                )
+            };
+            if r != 0 {
+                return Err(format!("mknod: {}", std::io::Error::last_os_error()));
+            }
+        }
+        Ok(())
+    })() {
+        return vec![e];
+    }
+    let Ok(mut ring) = IoUring::new(64) else {
+        return vec!["io_uring_setup failed".into()];
+    };
+    let mut problems = Vec::new();
+    let expected: Vec<String> = (0..CONCURRENT_ENTRIES)
+        .map(|i| format!("e{i:04}"))
+        .chain([".".to_string(), "..".to_string()])
+        .collect();
+    let (mut ring_records, mut racer_records) = (0usize, 0usize);
+    for round in 0..CONCURRENT_ROUNDS {
+        let d = match openat(dir, "conc", libc::O_RDONLY | libc::O_DIRECTORY, 0) {
+            Ok(d) => d,
+            Err(e) => return vec![e],
+        };
+        let fd = d.as_raw_fd();
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let (seen, racer, err) = std::thread::scope(|s| {
+            let racers: Vec<_> = (0..RACERS).map(|_| s.spawn(|| race(fd, &stop))).collect();
+            let mut seen: Vec<(i64, String)> = Vec::new();
+            let mut err = None;
+            'list: for _ in 0..CONCURRENT_ENTRIES {
+                let mut bufs = vec![vec![0u64; CONCURRENT_BUF / 8]; CONCURRENT_DEPTH];
+                let sqes: Vec<Sqe> = bufs
+                    .iter_mut()
+                    .map(|b| {
+                        Sqe::getdents64(
+                            n,
+                            FdOperand::Plain(fd),
+                            b.as_mut_ptr() as u64,
+                            CONCURRENT_BUF as u32,
+                        )
+                    })
+                    .collect();
+                let res = run(&mut ring, &sqes, Duration::from_secs(20));
+                let mut any = false;
+                for (i, r) in res.iter().enumerate() {
+                    match r {
+                        Some(r) if *r > 0 => {
+                            any = true;
+                            // SAFETY: the kernel wrote r bytes of bufs[i].
+                            let bytes = unsafe {
+                                std::slice::from_raw_parts(
+                                    bufs[i].as_ptr().cast::<u8>(),
+                                    (*r as usize).min(CONCURRENT_BUF),
+                                )
+                            };
+                            match parse_dirents(bytes) {
+                                Ok(v) => seen.extend(v),
+                                Err(e) => {
+                                    err = Some(e);
+                                    break 'list;
+                                }
+                            }
+                        }
+                        Some(0) => {}
+                        Some(r) => {
+                            err = Some(format!("a request failed: {}", errno_name(*r)));
+                            break 'list;
+                        }
+                        None => {
+                            err = Some("a CQE is missing".into());
+                            break 'list;
+                        }
+                    }
+                }
+                if !any {
+                    break;
+                }
+            }
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            let mut racer = Racer::default();
+            for r in racers {
+                let r = r.join().unwrap_or_default();
+                racer.positions.extend(r.positions);
+                racer.records.extend(r.records);
+                racer.errors.extend(r.errors);
+            }
+            (seen, racer, err)
+        });
+        if let Some(e) = err {
+            problems.push(format!("round {round}: {e}"));
+        }
+        problems.extend(racer.errors.iter().map(|e| format!("round {round}: {e}")));
+        ring_records += seen.len();
+        racer_records += racer.records.len();
+        let all: Vec<&(i64, String)> = seen.iter().chain(&racer.records).collect();
+        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+        for (_, name) in &all {
+            *counts.entry(name.as_str()).or_default() += 1;
+        }
+        let dups: Vec<String> = counts
+            .iter()
+            .filter(|(_, &k)| k > 1)
+            .map(|(n, k)| format!("{n} x{k}"))
+            .collect();
+        let lost: Vec<&String> = expected
+            .iter()
+            .filter(|e| !counts.contains_key(e.as_str()))
+            .collect();
+        if !dups.is_empty() || !lost.is_empty() {
+            problems.push(format!(
+                "round {round}: {} records ({} through the ring, {} from getdents64(2)) for {} \
+                 entries; {} returned twice or more [{}]; {} lost {:?}",
+                all.len(),
+                seen.len(),
+                racer.records.len(),
+                expected.len(),
+                dups.len(),
+                dups.iter().take(4).cloned().collect::<Vec<_>>().join(", "),
+                lost.len(),
+                lost.iter().take(4).collect::<Vec<_>>()
+            ));
+        }
+        // Positions the stream passes through: 0, every returned d_off, and
+        // whatever end-of-directory value the filesystem parks f_pos at
+        // (beyond the largest d_off). Not necessarily increasing: 6.12's tmpfs
+        // lists in d_children order, whose offsets are not sorted.
+        let valid: std::collections::HashSet<i64> =
+            all.iter().map(|(o, _)| *o).chain([0]).collect();
+        let last = all.iter().map(|(o, _)| *o).max().unwrap_or(0);
+        if let Some(bad) = racer
+            .positions
+            .iter()
+            .find(|p| !valid.contains(p) && **p <= last)
+        {
+            problems.push(format!(
+                "round {round}: lseek(SEEK_CUR) saw position {bad}, not 0 and not the d_off of any returned record"
+            ));
+        }
+        if problems.len() >= 5 {
+            break;
+        }
+    }
+    if problems.is_empty() && ring_records < CONCURRENT_ROUNDS * CONCURRENT_ENTRIES / 4 {
+        problems.push(format!(
+            "the racing threads read most of the entries ({racer_records} records against \
+             {ring_records} through the ring): the ring requests were hardly exercised"
+        ));
+    }
+    problems
+}
+
+/// `mknod_eperm`: on a thread without CAP_MKNOD in its effective set,
+/// MKNODAT of a character and of a block device fails with -EPERM like
+/// mknodat(2), and a FIFO, a socket and a regular file are still created. The
+/// capability is dropped with capset(2) on a thread of its own (io_uring
+/// captures the submitter's credentials for io-wq).
+pub fn mknod_eperm(dir: RawFd, p: &ProposedOpcodes) -> Vec<String> {
+    let Some(n) = p.mknodat else {
+        return vec!["mknodat not configured".into()];
+    };
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return vec!["needs root (CAP_MKNOD to drop)".into()];
+    }
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            if let Err(e) = drop_cap_mknod() {
+                return vec![e];
+            }
+            let Ok(mut ring) = IoUring::new(8) else {
+                return vec!["io_uring_setup failed".into()];
+            };
+            let mut problems = Vec::new();
+            for (name, ty, want) in [
+                ("eperm_chr", libc::S_IFCHR, -libc::EPERM),
+                ("eperm_blk", libc::S_IFBLK, -libc::EPERM),
+                ("eperm_fifo", libc::S_IFIFO, 0),
+                ("eperm_sock", libc::S_IFSOCK, 0),
+                ("eperm_reg", libc::S_IFREG, 0),
+            ] {
+                let dev = libc::makedev(1, 3);
+                // The syscall, as the reference.
+                let sys_name = c(&format!("{name}_sys"));
+                // SAFETY: valid C string.
+                let r = unsafe { libc::mknodat(dir, sys_name.as_ptr(), ty | 0o600, dev) };
+                let sys = if r == 0 {
+                    0
+                } else {
+                    -std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+                };
+                let path = c(&format!("{name}_ring"));
+                let sqe =
+                    Sqe::mknodat(n, dir, path.as_ptr() as u64, ty | 0o600, dev, DevField::Off);
+                let got = run(&mut ring, &[sqe], Duration::from_secs(5))[0];
+                if sys != want {
+                    problems.push(format!(
+                        "{name}: mknodat(2) gave {}, expected {} (is CAP_MKNOD dropped?)",
+                        errno_name(sys),
+                        errno_name(want)
+                    ));
+                }
+                if got != Some(want) {
+                    problems.push(format!(
+                        "{name}: MKNODAT gave {}, mknodat(2) {}",
+                        got.map_or("no CQE".into(), errno_name),
+                        errno_name(sys)
+                    ));
+                }
+            }
+            problems
+        })
+        .join()
+        .unwrap_or_else(|_| vec!["the check's thread panicked".into()])
+    })
+}
+
+/// Removes CAP_MKNOD from the calling thread's effective set.
+fn drop_cap_mknod() -> Result<(), String> {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: i32,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy, Default)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    const VERSION_3: u32 = 0x2008_0522;
+    const CAP_MKNOD: u32 = 27;
+    let mut h = Header {
+        version: VERSION_3,
+        pid: 0,
+    };
+    let mut d = [Data::default(); 2];
+    // SAFETY: capget/capset with a v3 header and two data words.
+    unsafe {
+        if libc::syscall(libc::SYS_capget, &mut h as *mut Header, d.as_mut_ptr()) != 0 {
+            return Err(format!("capget: {}", std::io::Error::last_os_error()));
+        }
+        d[0].effective &= !(1 << CAP_MKNOD);
+        if libc::syscall(libc::SYS_capset, &mut h as *mut Header, d.as_ptr()) != 0 {
+            return Err(format!("capset: {}", std::io::Error::last_os_error()));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn dirent_parsing() {
+        let mut b = vec![0u8; 24];
+        b[8..16].copy_from_slice(&7i64.to_ne_bytes());
+        b[16..18].copy_from_slice(&24u16.to_ne_bytes());
+        b[19] = b'x';
+        assert_eq!(
+            super::parse_dirents(&b).unwrap(),
+            vec![(7, "x".to_string())]
+        );
+        b[16..18].copy_from_slice(&99u16.to_ne_bytes());
+        assert!(super::parse_dirents(&b).is_err());
+    }
+}
