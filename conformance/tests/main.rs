@@ -6,6 +6,8 @@
 //!   (`RINGSPEC_CASES` sets the number of sequences, `RINGSPEC_SEED` the seed).
 //! - `sqe_fields`: the sqe_fields fuzzer's committed corpus replayed without
 //!   libFuzzer, and the model's SQE table verified field by field on this kernel.
+//! - `sqe_sweep`: every rejection rule of the SQE table at its boundary values,
+//!   every flag bit alone, with the sandbox's state compared before and after.
 
 mod faults;
 mod large_dirs;
@@ -13,4 +15,5 @@ mod regressions;
 mod scenarios;
 mod sequences;
 mod sqe_fields;
+mod sqe_sweep;
 mod uring;

@@ -90,6 +90,16 @@ enum Command {
         #[arg(long)]
         fs: Option<String>,
     },
+    /// Sweep every SQE rule of the model's table on the running kernel: each
+    /// must-be-zero field at 1, its top bit and all ones, each undefined flag
+    /// bit alone (rejected, nothing changed), each defined one (accepted). Root
+    /// only (private tmpfs sandbox). Exit 0 all agree, 1 a disagreement, 3 the
+    /// sandbox cannot run here.
+    SqeCheck {
+        /// JSON instead of the text table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the scenario corpus through the model and the kernel.
     Scenarios {
         /// Comma-separated name filter (`-x` excludes).
@@ -333,6 +343,7 @@ fn main() -> ExitCode {
             select_fs(fs).unwrap_or_else(|| scenarios(&filter, dir))
         }
         Command::Suite { out, suite } => suite_cmd(&out, &suite),
+        Command::SqeCheck { json } => sqe_check(json),
         Command::Gate {
             kernel,
             build_kernel,
@@ -728,6 +739,26 @@ fn suite_cmd(out: &std::path::Path, args: &SuiteArgs) -> ExitCode {
     }
     if n(Status::Fail) > 0 {
         return ExitCode::from(EXIT_FAIL);
+    }
+    ExitCode::SUCCESS
+}
+
+/// `ringspec sqe-check`: the SQE rule sweep ([`oracle::sqe_sweep`]).
+fn sqe_check(json: bool) -> ExitCode {
+    let report = match oracle::sqe_fuzz::sweep() {
+        Ok(r) => r,
+        Err(e) => return fail(EXIT_ENVIRONMENT, format!("sqe-check cannot run: {e}")),
+    };
+    if json {
+        say!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("the report serializes")
+        );
+    } else {
+        say_raw!("{}", report.text());
+    }
+    if report.failing().next().is_some() {
+        return ExitCode::from(EXIT_FINDING);
     }
     ExitCode::SUCCESS
 }
