@@ -18,6 +18,7 @@
 pub mod baseline;
 pub mod build;
 pub mod report;
+pub mod sqe_rows;
 pub mod suite;
 pub mod vm;
 
@@ -99,6 +100,10 @@ pub struct Counts {
     /// Ops of the kind executed on the target.
     #[serde(skip_serializing_if = "is_zero")]
     pub ops: u64,
+    /// Of those, ops submitted through the ring (the rest ran synchronously:
+    /// no opcode, or the kernel lacks it).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub ring: u64,
     /// Divergences at an op of the kind (shrinking reruns included).
     #[serde(skip_serializing_if = "is_zero")]
     pub divergences: u64,

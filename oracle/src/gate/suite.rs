@@ -35,6 +35,8 @@ pub struct SuiteConfig {
     pub scenarios_dir: PathBuf,
     /// Scenario name filter (`RINGSPEC_SCENARIOS` syntax; empty: all).
     pub filter: String,
+    /// Run the SQE rule sweep ([`super::sqe_rows`]) first.
+    pub sqe_sweep: bool,
 }
 
 impl Default for SuiteConfig {
@@ -46,6 +48,7 @@ impl Default for SuiteConfig {
             filesystems: vec![FsChoice::Tmpfs],
             scenarios_dir: crate::corpus_dir().join("scenarios"),
             filter: String::new(),
+            sqe_sweep: true,
         }
     }
 }
@@ -230,6 +233,12 @@ pub fn run_suite(cfg: &SuiteConfig, targets: TargetsFn<'_>) -> SuiteResult {
         return result;
     }
     result.rows = probe_rows(&result.kernel.io_uring);
+    if cfg.sqe_sweep {
+        match super::sqe_rows::sweep_rows() {
+            Ok(rows) => result.rows.extend(rows),
+            Err(e) => result.problems.push(e),
+        }
+    }
     let scenarios = match load_dir(&cfg.scenarios_dir) {
         Ok(all) => all
             .into_iter()
@@ -276,6 +285,11 @@ pub fn run_suite(cfg: &SuiteConfig, targets: TargetsFn<'_>) -> SuiteResult {
             }
         }
         for (ti, t) in ts.iter().enumerate() {
+            if let Some(why) = &t.unavailable {
+                eprintln!("ringspec suite: {fs_name} {}: {why}", t.name);
+                result.rows.extend(unavailable_rows(&fs_name, t, why));
+                continue;
+            }
             // A target that cannot even be built is an environment problem.
             let probe_label = format!("gate-probe-{fi}-{ti}");
             if let Err(e) = scratch
@@ -338,6 +352,25 @@ pub fn run_suite(cfg: &SuiteConfig, targets: TargetsFn<'_>) -> SuiteResult {
     result.rows.sort_by_key(Row::key);
     result.seconds = started.elapsed().as_secs_f64();
     result
+}
+
+/// The rows of a submission mode the kernel or filesystem cannot serve: one
+/// unsupported "sequences" row per op kind, noted "unavailable: <why>" (a
+/// baseline that had them passing sees a regression).
+pub fn unavailable_rows(fs_name: &str, t: &Target, why: &str) -> Vec<Row> {
+    crate::gen::default_kinds()
+        .into_iter()
+        .map(|k| Row {
+            opcode: k.name().to_string(),
+            property: "sequences".to_string(),
+            filesystem: fs_name.to_string(),
+            target: t.name.clone(),
+            status: Status::Unsupported,
+            counts: Counts::default(),
+            failures: Vec::new(),
+            note: Some(why.to_string()),
+        })
+        .collect()
 }
 
 /// Accumulates scenario cases into one row.
@@ -457,6 +490,7 @@ fn sequence_rows(
         let counts = Counts {
             sequences: ks.sequences,
             ops,
+            ring: ks.via_ring,
             divergences: ks.divergences,
             poisoned: ks.poisoned,
             ..Counts::default()
