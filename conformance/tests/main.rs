@@ -1,5 +1,6 @@
 //! ringspec's conformance suite: `cargo test -p conformance`.
 //!
+//! - `boundaries`: a bug only at 2^32 is found and shrinks to exactly 2^32.
 //! - `scenarios`: every case of corpus/scenarios/*.toml through the model and the
 //!   real syscalls (`RINGSPEC_SCENARIOS=cfr_,-getdents` selects by name).
 //! - `sequences`: random op sequences, model vs syscalls, op by op and final state
@@ -9,6 +10,7 @@
 //! - `sqe_sweep`: every rejection rule of the SQE table at its boundary values,
 //!   every flag bit alone, with the sandbox's state compared before and after.
 
+mod boundaries;
 mod faults;
 mod large_dirs;
 mod regressions;
