@@ -11,7 +11,8 @@
 //! - every field whose rule is `Zero(errno)` on this kernel version, set to each
 //!   value of its boundary set: 1, the field's top bit and all ones; a flags word
 //!   (`op_flags`) also each bit alone. Each must complete with `-errno`;
-//! - every flags word the op checks against a mask (`Check::Flags`): each
+//! - every flags word the op checks against a mask (`Check::Flags`,
+//!   `Check::FlagsByVersion` at this kernel's version): each
 //!   undefined bit alone and all ones must give the check's errno, each defined
 //!   bit alone must be accepted (a result the table allows, not the rejection);
 //! - the generic checks of `io_init_req`: an unregistered `personality` (1, top
@@ -31,9 +32,7 @@
 //! `flags` for `sqe->flags`. An opcode the kernel lacks gets one row with field
 //! `-` and status unsupported ("unsupported on this kernel").
 
-use model::sqe_rules::{
-    self as rules, errno, sqe_flags, Check, Code, Field, OpRules, RingProfile, Rule,
-};
+use model::sqe_rules::{self as rules, errno, sqe_flags, Code, Field, OpRules, RingProfile, Rule};
 use serde::Serialize;
 use std::fmt::Write as _;
 
@@ -143,12 +142,7 @@ pub fn probes_of(r: &'static OpRules, opcode: u8, kernel: (u32, u32)) -> Vec<Pro
         }
     }
     for c in r.prep {
-        if let Check::Flags {
-            field,
-            valid,
-            errno: e,
-        } = *c
-        {
+        if let Some((field, valid, e)) = c.flags_at(kernel) {
             let w = width(field);
             for b in 0..w {
                 let bit = 1u64 << b;
