@@ -608,6 +608,45 @@ mod tests {
     }
 
     #[test]
+    fn an_unavailable_mode_is_reported_not_dropped() {
+        let t = Target {
+            name: "uring/sqpoll".into(),
+            profile: model::Profile::default_tmpfs(),
+            make: Box::new(|_| Err("unavailable: SQPOLL refused".into())),
+            group: None,
+            supported: BTreeMap::new(),
+            unavailable: Some("unavailable: SQPOLL refused".into()),
+        };
+        let rows = unavailable_rows("tmpfs", &t, t.unavailable.as_deref().unwrap());
+        assert_eq!(rows.len(), crate::gen::default_kinds().len());
+        assert!(rows.iter().all(|r| r.status == Status::Unsupported
+            && r.target == "uring/sqpoll"
+            && r.note.as_deref() == Some("unavailable: SQPOLL refused")));
+        // Against a baseline where the mode passed, that is a regression.
+        let mut passed = rows[0].clone();
+        passed.status = Status::Pass;
+        let base = super::super::baseline::Baseline::from_result(&SuiteResult {
+            format: FORMAT,
+            kernel: KernelFacts::default(),
+            settings: SuiteSettings {
+                seed: 0,
+                cases: 0,
+                max_len: 0,
+                filter: String::new(),
+                scenarios: String::new(),
+            },
+            filesystems: Vec::new(),
+            targets: vec!["uring/sqpoll".into()],
+            rows: vec![passed],
+            findings: Vec::new(),
+            problems: Vec::new(),
+            seconds: 0.0,
+        });
+        let cmp = super::super::baseline::compare(&base, &rows);
+        assert_eq!(cmp.failing().count(), 1, "{:?}", cmp.changes);
+    }
+
+    #[test]
     fn probe_rows_mark_missing_opcodes_unsupported() {
         let facts = IoUringFacts {
             usable: true,
