@@ -39,7 +39,8 @@ mkdir -p "$out"
 builds=("clean||0")
 for d in kernel/broken/*/; do
     d=${d%/}
-    builds+=("$(basename "$d")|$d|1")
+    # Absolute: the gate applies the patches from inside its build directory.
+    builds+=("$(basename "$d")|$(realpath "$d")|1")
 done
 
 rows=()
@@ -69,10 +70,14 @@ keys = []
 for c in changes:
     k = c.get("key", {})
     keys.append(f'{k.get("target")} {k.get("opcode")} {k.get("property")}')
-if not keys:
+if not r.get("comparison"):
     rows = (r.get("result") or {}).get("rows", [])
     keys = [f'{x["target"]} {x["opcode"]} {x["property"]}' for x in rows if x["status"] == "fail"]
-print(f"{len(keys)} rows: " + "; ".join(keys[:4]) + (" ..." if len(keys) > 4 else "") if keys else "-")
+if r.get("infrastructure"):
+    print("infrastructure: " + r["infrastructure"].splitlines()[0][:120]); sys.exit()
+known = len(cmp.get("known_failures", []))
+text = f"{len(keys)} rows: " + "; ".join(keys[:4]) + (" ..." if len(keys) > 4 else "") if keys else "none"
+print(text + (f" ({known} known failures of the baseline)" if known else ""))
 EOF
 )
     if [ "$rc" = "$want" ]; then verdict=ok; else verdict=WRONG; bad=1; fi
