@@ -370,8 +370,12 @@ impl Fs {
         if d.path_only {
             return true;
         }
+        let lazy = self.uring() && self.profile.uring_async && self.profile.kernel < (6, 18);
         if let Kind::Fifo(p) = &mut self.inodes[d.ino].kind {
             p.release(d.readable, d.writable);
+            if lazy && d.readable && p.readers == 0 {
+                p.lazy_release = true;
+            }
         }
         true
     }

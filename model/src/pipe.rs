@@ -36,7 +36,19 @@ pub struct Pipe {
     pub readers: u32,
     /// Open write ends.
     pub writers: u32,
+    /// The last read end was closed through io_uring with IOSQE_ASYNC on a
+    /// kernel before 6.18: the io-wq worker posts the CLOSE's completion
+    /// before its task work drops the file, so for a while later requests
+    /// still see a reader (a write succeeds instead of EPIPE). Observed on
+    /// Debian 6.1 and 6.12 in TCG guests (uring/async write and splice rows),
+    /// not on 6.18. Writers then get [`LAZY_RELEASE`] (the run is poisoned).
+    pub lazy_release: bool,
 }
+
+/// Why a run is poisoned when a pipe's last reader may not be released yet
+/// (see [`Pipe::lazy_release`]).
+pub const LAZY_RELEASE: &str = "the pipe's last reader was closed by an io-wq worker \
+    (IOSQE_ASYNC, before 6.18) whose task work may release it after later requests";
 
 impl Pipe {
     /// Bytes queued.
@@ -268,5 +280,46 @@ mod tests {
         assert_eq!(p.bufs.len(), 1);
         p.write(b"d");
         assert_eq!(p.bufs.len(), 2);
+    }
+}
+
+#[cfg(test)]
+mod lazy_release_tests {
+    use crate::{Allowed, Errno, FdRef, Fs, Interface, Off, Op, Outcome, Payload, Profile};
+
+    /// A pipe whose read end is closed, then a write to it, judged on `kernel`
+    /// through io_uring with IOSQE_ASYNC or not.
+    fn write_after_close(kernel: (u32, u32), uring_async: bool) -> Allowed {
+        let mut p = Profile::default_tmpfs();
+        p.kernel = kernel;
+        p.interface = Interface::Uring;
+        p.uring_async = uring_async;
+        let mut fs = Fs::new(p);
+        let pipe = Op::Pipe {
+            read_slot: 0,
+            write_slot: 1,
+            nonblock: false,
+        };
+        assert!(fs.step(&pipe).check(&Outcome::ok(0)).is_ok());
+        fs.commit(&pipe, &Outcome::ok(0)).unwrap();
+        let close = Op::Close { fd: FdRef::Slot(0) };
+        fs.commit(&close, &Outcome::ok(0)).unwrap();
+        fs.step(&Op::Write {
+            fd: FdRef::Slot(1),
+            data: Payload::Text("abc".into()),
+            offset: Off::Pos,
+        })
+    }
+
+    #[test]
+    fn an_async_close_may_release_the_reader_late_before_6_18() {
+        assert!(matches!(
+            write_after_close((6, 12), true),
+            Allowed::Unmodelled(_)
+        ));
+        for (kernel, uring_async) in [((6, 18), true), ((6, 12), false)] {
+            let a = write_after_close(kernel, uring_async);
+            assert!(a.check(&Outcome::err(Errno::EPIPE)).is_ok(), "{a}");
+        }
     }
 }

@@ -499,6 +499,17 @@ pub enum Check {
         /// The errno for others.
         errno: i32,
     },
+    /// As [`Check::Flags`], with the valid bits depending on the kernel
+    /// version: each `(since, valid)` step applies from `since` on (the steps
+    /// ascending; the first applies to every older kernel too).
+    FlagsByVersion {
+        /// The field.
+        field: Field,
+        /// The valid bits from each version on.
+        steps: &'static [((u32, u32), u64)],
+        /// The errno for others.
+        errno: i32,
+    },
     /// A path copied at prep: EFAULT if unreadable, ENOENT if empty unless
     /// `empty_ok` bits are set in `op_flags` (AT_EMPTY_PATH), ENAMETOOLONG at
     /// 4096 bytes.
@@ -512,6 +523,34 @@ pub enum Check {
     XattrName(Field),
     /// A check of its own (see [`Special`]).
     Special(Special),
+}
+
+impl Check {
+    /// For a flags-word check ([`Check::Flags`], [`Check::FlagsByVersion`]):
+    /// the field, its valid bits on `kernel` and the errno for the others.
+    pub fn flags_at(&self, kernel: (u32, u32)) -> Option<(Field, u64, i32)> {
+        match *self {
+            Check::Flags {
+                field,
+                valid,
+                errno,
+            } => Some((field, valid, errno)),
+            Check::FlagsByVersion {
+                field,
+                steps,
+                errno,
+            } => {
+                let valid = steps
+                    .iter()
+                    .take_while(|(since, _)| *since <= kernel)
+                    .last()
+                    .or(steps.first())
+                    .map_or(0, |&(_, v)| v);
+                Some((field, valid, errno))
+            }
+            _ => None,
+        }
+    }
 }
 
 /// The results an op gives once prep passed and it ran.
@@ -1064,11 +1103,8 @@ fn run_check(
                 Verdict::Pass
             }
         }
-        Check::Flags {
-            field,
-            valid,
-            errno,
-        } => {
+        Check::Flags { .. } | Check::FlagsByVersion { .. } => {
+            let (field, valid, errno) = check.flags_at(kernel).expect("a flags check");
             if sqe.get(field) & !valid != 0 {
                 Verdict::Fail(errno, format!("{field} bits outside {valid:#x}"))
             } else {
@@ -1434,15 +1470,20 @@ pub const TABLE: &[OpRules] = &[
             (Addr3, Rule::Ignored),
             (Pad, Rule::Ignored),
         ],
-        prep: &[Check::Flags {
+        prep: &[Check::FlagsByVersion {
             field: OpFlags,
-            valid: 0x1f,
+            steps: &[((5, 1), 0), ((6, 10), 0x1), ((6, 13), 0xf), ((6, 17), 0x1f)],
             errno: EINVAL,
         }],
         res: Res::Nop,
         errnos: &[],
         may_block: false,
-        note: "6.18: nop_flags beyond 0x1f: EINVAL; NOP_FILE with a bad fd: EBADF; \
+        note: "nop_flags beyond the kernel's NOP flags: EINVAL (6.18: 0x1f; 6.12: \
+               INJECT_RESULT only; 6.1: none, every bit EINVAL: \"io_uring: fail NOP if \
+               non-zero op flags is passed in\", 2024, in stable; found by the SQE sweep on \
+               Debian 6.1 and 6.12, where the table had 0x1f for every version). FILE, \
+               FIXED_FILE, FIXED_BUFFER from 6.13 and TW from 6.17 are from the dates of \
+               their patches, not checked on those kernels. NOP_FILE with a bad fd: EBADF; \
                NOP_FIXED_BUFFER without registered buffers: EFAULT; INJECT_RESULT posts \
                len as the result, any i32 (not in opcodes.md).",
     },
@@ -2535,6 +2576,22 @@ mod tests {
         };
         assert!(allowed_results_in(&old, &s, &SqeContext::default()).rejected);
         assert!(!allowed_results_in(&p618(), &s, &SqeContext::default()).rejected);
+        // NOP's flags by version (the SQE sweep on Debian 6.1 and 6.12).
+        let nop = |kernel, op_flags| {
+            let mut p = p618();
+            p.kernel = kernel;
+            let s = SqeFields {
+                opcode: op::NOP,
+                fd: -1,
+                op_flags,
+                ..Default::default()
+            };
+            allowed_results_in(&p, &s, &SqeContext::default()).rejected
+        };
+        assert!(nop((6, 1), 1) && nop((6, 1), 0x10));
+        assert!(!nop((6, 12), 1) && nop((6, 12), 2));
+        assert!(!nop((6, 13), 8) && nop((6, 13), 0x10));
+        assert!(!nop((6, 18), 0x10) && nop((6, 18), 0x20));
         let prof = Profile::default_tmpfs();
         assert_eq!(RingProfile::from_profile(&prof).last_op, 62);
         assert!(allowed_results(&prof, &s).allows(0));

@@ -32,6 +32,11 @@ pub struct Target {
     /// lacks its opcode (it then runs synchronously and is reported
     /// unsupported), `None` if the kind has no opcode at all.
     pub supported: BTreeMap<OpKind, bool>,
+    /// Set when the kernel or the filesystem cannot serve this submission
+    /// mode here (SQPOLL refused, io_uring disabled...): why. `make` then
+    /// fails with the same text; the suite reports every op kind of the
+    /// target as "unavailable: <why>" instead of running it.
+    pub unavailable: Option<String>,
 }
 
 impl Target {
@@ -105,6 +110,9 @@ pub struct KindStats {
     pub unsupported: Vec<String>,
     /// Ops of this kind submitted through io_uring (all io_uring targets).
     pub via_ring: u64,
+    /// Ops of this kind submitted through io_uring, per target (submission
+    /// mode); the rest of `executed` ran synchronously.
+    pub ring: BTreeMap<String, u64>,
 }
 
 /// Campaign totals.
@@ -325,7 +333,9 @@ pub fn run(
                 st.grouped_ops += res.grouped;
                 st.broken_chains += res.broken_chains;
                 for (k, (ring, _)) in &res.ring {
-                    st.per_kind.entry(*k).or_default().via_ring += ring;
+                    let ks = st.per_kind.entry(*k).or_default();
+                    ks.via_ring += ring;
+                    *ks.ring.entry(t.name.clone()).or_default() += ring;
                 }
                 for (k, c) in &res.executed {
                     *st.per_kind
@@ -406,6 +416,7 @@ pub fn syscalls_target(scratch: &Scratch) -> Target {
         make: Box::new(|roots| Ok(Box::new(crate::syscalls::Syscalls::new(roots)))),
         group: None,
         supported: BTreeMap::new(),
+        unavailable: None,
     }
 }
 
@@ -422,7 +433,12 @@ pub fn table(stats: &Stats, targets: &[String]) -> String {
     for (k, s) in &stats.per_kind {
         out.push_str(&format!("{:<16} {:>9}", k.name(), s.sequences));
         for t in targets {
-            out.push_str(&format!(" {:>14}", s.executed.get(t).copied().unwrap_or(0)));
+            let ops = s.executed.get(t).copied().unwrap_or(0);
+            let cell = match s.ring.get(t) {
+                Some(&ring) if ring != ops => format!("{ops} ({ring})"),
+                _ => ops.to_string(),
+            };
+            out.push_str(&format!(" {cell:>14}"));
         }
         let unsupported = if s.unsupported.is_empty() {
             "-".to_string()
@@ -461,6 +477,10 @@ pub fn table(stats: &Stats, targets: &[String]) -> String {
             stats.grouped_ops, stats.broken_chains
         ));
     }
+    out.push_str(
+        "ops per target; \"N (R)\": N ops, R of them through the ring (the rest had no \
+         opcode on this kernel and ran synchronously)\n",
+    );
     for (why, n) in &stats.poison_reasons {
         out.push_str(&format!("  poisoned {n}x: {why}\n"));
     }
@@ -542,8 +562,25 @@ impl std::fmt::Display for TargetError {
     }
 }
 
-/// The io_uring targets for the given submission paths (see [`Submission`]).
+/// The io_uring targets for the given submission paths (see [`Submission`]);
+/// the first mode that cannot be set up here is an error
+/// ([`TargetError::Unavailable`]).
 pub fn uring_targets(
+    scratch: &Scratch,
+    submissions: &[Submission],
+) -> Result<Vec<Target>, TargetError> {
+    let all = uring_targets_or_unavailable(scratch, submissions)?;
+    if let Some(why) = all.iter().find_map(|t| t.unavailable.clone()) {
+        return Err(TargetError::Unavailable(why));
+    }
+    Ok(all)
+}
+
+/// The io_uring targets for the given submission paths, one per path in
+/// order; a path the kernel or filesystem cannot serve here is a target with
+/// [`Target::unavailable`] set (never left out). Only bad configuration is
+/// an error.
+pub fn uring_targets_or_unavailable(
     scratch: &Scratch,
     submissions: &[Submission],
 ) -> Result<Vec<Target>, TargetError> {
@@ -554,16 +591,35 @@ pub fn uring_targets(
             Submission::Mode(m) => (m, None),
             Submission::Grouped(g) => (Mode::Single, Some(g)),
         };
-        let roots = scratch
+        let made = scratch
             .roots(&format!("probe-{}", sub.name()))
-            .map_err(|e| TargetError::Unavailable(e.to_string()))?;
-        let probe = crate::uring::Uring::new(roots, mode, proposed).map_err(|e| {
-            let text = format!("io_uring ({mode}): {e}");
-            match e {
-                crate::uring::UringError::Proposed(_) => TargetError::Config(text),
-                _ => TargetError::Unavailable(text),
+            .map_err(|e| TargetError::Unavailable(format!("scratch roots: {e}")))
+            .and_then(|roots| {
+                crate::uring::Uring::new(roots, mode, proposed).map_err(|e| {
+                    let text = format!("io_uring ({mode}): {e}");
+                    match e {
+                        crate::uring::UringError::Proposed(_) => TargetError::Config(text),
+                        _ => TargetError::Unavailable(text),
+                    }
+                })
+            });
+        let probe = match made {
+            Ok(p) => p,
+            Err(TargetError::Config(e)) => return Err(TargetError::Config(e)),
+            Err(TargetError::Unavailable(why)) => {
+                let why = format!("unavailable: {why}");
+                let text = why.clone();
+                out.push(Target {
+                    name: format!("uring/{}", sub.name()),
+                    profile: crate::profile::detect(scratch, model::Interface::Uring),
+                    make: Box::new(move |_| Err(text.clone())),
+                    group,
+                    supported: BTreeMap::new(),
+                    unavailable: Some(why),
+                });
+                continue;
             }
-        })?;
+        };
         let mut supported = BTreeMap::new();
         let mut sync_kinds = Vec::new();
         for k in OpKind::ALL {
@@ -599,6 +655,7 @@ pub fn uring_targets(
                     .map_err(|e| format!("io_uring ({mode}): {e}"))
             }),
             supported,
+            unavailable: None,
         });
     }
     Ok(out)

@@ -137,6 +137,13 @@ pub enum Fault {
     /// Imitates a readdir that drops the final entry when its buffer fills
     /// exactly, seen only by the state walk.
     TruncatedSnapshot,
+    /// ftruncate's length goes through 32 bits: the file gets `len as u32`
+    /// bytes (2^32 + 1 becomes 1), and the call succeeds. Imitates a length
+    /// stored in a u32 on one path (the deliberately broken kernel of
+    /// kernel/broken/03-ftruncate-fixed-file-32bit does this with fixed
+    /// files). Only lengths of 2^32 and above trigger it: the generator's
+    /// boundary values, which shrinking must keep.
+    TruncateLength32,
 }
 
 /// Every fault the suite checks, each with the parameters it is checked with.
@@ -202,6 +209,7 @@ pub fn all_faults() -> Vec<Fault> {
         MknodFifoAsFile,
         SeekDataInHole,
         TruncatedSnapshot,
+        TruncateLength32,
     ]
 }
 
@@ -237,6 +245,7 @@ impl Fault {
             Fault::MknodFifoAsFile => "mknod(S_IFIFO) creates a regular file".into(),
             Fault::SeekDataInHole => "SEEK_DATA treats holes as data".into(),
             Fault::TruncatedSnapshot => "the state walk misses the last file".into(),
+            Fault::TruncateLength32 => "ftruncate keeps only the low 32 bits of the length".into(),
         }
     }
 }
@@ -340,6 +349,17 @@ impl<B: Backend> Faulty<B> {
             (Fault::PunchKeepsData, Op::Fallocate { .. }) => self.punch_keeps_data(op),
             (Fault::SeekDataInHole, Op::Lseek { .. }) => self.seek_data_in_hole(op),
             (Fault::NoreplaceIgnored, Op::Rename { .. }) => self.noreplace_ignored(op),
+            (Fault::TruncateLength32, Op::Ftruncate { fd, len }) if *len >= 1 << 32 => {
+                let short = Op::Ftruncate {
+                    fd: *fd,
+                    len: *len as u32 as i64,
+                };
+                let out = self.inner.exec(&short);
+                if out.result.is_ok() {
+                    self.hit();
+                }
+                self.after(op, out)
+            }
             _ => {
                 let out = self.inner.exec(op);
                 self.after(op, out)

@@ -69,12 +69,56 @@ fn dir() -> impl Strategy<Value = Dir> {
     ]
 }
 
-/// Small counts most of the time, page and 2^31/2^32 boundaries sometimes.
+/// Boundary lengths: page +- 1, 2^31 +- 1, 2^32 +- 1, 2^63 - 1. A `select`
+/// shrinks only to an earlier element of its list, so a failure that needs
+/// one of these values shrinks to the smallest listed value that still fails,
+/// never to an unlisted one in between.
+pub const BOUNDARY_LENGTHS: [u64; 14] = [
+    4095,
+    4096,
+    4097,
+    65535,
+    65536,
+    65537,
+    (1 << 31) - 1,
+    1 << 31,
+    (1 << 31) + 1,
+    (1 << 32) - 1,
+    1 << 32,
+    (1 << 32) + 1,
+    (1 << 40) + 3,
+    i64::MAX as u64,
+];
+
+/// Boundary offsets (and lengths of ops that take a signed length): -1 where
+/// the interface allows it (the file position, or EINVAL), page +- 1, 2^31 +-
+/// 1, 2^32 +- 1, 2^63 - 1 and just below; the files are sparse, so large
+/// offsets cost nothing. Ascending after -1, so shrinking moves toward the
+/// smaller boundaries.
+pub const BOUNDARY_OFFSETS: [i64; 15] = [
+    -1,
+    4095,
+    4096,
+    4097,
+    8192,
+    (1 << 31) - 1,
+    1 << 31,
+    (1 << 31) + 1,
+    (1 << 32) - 1,
+    1 << 32,
+    (1 << 32) + 1,
+    (1 << 40) + 3,
+    i64::MAX - 5,
+    i64::MAX - 1,
+    i64::MAX,
+];
+
+/// Small counts most of the time, [`BOUNDARY_LENGTHS`] sometimes.
 fn length() -> impl Strategy<Value = u64> {
     prop_oneof![
         8 => 0u64..64,
-        2 => select(vec![4095u64, 4096, 4097, 65535, 65536, 65537]),
-        1 => select(vec![(1u64 << 31) - 1, 1 << 31, (1 << 32) - 1, 1 << 32, 1 << 32 | 1]),
+        2 => select(BOUNDARY_LENGTHS[..6].to_vec()),
+        1 => select(BOUNDARY_LENGTHS[6..].to_vec()),
     ]
 }
 
@@ -84,12 +128,13 @@ fn transfer_length() -> impl Strategy<Value = u64> {
     prop_oneof![15 => 0u64..70_000, 1 => length()]
 }
 
-/// Offsets: small, page boundaries, and large values on sparse files.
-fn offset_value() -> impl Strategy<Value = i64> {
+/// Offsets: small, page boundaries, and large values on sparse files (see
+/// [`BOUNDARY_OFFSETS`]).
+pub fn offset_value() -> impl Strategy<Value = i64> {
     prop_oneof![
         8 => 0i64..64,
-        2 => select(vec![4095i64, 4096, 4097, 8192]),
-        1 => select(vec![-1i64, (1 << 31) - 1, 1 << 32, (1 << 40) + 3, i64::MAX - 5, i64::MAX]),
+        2 => select(BOUNDARY_OFFSETS[1..5].to_vec()),
+        2 => select([&BOUNDARY_OFFSETS[..1], &BOUNDARY_OFFSETS[5..]].concat()),
     ]
 }
 
@@ -319,7 +364,7 @@ fn one_op(kind: OpKind) -> BoxedStrategy<Op> {
         OpKind::Fadvise => (
             fd(),
             offset_value(),
-            prop_oneof![4 => 0i64..8192, 1 => Just(-1i64)],
+            prop_oneof![4 => 0i64..8192, 1 => Just(-1i64), 1 => offset_value()],
             prop_oneof![
                 6 => select(vec![
                     Advice::Normal,
@@ -353,7 +398,13 @@ fn one_op(kind: OpKind) -> BoxedStrategy<Op> {
                 vec![FallocFlag::Raw(0x04)],
             ]),
             prop_oneof![3 => 0i64..16, 3 => 0i64..9000, 1 => offset_value()],
-            prop_oneof![3 => 1i64..16, 3 => 0i64..9000, 1 => select(vec![-1i64, 4096, 1 << 20])],
+            // Lengths stay small: fallocate really allocates (a boundary
+            // offset with a small length is what reaches 2^31 and 2^32).
+            prop_oneof![
+                3 => 1i64..16,
+                3 => 0i64..9000,
+                1 => select(vec![-1i64, 4095, 4096, 4097, 1 << 20]),
+            ],
         )
             .prop_map(|(fd, mode, offset, len)| Op::Fallocate {
                 fd,
@@ -541,5 +592,78 @@ mod tests {
                 op.validate().unwrap();
             }
         }
+    }
+
+    /// Shrinks `tree` the way proptest's runner does while `fails` holds and
+    /// returns the last failing value.
+    fn shrink<T: std::fmt::Debug + Clone>(
+        tree: &mut impl ValueTree<Value = T>,
+        fails: impl Fn(&T) -> bool,
+    ) -> T {
+        let mut last = tree.current();
+        if !tree.simplify() {
+            return last;
+        }
+        loop {
+            let v = tree.current();
+            if fails(&v) {
+                last = v;
+                if !tree.simplify() {
+                    break;
+                }
+            } else if !tree.complicate() {
+                break;
+            }
+        }
+        last
+    }
+
+    #[test]
+    fn boundary_values_are_drawn_and_survive_shrinking() {
+        let mut runner = TestRunner::deterministic();
+        // Every boundary offset is drawn in a few thousand tries.
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..5000 {
+            seen.insert(offset_value().new_tree(&mut runner).unwrap().current());
+        }
+        for b in BOUNDARY_OFFSETS {
+            assert!(seen.contains(&b), "{b} never drawn");
+        }
+        // A property that fails only at 2^32 and above shrinks to exactly
+        // 2^32; one that fails only at 2^31 + 1 and above to 2^31 + 1; one
+        // that fails only at -1 keeps -1. Never to an unlisted value.
+        for (threshold, want) in [(1i64 << 32, 1i64 << 32), ((1 << 31) + 1, (1 << 31) + 1)] {
+            let mut shrunk = 0;
+            for _ in 0..3000 {
+                let mut tree = offset_value().new_tree(&mut runner).unwrap();
+                if tree.current() < threshold {
+                    continue;
+                }
+                let v = shrink(&mut tree, |&v| v >= threshold);
+                assert_eq!(v, want, "a failure at >= {threshold} shrank to {v}");
+                shrunk += 1;
+            }
+            assert!(shrunk > 50, "only {shrunk} draws at >= {threshold}");
+        }
+        let mut minus_one = 0;
+        for _ in 0..3000 {
+            let mut tree = offset_value().new_tree(&mut runner).unwrap();
+            if tree.current() == -1 {
+                assert_eq!(shrink(&mut tree, |&v| v == -1), -1);
+                minus_one += 1;
+            }
+        }
+        assert!(minus_one > 5, "-1 drawn {minus_one} times");
+        // Lengths: a failure only at 2^32 - 1 and above shrinks to 2^32 - 1.
+        let mut shrunk = 0;
+        for _ in 0..3000 {
+            let mut tree = length().new_tree(&mut runner).unwrap();
+            if tree.current() < (1 << 32) - 1 {
+                continue;
+            }
+            assert_eq!(shrink(&mut tree, |&v| v >= (1 << 32) - 1), (1 << 32) - 1);
+            shrunk += 1;
+        }
+        assert!(shrunk > 20, "only {shrunk} lengths at >= 2^32 - 1");
     }
 }

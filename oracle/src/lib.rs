@@ -22,6 +22,7 @@ pub mod scenario;
 pub mod scratch;
 pub mod sqe;
 pub mod sqe_fuzz;
+pub mod sqe_sweep;
 pub mod syscalls;
 pub mod uring;
 

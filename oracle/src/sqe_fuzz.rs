@@ -73,6 +73,8 @@ use std::sync::mpsc;
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+mod sweep;
+
 /// Most SQEs in one input.
 pub const MAX_SQES: usize = 8;
 /// Bytes of one [`Word`] in the byte format (kind, 8 value bytes).
@@ -2036,12 +2038,14 @@ enum Job {
     Check(FuzzInput),
     Stats,
     Verify,
+    Sweep,
 }
 
 enum Reply {
     Checked(Result<(), Finding>),
     Stats(Stats),
     Verified(Result<Vec<RuleCheck>, String>),
+    Swept(Result<crate::sqe_sweep::SweepReport, String>),
     Panicked(String),
 }
 
@@ -2073,6 +2077,7 @@ fn worker() -> &'static Result<Mutex<Worker>, String> {
                     let reply = match job {
                         Job::Stats => Reply::Stats(sb.stats.clone()),
                         Job::Verify => Reply::Verified(sb.verify()),
+                        Job::Sweep => Reply::Swept(sb.sweep()),
                         Job::Check(input) => {
                             match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                                 sb.run(&input)
@@ -2143,6 +2148,19 @@ pub fn verify_rules() -> Result<Vec<RuleCheck>, String> {
     w.jobs.send(Job::Verify).map_err(|e| e.to_string())?;
     match w.replies.recv().map_err(|e| e.to_string())? {
         Reply::Verified(r) => r,
+        Reply::Panicked(m) => Err(format!("harness panic: {m}")),
+        _ => Err("unexpected reply".into()),
+    }
+}
+
+/// Runs the SQE rule sweep ([`crate::sqe_sweep`]) in the sandbox: Err when the
+/// sandbox cannot run here (see [`sandbox_ready`]) or the sweep cannot start.
+pub fn sweep() -> Result<crate::sqe_sweep::SweepReport, String> {
+    let w = worker().as_ref().map_err(|e| e.clone())?;
+    let w = w.lock().unwrap_or_else(|e| e.into_inner());
+    w.jobs.send(Job::Sweep).map_err(|e| e.to_string())?;
+    match w.replies.recv().map_err(|e| e.to_string())? {
+        Reply::Swept(r) => r,
         Reply::Panicked(m) => Err(format!("harness panic: {m}")),
         _ => Err("unexpected reply".into()),
     }

@@ -334,6 +334,9 @@ impl Fs {
                 }
                 let nonblock = nonblock_flag || dout.nonblock;
                 // wait_for_space
+                if op.readers == 0 && op.lazy_release {
+                    return Plan::pure(Allowed::Unmodelled(crate::pipe::LAZY_RELEASE));
+                }
                 if op.readers == 0 {
                     return Plan::fail(Errno::EPIPE);
                 }
@@ -401,6 +404,9 @@ impl Fs {
             } else {
                 Plan::pure(Allowed::Blocks)
             };
+        }
+        if op.readers == 0 && op.lazy_release {
+            return Plan::pure(Allowed::Unmodelled(crate::pipe::LAZY_RELEASE));
         }
         if op.readers == 0 {
             return Plan::fail(Errno::EPIPE);

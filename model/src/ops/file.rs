@@ -373,6 +373,9 @@ impl Fs {
                 if len == 0 {
                     return Plan::pure(Allowed::ok(0));
                 }
+                if p.readers == 0 && p.lazy_release {
+                    return Plan::pure(Allowed::Unmodelled(crate::pipe::LAZY_RELEASE));
+                }
                 if p.readers == 0 {
                     return Plan::fail(Errno::EPIPE);
                 }

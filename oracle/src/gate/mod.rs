@@ -18,6 +18,7 @@
 pub mod baseline;
 pub mod build;
 pub mod report;
+pub mod sqe_rows;
 pub mod suite;
 pub mod vm;
 
@@ -99,8 +100,8 @@ pub struct Counts {
     /// Ops of the kind executed on the target.
     #[serde(skip_serializing_if = "is_zero")]
     pub ops: u64,
-    /// Of those, the ops that went through an io_uring opcode (io_uring
-    /// targets; the rest ran through the synchronous fallback).
+    /// Of those, ops submitted through the ring (the rest ran synchronously:
+    /// no opcode, or the kernel lacks it).
     #[serde(skip_serializing_if = "is_zero")]
     pub ring: u64,
     /// Divergences at an op of the kind (shrinking reruns included).

@@ -347,13 +347,24 @@ pub fn markdown(report: &GateReport) -> String {
     } else {
         out.push_str("- baseline: none (every failing row fails the gate)\n");
     }
-    out.push_str("\n| filesystem | target | pass | fail | unsupported |\n");
-    out.push_str("|---|---|---:|---:|---:|\n");
+    out.push_str(
+        "\n| filesystem | target | pass | fail | unsupported | ops (sequences) | via the ring | probes (sqe) |\n",
+    );
+    out.push_str("|---|---|---:|---:|---:|---:|---:|---:|\n");
     for ((fs, target), rows) in groups(&result.rows) {
         let n = |s: Status| rows.iter().filter(|r| r.status == s).count();
+        let sum = |f: fn(&super::Counts) -> u64| rows.iter().map(|r| f(&r.counts)).sum::<u64>();
+        let seq = |r: &&&Row| r.property == "sequences";
+        let ops: u64 = rows.iter().filter(seq).map(|r| r.counts.ops).sum();
+        let ring: u64 = rows.iter().filter(seq).map(|r| r.counts.ring).sum();
+        let probes = if target == super::sqe_rows::TARGET {
+            sum(|c| c.pass + c.fail)
+        } else {
+            0
+        };
         let _ = writeln!(
             out,
-            "| {fs} | {} | {} | {} | {} |",
+            "| {fs} | {} | {} | {} | {} | {ops} | {ring} | {probes} |",
             md_escape(&target),
             n(Status::Pass),
             n(Status::Fail),

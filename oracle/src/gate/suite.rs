@@ -35,6 +35,8 @@ pub struct SuiteConfig {
     pub scenarios_dir: PathBuf,
     /// Scenario name filter (`RINGSPEC_SCENARIOS` syntax; empty: all).
     pub filter: String,
+    /// Run the SQE rule sweep ([`super::sqe_rows`]) first.
+    pub sqe_sweep: bool,
 }
 
 impl Default for SuiteConfig {
@@ -46,6 +48,7 @@ impl Default for SuiteConfig {
             filesystems: vec![FsChoice::Tmpfs],
             scenarios_dir: crate::corpus_dir().join("scenarios"),
             filter: String::new(),
+            sqe_sweep: true,
         }
     }
 }
@@ -230,6 +233,12 @@ pub fn run_suite(cfg: &SuiteConfig, targets: TargetsFn<'_>) -> SuiteResult {
         return result;
     }
     result.rows = probe_rows(&result.kernel.io_uring);
+    if cfg.sqe_sweep {
+        match super::sqe_rows::sweep_rows() {
+            Ok(rows) => result.rows.extend(rows),
+            Err(e) => result.problems.push(e),
+        }
+    }
     let scenarios = match load_dir(&cfg.scenarios_dir) {
         Ok(all) => all
             .into_iter()
@@ -276,6 +285,11 @@ pub fn run_suite(cfg: &SuiteConfig, targets: TargetsFn<'_>) -> SuiteResult {
             }
         }
         for (ti, t) in ts.iter().enumerate() {
+            if let Some(why) = &t.unavailable {
+                eprintln!("ringspec suite: {fs_name} {}: {why}", t.name);
+                result.rows.extend(unavailable_rows(&fs_name, t, why));
+                continue;
+            }
             // A target that cannot even be built is an environment problem.
             let probe_label = format!("gate-probe-{fi}-{ti}");
             if let Err(e) = scratch
@@ -348,6 +362,25 @@ pub fn run_suite(cfg: &SuiteConfig, targets: TargetsFn<'_>) -> SuiteResult {
     result.rows.sort_by_key(Row::key);
     result.seconds = started.elapsed().as_secs_f64();
     result
+}
+
+/// The rows of a submission mode the kernel or filesystem cannot serve: one
+/// unsupported "sequences" row per op kind, noted "unavailable: <why>" (a
+/// baseline that had them passing sees a regression).
+pub fn unavailable_rows(fs_name: &str, t: &Target, why: &str) -> Vec<Row> {
+    crate::gen::default_kinds()
+        .into_iter()
+        .map(|k| Row {
+            opcode: k.name().to_string(),
+            property: "sequences".to_string(),
+            filesystem: fs_name.to_string(),
+            target: t.name.clone(),
+            status: Status::Unsupported,
+            counts: Counts::default(),
+            failures: Vec::new(),
+            note: Some(why.to_string()),
+        })
+        .collect()
 }
 
 /// Accumulates scenario cases into one row.
@@ -585,6 +618,45 @@ mod tests {
         assert_eq!(c.get("CONFIG_XFS_FS").map(String::as_str), Some("n"));
         assert_eq!(c.get("CONFIG_EXT4_FS").map(String::as_str), Some("m"));
         assert!(!c.contains_key("CONFIG_OTHER"));
+    }
+
+    #[test]
+    fn an_unavailable_mode_is_reported_not_dropped() {
+        let t = Target {
+            name: "uring/sqpoll".into(),
+            profile: model::Profile::default_tmpfs(),
+            make: Box::new(|_| Err("unavailable: SQPOLL refused".into())),
+            group: None,
+            supported: BTreeMap::new(),
+            unavailable: Some("unavailable: SQPOLL refused".into()),
+        };
+        let rows = unavailable_rows("tmpfs", &t, t.unavailable.as_deref().unwrap());
+        assert_eq!(rows.len(), crate::gen::default_kinds().len());
+        assert!(rows.iter().all(|r| r.status == Status::Unsupported
+            && r.target == "uring/sqpoll"
+            && r.note.as_deref() == Some("unavailable: SQPOLL refused")));
+        // Against a baseline where the mode passed, that is a regression.
+        let mut passed = rows[0].clone();
+        passed.status = Status::Pass;
+        let base = super::super::baseline::Baseline::from_result(&SuiteResult {
+            format: FORMAT,
+            kernel: KernelFacts::default(),
+            settings: SuiteSettings {
+                seed: 0,
+                cases: 0,
+                max_len: 0,
+                filter: String::new(),
+                scenarios: String::new(),
+            },
+            filesystems: Vec::new(),
+            targets: vec!["uring/sqpoll".into()],
+            rows: vec![passed],
+            findings: Vec::new(),
+            problems: Vec::new(),
+            seconds: 0.0,
+        });
+        let cmp = super::super::baseline::compare(&base, &rows);
+        assert_eq!(cmp.failing().count(), 1, "{:?}", cmp.changes);
     }
 
     #[test]
