@@ -2431,6 +2431,43 @@ fn set_field(s: &mut Sqe, f: Field, v: u64) {
 // ---------------------------------------------------------------------------
 // Valid templates and seeds.
 
+/// [`template`], and for the proposed opcodes configured in `proposed` a
+/// valid SQE in ringspec's encoding (oracle/src/sqe.rs): COPY_FILE_RANGE
+/// copies 8 bytes of `r` at offset 0 (addr = splice_off_in) to `f` at its
+/// file position (off = -1); GETDENTS64 reads one record of the run directory
+/// into a 31-byte buffer; MKNODAT makes a FIFO (mode in len, dev 0 in off).
+pub fn template_with(code: u8, proposed: &rules::Proposed) -> Option<FuzzSqe> {
+    use Field::*;
+    let s = FuzzSqe::of(code);
+    let buf = Word::Ptr(Ptr::Rw {
+        offset: 0,
+        aligned: true,
+    });
+    if proposed.copy_file_range == Some(code) {
+        return Some(
+            s.with(Fd, Word::Fd(0))
+                .with(SpliceFdIn, Word::Fd(1))
+                .with(Off, Word::Special(0))
+                .with(Len, Word::Small(8)),
+        );
+    }
+    if proposed.getdents64 == Some(code) {
+        return Some(
+            s.with(Fd, Word::Fd(3))
+                .with(Addr, buf)
+                .with(Len, Word::Small(31)),
+        );
+    }
+    if proposed.mknodat == Some(code) {
+        return Some(
+            s.with(Fd, Word::Fd(3))
+                .with(Addr, Word::Ptr(Ptr::Path(6)))
+                .with(Len, Word::Raw(libc::S_IFIFO as u64 | 0o644)),
+        );
+    }
+    template(code)
+}
+
 /// An SQE of `code` that passes prep and runs on the sandbox (every must-be-zero
 /// field zero): the basis of the seeds and of the rule verification. None for
 /// numbers outside the table.

@@ -2,7 +2,7 @@
 //! probe on a fresh `run` directory, fresh descriptors and the template SQE of
 //! its opcode, with the sandbox's observable state taken before and after.
 
-use super::{fields_of, open_fds, set_field, show_res, template, Run, Sandbox, MAX_SQES, PAGE};
+use super::{fields_of, open_fds, set_field, show_res, Run, Sandbox, MAX_SQES, PAGE};
 use super::{ArenaMem, RW_AT, RW_LEN};
 use crate::sqe::Sqe;
 use crate::sqe_sweep::{
@@ -126,7 +126,8 @@ impl Sandbox {
     /// One probe: a fresh run, the template with the probe's value, the state
     /// before and after.
     fn sweep_one(&mut self, u: &mut crate::uring::Uring, p: &Probe) -> Result<Outcome, String> {
-        let t = template(p.opcode).ok_or("no valid template for this opcode")?;
+        let t = super::template_with(p.opcode, &self.profile.proposed)
+            .ok_or("no valid template for this opcode")?;
         let run = self.setup_run()?;
         let (r, page) = self.resolve(&run, 0, &t);
         let mut pages = vec![vec![0u8; PAGE]; MAX_SQES];
