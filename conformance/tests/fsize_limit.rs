@@ -7,7 +7,7 @@
 
 use oracle::campaign::{self, CampaignConfig, Submission, Target};
 use oracle::rlimit::FsizeLimit;
-use oracle::scenario::{load_dir, ScenarioResult};
+use oracle::scenario::load_dir;
 use oracle::scratch::Scratch;
 
 #[test]
@@ -25,7 +25,7 @@ fn fsize_limit_scenarios_and_sequences() {
         .filter(|(_, sc)| sc.fsize_limit.is_some())
         .collect();
     assert!(!limited.is_empty(), "no scenario sets fsize_limit");
-    let (mut pass, mut known, mut skipped, mut failures) = (0, 0, 0, Vec::new());
+    let mut tally = conformance::ScenarioTally::default();
     for (i, (file, sc)) in limited.iter().enumerate() {
         for t in &targets {
             let roots = scratch
@@ -35,29 +35,12 @@ fn fsize_limit_scenarios_and_sequences() {
                 .under_fsize_limit(|| t.run_scenario(sc, roots))
                 .and_then(|r| r)
                 .unwrap_or_else(|e| panic!("{e}"));
-            match result {
-                ScenarioResult::Pass => pass += 1,
-                ScenarioResult::Skipped(_) => skipped += 1,
-                ScenarioResult::KnownBug(_) if t.name.starts_with("uring") => known += 1,
-                ScenarioResult::KnownBug(why) => failures.push(format!(
-                    "{file}.toml: {} on {}: known io_uring bug off io_uring: {why}",
-                    sc.name, t.name
-                )),
-                ScenarioResult::Fail(p) => failures.push(format!(
-                    "{file}.toml: {} on {}\n    {}",
-                    sc.name,
-                    t.name,
-                    p.join("\n    ")
-                )),
-            }
+            tally.record(file, sc, &t.name, result);
         }
     }
-    eprintln!(
-        "fsize_limit scenarios: {pass} passed, {} failed, {known} hit a known kernel bug, {skipped} skipped (other filesystems)",
-        failures.len()
-    );
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
-    assert!(pass > 0, "no fsize_limit scenario ran");
+    eprintln!("fsize_limit scenarios: {}", tally.summary());
+    assert!(tally.failures.is_empty(), "{}", tally.failures.join("\n"));
+    assert!(tally.pass > 0, "no fsize_limit scenario ran");
 
     // Random sequences with the model told the limit. 64 KiB is small enough
     // that the generator's offsets and lengths cross it often.

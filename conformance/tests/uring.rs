@@ -3,7 +3,7 @@
 use model::OpKind;
 use oracle::campaign::Submission;
 use oracle::campaign::{self, CampaignConfig, Target};
-use oracle::scenario::{load_dir, matches_filter, ScenarioResult};
+use oracle::scenario::{load_dir, matches_filter};
 use oracle::scratch::Scratch;
 
 fn env_u64(name: &str, default: u64) -> u64 {
@@ -31,7 +31,7 @@ fn scenarios_model_vs_uring() {
     let filter = std::env::var("RINGSPEC_SCENARIOS").unwrap_or_default();
     let all = load_dir(&oracle::corpus_dir().join("scenarios")).unwrap_or_else(|e| panic!("{e}"));
     let targets = all_targets(&scratch);
-    let (mut pass, mut known, mut failures) = (0, 0, Vec::new());
+    let mut tally = conformance::ScenarioTally::default();
     for (i, (file, sc)) in all.iter().enumerate() {
         if !matches_filter(&sc.name, &filter) {
             continue;
@@ -40,24 +40,12 @@ fn scenarios_model_vs_uring() {
             let roots = scratch
                 .roots(&format!("u{i}"))
                 .unwrap_or_else(|e| panic!("{e}"));
-            match t.run_scenario(sc, roots).unwrap_or_else(|e| panic!("{e}")) {
-                ScenarioResult::Pass => pass += 1,
-                ScenarioResult::Skipped(_) => {}
-                ScenarioResult::KnownBug(_) => known += 1,
-                ScenarioResult::Fail(p) => failures.push(format!(
-                    "{file}.toml: {} on {}\n    {}",
-                    sc.name,
-                    t.name,
-                    p.join("\n    ")
-                )),
-            }
+            let result = t.run_scenario(sc, roots).unwrap_or_else(|e| panic!("{e}"));
+            tally.record(file, sc, &t.name, result);
         }
     }
-    eprintln!(
-        "scenarios through io_uring: {pass} passed, {} failed, {known} hit a known kernel bug",
-        failures.len()
-    );
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    eprintln!("scenarios through io_uring: {}", tally.summary());
+    assert!(tally.failures.is_empty(), "{}", tally.failures.join("\n"));
 }
 
 /// One campaign over `kinds` through every target; returns the stats.

@@ -1529,6 +1529,20 @@ const TAG: u64 = 1 << 63;
 const F_MORE: u32 = 1 << 1;
 
 impl Sandbox {
+    /// What the SQE's fd field is, for the rules: one of this run's roles
+    /// (open), the closed slot, or anything else (a registered index or a
+    /// number the rules cannot judge).
+    fn fd_state(&self, run: &Run, f: &SqeFields) -> FdState {
+        let fixed = f.flags & rules::sqe_flags::FIXED_FILE != 0;
+        if run.roles.contains(&f.fd) && !fixed {
+            FdState::Open
+        } else if f.fd == self.closed_slot && !fixed {
+            FdState::Closed
+        } else {
+            FdState::Unknown
+        }
+    }
+
     fn run(&mut self, input: &FuzzInput) -> Result<(), Finding> {
         let baseline = open_fds();
         let mut run = self
@@ -2229,14 +2243,7 @@ impl Sandbox {
             arena: &self.arena,
             ro_stable: true,
         };
-        let fixed = f.flags & rules::sqe_flags::FIXED_FILE != 0;
-        let fd = if run.roles.contains(&f.fd) && !fixed {
-            FdState::Open
-        } else if f.fd == self.closed_slot && !fixed {
-            FdState::Closed
-        } else {
-            FdState::Unknown
-        };
+        let fd = self.fd_state(&run, &f);
         let ctx = SqeContext {
             fd,
             mem: &mem,

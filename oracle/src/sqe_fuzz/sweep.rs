@@ -8,7 +8,7 @@ use crate::sqe::Sqe;
 use crate::sqe_sweep::{
     self, show_value, Disagreement, Expect, Probe, RowStatus, SweepReport, SweepRow, Target,
 };
-use model::sqe_rules::{self as rules, errno, Code, FdState, SqeContext};
+use model::sqe_rules::{self as rules, errno, Code, SqeContext};
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, RawFd};
@@ -146,14 +146,7 @@ impl Sandbox {
             arena: &self.arena,
             ro_stable: true,
         };
-        let fixed = f.flags & rules::sqe_flags::FIXED_FILE != 0;
-        let fd = if run.roles.contains(&f.fd) && !fixed {
-            FdState::Open
-        } else if f.fd == self.closed_slot && !fixed {
-            FdState::Closed
-        } else {
-            FdState::Unknown
-        };
+        let fd = self.fd_state(&run, &f);
         let ctx = SqeContext {
             fd,
             mem: &mem,
