@@ -341,6 +341,19 @@ impl FuzzSqe {
         }
     }
 
+    /// An all-zero SQE of the table entry whose number is `code`, proposed
+    /// opcodes resolved through `proposed` (entry 0 when none has it).
+    pub fn of_number(code: u8, proposed: &rules::Proposed) -> FuzzSqe {
+        let index = rules::TABLE
+            .iter()
+            .position(|r| r.number(proposed) == Some(code))
+            .unwrap_or(0);
+        FuzzSqe {
+            opcode: OpChoice::Table(index as u8),
+            ..FuzzSqe::of(code)
+        }
+    }
+
     /// Sets field `f`.
     pub fn with(mut self, f: Field, w: Word) -> FuzzSqe {
         self.fields[field_index(f)] = w;
@@ -2445,7 +2458,7 @@ fn set_field(s: &mut Sqe, f: Field, v: u64) {
 /// into a 31-byte buffer; MKNODAT makes a FIFO (mode in len, dev 0 in off).
 pub fn template_with(code: u8, proposed: &rules::Proposed) -> Option<FuzzSqe> {
     use Field::*;
-    let s = FuzzSqe::of(code);
+    let s = FuzzSqe::of_number(code, proposed);
     let buf = Word::Ptr(Ptr::Rw {
         offset: 0,
         aligned: true,
