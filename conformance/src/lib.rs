@@ -46,3 +46,33 @@ impl ScenarioTally {
         )
     }
 }
+
+/// Prints the campaign's per-opcode table and fails on a divergence (with the
+/// seed and the minimized sequence, one op per line) or on a run that was
+/// mostly poisoned (it would then check little). `label` names the campaign.
+pub fn assert_campaign_agrees(
+    label: &str,
+    result: &oracle::campaign::CampaignResult,
+    targets: &[oracle::campaign::Target],
+) {
+    let names: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
+    eprint!("{}", oracle::campaign::table(&result.stats, &names));
+    if let Some(f) = &result.finding {
+        let ops: Vec<String> = f
+            .ops
+            .iter()
+            .map(|o| serde_json::to_string(o).unwrap_or_default())
+            .collect();
+        panic!(
+            "{label}: {} diverged (RINGSPEC_SEED={}): {}\nsequence:\n  {}",
+            f.target,
+            f.seed,
+            f.divergence,
+            ops.join("\n  ")
+        );
+    }
+    assert!(
+        result.stats.agree > result.stats.poisoned,
+        "{label}: mostly poisoned"
+    );
+}

@@ -70,24 +70,5 @@ fn fsize_limit_scenarios_and_sequences() {
         let _limit = FsizeLimit::set(Some(LIMIT)).unwrap_or_else(|e| panic!("{e}"));
         campaign::run(&cfg, &scratch, &targets, &mut |_| {})
     };
-    let names: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
-    eprint!("{}", campaign::table(&result.stats, &names));
-    if let Some(f) = result.finding {
-        let ops: Vec<String> = f
-            .ops
-            .iter()
-            .map(|o| serde_json::to_string(o).unwrap_or_default())
-            .collect();
-        panic!(
-            "under RLIMIT_FSIZE={LIMIT}: {} diverged (RINGSPEC_SEED={}): {}\nsequence:\n  {}",
-            f.target,
-            f.seed,
-            f.divergence,
-            ops.join("\n  ")
-        );
-    }
-    assert!(
-        result.stats.agree > result.stats.poisoned,
-        "under RLIMIT_FSIZE={LIMIT}: mostly poisoned"
-    );
+    conformance::assert_campaign_agrees(&format!("under RLIMIT_FSIZE={LIMIT}"), &result, &targets);
 }

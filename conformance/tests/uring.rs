@@ -64,26 +64,7 @@ fn three_way(kinds: Vec<OpKind>, cases: u64, label: &str) -> campaign::Stats {
         cfg.cases.unwrap_or(0)
     );
     let result = campaign::run(&cfg, &scratch, &targets, &mut |_| {});
-    let names: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
-    eprint!("{}", campaign::table(&result.stats, &names));
-    if let Some(f) = result.finding {
-        let ops: Vec<String> = f
-            .ops
-            .iter()
-            .map(|o| serde_json::to_string(o).unwrap_or_default())
-            .collect();
-        panic!(
-            "{label}: {} diverged (RINGSPEC_SEED={}): {}\nsequence:\n  {}",
-            f.target,
-            f.seed,
-            f.divergence,
-            ops.join("\n  ")
-        );
-    }
-    assert!(
-        result.stats.agree > result.stats.poisoned,
-        "{label}: mostly poisoned"
-    );
+    conformance::assert_campaign_agrees(label, &result, &targets);
     result.stats
 }
 
