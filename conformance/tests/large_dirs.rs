@@ -4,68 +4,25 @@
 //! that existed throughout may be lost or returned twice, and entries added or
 //! removed meanwhile may appear or not.
 
-use model::{Dir, FdRef, Op, OpenFlag};
+use model::Op;
 use oracle::campaign;
+use oracle::checks::sequences::{big_directory_stream, DirStream};
 use oracle::differential::{check_sequence, Verdict};
 use oracle::scratch::Scratch;
 
 const ENTRIES: usize = 1000;
 
-fn create(path: String) -> Op {
-    Op::Mknod {
-        dir: Dir::Root,
-        path,
-        node_type: model::NodeType::Reg,
-        perm: 0o644,
-        major: 0,
-        minor: 0,
-    }
-}
-
-fn getdents(count: u64) -> Op {
-    Op::Getdents {
-        fd: FdRef::Slot(0),
-        count,
-    }
-}
-
 /// A big directory, then passes over it with interleaved changes and seeks.
 fn sequence() -> Vec<Op> {
-    let mut ops = vec![Op::Mkdir {
-        dir: Dir::Root,
-        path: "big".into(),
-        mode: 0o755,
-    }];
-    ops.extend((0..ENTRIES).map(|i| create(format!("big/f{i:04}"))));
-    ops.push(Op::Open {
-        slot: 0,
-        dir: Dir::Root,
-        path: "big".into(),
-        flags: vec![OpenFlag::Directory],
-        mode: 0,
-    });
-    // Pass 1: small buffers, with creates and unlinks every few calls.
-    for round in 0..60 {
-        ops.push(getdents(512));
-        if round % 3 == 0 {
-            ops.push(create(format!("big/n{round:03}")));
-            ops.push(Op::Unlink {
-                dir: Dir::Root,
-                path: format!("big/f{:04}", round * 7),
-                removedir: false,
-            });
-        }
-    }
-    ops.extend((0..20).map(|_| getdents(4096)));
-    // Resume from the cookies of records returned in pass 1, each to the end.
-    for k in (0..ENTRIES as u32).step_by(97) {
-        ops.push(Op::SeekDirent {
-            fd: FdRef::Slot(0),
-            entry: k,
-        });
-        ops.extend((0..12).map(|_| getdents(8192)));
-    }
-    ops
+    big_directory_stream(&DirStream {
+        entries: ENTRIES,
+        rounds: 60,
+        buffers: [512, 512],
+        drain: 20,
+        resume_step: 97,
+        reads_per_resume: 12,
+        rewind: false,
+    })
 }
 
 #[test]

@@ -48,12 +48,49 @@ pub const CURSOR_ENTRIES: usize = 600;
 /// existed throughout may be lost or returned twice (the model's rule); through
 /// io_uring the cursor is the file position the opcode advances.
 pub fn getdents_cursor() -> Vec<Op> {
+    big_directory_stream(&DirStream {
+        entries: CURSOR_ENTRIES,
+        rounds: 40,
+        buffers: [200, 512],
+        drain: 8,
+        resume_step: 131,
+        reads_per_resume: 8,
+        rewind: true,
+    })
+}
+
+/// The shape of a [`big_directory_stream`].
+#[derive(Debug, Clone, Copy)]
+pub struct DirStream {
+    /// Files in `big/` before the stream opens.
+    pub entries: usize,
+    /// Small-buffer getdents64 calls in the first pass; every third one is
+    /// followed by a create and an unlink.
+    pub rounds: u32,
+    /// The buffer sizes of those calls, alternating.
+    pub buffers: [u64; 2],
+    /// 4096-byte calls that end the first pass.
+    pub drain: usize,
+    /// Resume from the cookie of every `resume_step`-th record returned.
+    pub resume_step: usize,
+    /// 8192-byte calls after each resumption.
+    pub reads_per_resume: usize,
+    /// Rewind (lseek 0) and list again at the end.
+    pub rewind: bool,
+}
+
+/// A directory `big/` of `entries` files (hashed, multi-block on ext4), opened
+/// as slot 0 and listed in small buffers with creates and unlinks between
+/// calls, then resumed (seekdir) from the cookies of records returned earlier.
+/// The model judges every call: no entry that existed throughout may be lost
+/// or returned twice; entries added or removed meanwhile may appear or not.
+pub fn big_directory_stream(shape: &DirStream) -> Vec<Op> {
     let mut v = vec![Op::Mkdir {
         dir: Dir::Root,
         path: "big".into(),
         mode: 0o755,
     }];
-    v.extend((0..CURSOR_ENTRIES).map(|i| create(format!("big/f{i:04}"))));
+    v.extend((0..shape.entries).map(|i| create(format!("big/f{i:04}"))));
     v.push(Op::Open {
         slot: 0,
         dir: Dir::Root,
@@ -61,8 +98,8 @@ pub fn getdents_cursor() -> Vec<Op> {
         flags: vec![OpenFlag::Directory],
         mode: 0,
     });
-    for round in 0..40 {
-        v.push(getdents(if round % 2 == 0 { 200 } else { 512 }));
+    for round in 0..shape.rounds {
+        v.push(getdents(shape.buffers[round as usize % 2]));
         if round % 3 == 0 {
             v.push(create(format!("big/n{round:03}")));
             v.push(Op::Unlink {
@@ -72,21 +109,22 @@ pub fn getdents_cursor() -> Vec<Op> {
             });
         }
     }
-    v.extend((0..8).map(|_| getdents(4096)));
-    for k in (0..CURSOR_ENTRIES as u32).step_by(131) {
+    v.extend((0..shape.drain).map(|_| getdents(4096)));
+    for k in (0..shape.entries as u32).step_by(shape.resume_step) {
         v.push(Op::SeekDirent {
             fd: FdRef::Slot(0),
             entry: k,
         });
+        v.extend((0..shape.reads_per_resume).map(|_| getdents(8192)));
+    }
+    if shape.rewind {
+        v.push(Op::Lseek {
+            fd: FdRef::Slot(0),
+            offset: 0,
+            whence: model::Whence::Set,
+        });
         v.extend((0..8).map(|_| getdents(8192)));
     }
-    // Rewind (lseek 0) and list again: the cursor restarts.
-    v.push(Op::Lseek {
-        fd: FdRef::Slot(0),
-        offset: 0,
-        whence: model::Whence::Set,
-    });
-    v.extend((0..8).map(|_| getdents(8192)));
     v
 }
 
