@@ -90,18 +90,25 @@ pub fn check_sequence(profile: &Profile, ops: &[Op], backend: &mut dyn Backend) 
     res
 }
 
+impl SeqResult {
+    /// Nothing run yet: agreeing, every count zero.
+    fn empty() -> SeqResult {
+        SeqResult {
+            verdict: Verdict::Agree,
+            executed: BTreeMap::new(),
+            skipped_blocking: 0,
+            outcomes: Vec::new(),
+            ring: BTreeMap::new(),
+            grouped: 0,
+            broken_chains: 0,
+            state: None,
+        }
+    }
+}
+
 fn check_ops(profile: &Profile, ops: &[Op], backend: &mut dyn Backend) -> SeqResult {
     let mut fs = Fs::new(profile.clone());
-    let mut res = SeqResult {
-        verdict: Verdict::Agree,
-        executed: BTreeMap::new(),
-        skipped_blocking: 0,
-        outcomes: Vec::new(),
-        ring: BTreeMap::new(),
-        grouped: 0,
-        broken_chains: 0,
-        state: None,
-    };
+    let mut res = SeqResult::empty();
     for (i, op) in ops.iter().enumerate() {
         let allowed = fs.step(op);
         if allowed == Allowed::Blocks {
@@ -313,16 +320,7 @@ fn check_grouped(
     grouping: Grouping,
 ) -> SeqResult {
     let mut fs = Fs::new(profile.clone());
-    let mut res = SeqResult {
-        verdict: Verdict::Agree,
-        executed: BTreeMap::new(),
-        skipped_blocking: 0,
-        outcomes: Vec::new(),
-        ring: BTreeMap::new(),
-        grouped: 0,
-        broken_chains: 0,
-        state: None,
-    };
+    let mut res = SeqResult::empty();
     let diverge = |i: usize, op: &Op, out: Outcome, allowed: String, why: String, name: &str| {
         Verdict::Diverged(Box::new(Divergence {
             index: Some(i),

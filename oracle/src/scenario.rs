@@ -463,6 +463,18 @@ impl NodeExpect {
     }
 }
 
+/// Parses one op written inline as in the scenario tables, e.g.
+/// `{ op = "open", slot = 0, path = "a", flags = ["creat"] }`.
+pub fn parse_op(text: &str) -> Result<Op, String> {
+    #[derive(Deserialize)]
+    struct Inline {
+        x: Op,
+    }
+    toml::from_str::<Inline>(&format!("x = {text}"))
+        .map(|w| w.x)
+        .map_err(|e| format!("{text}: {e}"))
+}
+
 /// A scenario filter from `RINGSPEC_SCENARIOS`-style text: comma-separated
 /// substrings; a leading `-` excludes. Empty selects everything.
 pub fn matches_filter(name: &str, filter: &str) -> bool {

@@ -1115,13 +1115,7 @@ mod tests {
 
     /// Parses one op written as in the scenario files.
     fn op(text: &str) -> Op {
-        #[derive(serde::Deserialize)]
-        struct W {
-            x: Op,
-        }
-        toml::from_str::<W>(&format!("x = {text}"))
-            .unwrap_or_else(|e| panic!("{text}: {e}"))
-            .x
+        crate::scenario::parse_op(text).unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// A backend on fresh roots; the Scratch must outlive it (keep both).

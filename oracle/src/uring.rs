@@ -1409,13 +1409,7 @@ mod tests {
 
     /// Parses one op written as in the scenario files.
     fn op(text: &str) -> Op {
-        #[derive(serde::Deserialize)]
-        struct W {
-            x: Op,
-        }
-        toml::from_str::<W>(&format!("x = {text}"))
-            .unwrap_or_else(|e| panic!("{text}: {e}"))
-            .x
+        crate::scenario::parse_op(text).unwrap_or_else(|e| panic!("{e}"))
     }
 
     fn ops(texts: &[&str]) -> Vec<Op> {

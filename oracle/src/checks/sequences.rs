@@ -6,13 +6,7 @@ use model::{Dir, FdRef, Op, OpenFlag};
 
 /// Parses one op written as in corpus/scenarios/*.toml.
 fn op(text: &str) -> Op {
-    #[derive(serde::Deserialize)]
-    struct W {
-        x: Op,
-    }
-    toml::from_str::<W>(&format!("x = {text}"))
-        .unwrap_or_else(|e| panic!("checks: bad op {text}: {e}"))
-        .x
+    crate::scenario::parse_op(text).unwrap_or_else(|e| panic!("checks: bad op {e}"))
 }
 
 fn ops(texts: &[&str]) -> Vec<Op> {
