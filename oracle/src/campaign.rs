@@ -14,7 +14,7 @@ use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRu
 use serde::Serialize;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 /// One backend the campaign drives, with the model profile it is judged by.
@@ -160,6 +160,15 @@ pub struct Finding {
     pub ops: Vec<Op>,
     /// What diverged.
     pub divergence: Divergence,
+    /// Ops in the failing sequence before minimization (after proptest's
+    /// value shrinking).
+    pub generated_len: usize,
+    /// Runs the minimization spent.
+    pub minimize_tests: u32,
+    /// Replays of the saved minimal sequence that diverged again.
+    pub reproduced: u32,
+    /// Replays tried ([`CONFIRM_REPLAYS`]).
+    pub replays: u32,
 }
 
 /// The outcome of a campaign.
@@ -167,17 +176,25 @@ pub struct Finding {
 pub struct CampaignResult {
     /// Counts.
     pub stats: Stats,
-    /// The first divergence found, minimized; `None` if every run agreed.
+    /// The first confirmed divergence, minimized; `None` if every run agreed.
     pub finding: Option<Finding>,
+    /// Divergences that did not come back when their minimal sequence was
+    /// replayed (nondeterministic: printed and counted, not a finding).
+    pub unconfirmed: Vec<Finding>,
+    /// Why the campaign could not go on (the scratch area's backing store
+    /// full, its filesystem read-only, a run that could not be set up): an
+    /// environment failure, never a verdict on the kernel.
+    pub environment: Option<String>,
     /// True if the campaign was interrupted (Ctrl-C) before its budget.
     pub interrupted: bool,
 }
 
-/// Set by a SIGINT handler: the campaign stops after the current sequence.
-pub static STOP: AtomicBool = AtomicBool::new(false);
+/// Set by the SIGINT/SIGTERM handler ([`crate::interrupt`]): the campaign
+/// stops after the current sequence.
+pub use crate::interrupt::STOP;
 
 /// Sequences per proptest runner chunk; chunk k draws from [`chunk_seed`].
-const CHUNK: u64 = 50;
+pub const CHUNK: u64 = 50;
 
 /// The RNG seed of chunk `k` of a campaign (splitmix64, so campaigns with
 /// nearby seeds share no chunks).
@@ -229,6 +246,16 @@ fn wait_for_space(scratch: &Scratch) {
 }
 
 /// Runs the campaign. `progress` is called after every sequence.
+///
+/// A divergence is minimized ([`crate::minimize`] on top of proptest's value
+/// shrinking), written out as a regression file text and parsed back, and the
+/// parsed sequence is replayed [`CONFIRM_REPLAYS`] times on fresh roots: only
+/// a divergence that comes back is reported as the [`CampaignResult::finding`].
+/// One that does not is kept in [`CampaignResult::unconfirmed`] and the
+/// campaign goes on with the next chunk. Before either, the scratch area's
+/// health is checked ([`Scratch::health`]): a full backing store or a
+/// filesystem gone read-only ends the campaign as an environment failure,
+/// never as a finding.
 pub fn run(
     cfg: &CampaignConfig,
     scratch: &Scratch,
@@ -253,9 +280,12 @@ pub fn run(
             }
         }
     }
+    let all: Vec<&Target> = targets.iter().collect();
     let counter = RefCell::new(0u64);
     let progress = RefCell::new(progress);
     let mut finding = None;
+    let mut unconfirmed = Vec::new();
+    let mut environment = None;
     let mut chunk = 0u64;
     let out_of_budget = |n: u64| {
         budget_cases.is_some_and(|c| n >= c)
@@ -272,116 +302,84 @@ pub fn run(
             Config {
                 cases: left as u32,
                 failure_persistence: None,
+                // Minimization is ours ([`settle`]): proptest's shrinking
+                // of long sequences is slow, and when it stops at its
+                // limits it prints to stderr.
+                max_shrink_iters: 0,
                 ..Config::default()
             },
             TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes),
         );
         let first_failure: RefCell<Option<(String, Divergence)>> = RefCell::new(None);
         let before = *counter.borrow();
+        let shrinking = std::cell::Cell::new(false);
         let result = runner.run(&gen::sequence(cfg.kinds.clone(), cfg.max_len), |ops| {
             if STOP.load(Ordering::SeqCst) {
                 return Ok(());
             }
-            let n = {
-                let mut c = counter.borrow_mut();
-                *c += 1;
-                *c
-            };
             let mut st = stats.borrow_mut();
-            st.sequences += 1;
-            let mut kinds: Vec<OpKind> = ops.iter().map(|o| o.kind()).collect();
-            kinds.sort();
-            kinds.dedup();
-            for k in kinds {
-                st.per_kind.entry(k).or_default().sequences += 1;
+            if !shrinking.get() {
+                *counter.borrow_mut() += 1;
+                st.sequences += 1;
+                let mut kinds: Vec<OpKind> = ops.iter().map(|o| o.kind()).collect();
+                kinds.sort();
+                kinds.dedup();
+                for k in kinds {
+                    st.per_kind.entry(k).or_default().sequences += 1;
+                }
             }
-            // The first target's outcomes and final state, for cross-checks.
-            let mut reference: Option<(Vec<(usize, model::Outcome)>, model::State)> = None;
-            for t in targets {
-                let res = run_one(scratch, &format!("c{n}"), t, &ops)
-                    .map_err(|e| TestCaseError::fail(format!("{}: {e}", t.name)))?;
-                if let (Verdict::Agree, Some(state)) = (&res.verdict, &res.state) {
-                    let outcomes = comparable(&res.outcomes);
-                    match &reference {
-                        None => reference = Some((outcomes, state.clone())),
-                        Some((ref_out, ref_state)) if *ref_out == outcomes => {
-                            st.cross_compared += 1;
-                            let d = model::diff(&targets[0].name, ref_state, &t.name, state);
-                            if !d.is_empty() {
-                                st.diverged += 1;
-                                let div = Divergence {
-                                    index: None,
-                                    op: None,
-                                    backend: t.name.clone(),
-                                    actual: None,
-                                    allowed: String::new(),
-                                    why: format!(
-                                        "same outcomes as {} op for op, different final state",
-                                        targets[0].name
-                                    ),
-                                    state_diff: d,
-                                };
-                                let text = div.to_string();
-                                *first_failure.borrow_mut() = Some((t.name.clone(), div));
-                                return Err(TestCaseError::fail(text));
-                            }
-                        }
-                        Some(_) => st.cross_skipped += 1,
-                    }
-                }
-                st.skipped_blocking += res.skipped_blocking;
-                st.grouped_ops += res.grouped;
-                st.broken_chains += res.broken_chains;
-                for (k, (ring, _)) in &res.ring {
-                    let ks = st.per_kind.entry(*k).or_default();
-                    ks.via_ring += ring;
-                    *ks.ring.entry(t.name.clone()).or_default() += ring;
-                }
-                for (k, c) in &res.executed {
-                    *st.per_kind
-                        .entry(*k)
-                        .or_default()
-                        .executed
-                        .entry(t.name.clone())
-                        .or_default() += c;
-                }
-                match res.verdict {
-                    Verdict::Agree => st.agree += 1,
-                    Verdict::Poisoned(why) => {
-                        st.poisoned += 1;
-                        let kind = why.split_whitespace().nth(2).unwrap_or("?").to_string();
-                        if let Some(k) = OpKind::from_name(kind.trim_end_matches(':')) {
-                            st.per_kind.entry(k).or_default().poisoned += 1;
-                        }
-                        let reason = why.split_once(": ").map_or(why.as_str(), |x| x.1);
-                        *st.poison_reasons.entry(reason.to_string()).or_default() += 1;
-                    }
-                    Verdict::Diverged(d) => {
-                        st.diverged += 1;
-                        if let Some(op) = &d.op {
-                            st.per_kind.entry(op.kind()).or_default().divergences += 1;
-                        }
-                        let text = d.to_string();
-                        *first_failure.borrow_mut() = Some((t.name.clone(), *d));
-                        return Err(TestCaseError::fail(text));
-                    }
+            let label = format!("c{}", *counter.borrow());
+            match check_one(scratch, &all, &label, &ops, &mut st)
+                .map_err(|e| TestCaseError::fail(e.to_string()))?
+            {
+                None => {}
+                Some((target, div)) => {
+                    shrinking.set(true);
+                    let text = div.to_string();
+                    *first_failure.borrow_mut() = Some((target, div));
+                    return Err(TestCaseError::fail(text));
                 }
             }
             drop(st);
-            (progress.borrow_mut())(&stats.borrow());
+            if !shrinking.get() {
+                (progress.borrow_mut())(&stats.borrow());
+            }
             Ok(())
         });
-        if let Err(proptest::test_runner::TestError::Fail(_, ops)) = result {
-            // The last failure recorded is the minimal one proptest settled on.
-            let (target, divergence) = first_failure.into_inner().expect("a failure was recorded");
-            finding = Some(Finding {
-                target,
-                seed: cfg.seed,
-                after_sequences: before,
-                ops,
-                divergence,
-            });
-            break;
+        match result {
+            Err(proptest::test_runner::TestError::Fail(why, ops)) => {
+                let Some((target, divergence)) = first_failure.into_inner() else {
+                    // A run that could not be set up (an environment error,
+                    // not a divergence).
+                    environment = Some(why.to_string());
+                    break;
+                };
+                if let Err(why) = scratch.health() {
+                    environment = Some(format!(
+                        "{why} (a run diverged on {target} at the same time: {})",
+                        first_line(&divergence.to_string())
+                    ));
+                    break;
+                }
+                let f = settle(scratch, targets, &target, divergence, ops, cfg.seed, before);
+                if let Err(why) = scratch.health() {
+                    environment = Some(why);
+                    break;
+                }
+                if f.reproduced > 0 {
+                    finding = Some(f);
+                    break;
+                }
+                unconfirmed.push(f);
+                // The rest of this chunk is skipped; chunks are seeded
+                // independently, so the next one is what it would have been.
+                *counter.borrow_mut() = before + left;
+            }
+            Err(proptest::test_runner::TestError::Abort(why)) => {
+                environment = Some(format!("the generator gave up: {why}"));
+                break;
+            }
+            Ok(()) => {}
         }
     }
     let mut stats = stats.into_inner();
@@ -389,8 +387,230 @@ pub fn run(
     CampaignResult {
         stats,
         finding,
+        unconfirmed,
+        environment,
         interrupted: STOP.load(Ordering::SeqCst),
     }
+}
+
+/// Times a minimized divergence is replayed (from its regression file text)
+/// to confirm it.
+pub const CONFIRM_REPLAYS: u32 = 3;
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or("")
+}
+
+/// What "the same failure" means while minimizing: the same target (and
+/// the reference target, for a cross-compared state), diverging at an op
+/// of the same kind, or in the final state.
+fn signature(d: &Divergence) -> String {
+    match &d.op {
+        Some(op) => format!("op {}", op.kind().name()),
+        None => "final state".into(),
+    }
+}
+
+/// Smaller values to try for the integer `v` at `key` of an op while
+/// minimizing: a generator boundary value ([`gen::BOUNDARY_OFFSETS`]) only
+/// the boundaries listed before it (so a failure at 2^32 + 1 that also
+/// shows at 2^32 is reported at 2^32), any other value 0, 1, half of it and
+/// one less. Descriptors, slots, modes and flags are left alone: a smaller
+/// one is a different op, not a simpler one.
+fn smaller_values(key: &str, v: i64) -> Vec<i64> {
+    const KEPT: &[&str] = &[
+        "slot",
+        "read_slot",
+        "write_slot",
+        "fd",
+        "fd_in",
+        "fd_out",
+        "mode",
+        "flags",
+        "advice",
+        "dev",
+        "major",
+        "minor",
+        "entry",
+    ];
+    if KEPT.contains(&key) {
+        return Vec::new();
+    }
+    if let Some(i) = gen::BOUNDARY_OFFSETS.iter().position(|&b| b == v) {
+        return gen::BOUNDARY_OFFSETS[..i].to_vec();
+    }
+    let mut c = vec![0, 1, v / 2, v.saturating_sub(1)];
+    c.retain(|x| x.unsigned_abs() < v.unsigned_abs());
+    c.dedup();
+    c
+}
+
+/// Minimizes a divergence found on `target_name`, round-trips the minimal
+/// sequence through the regression file format and replays it to confirm.
+fn settle(
+    scratch: &Scratch,
+    targets: &[Target],
+    target_name: &str,
+    divergence: Divergence,
+    ops: Vec<Op>,
+    seed: u64,
+    before: u64,
+) -> Finding {
+    let generated_len = ops.len();
+    // The targets the failure needs: the diverging one, and the reference
+    // (first) target when the failure was a cross-comparison of states.
+    let mut subset: Vec<&Target> = Vec::new();
+    let cross = divergence.op.is_none() && divergence.why.starts_with("same outcomes as");
+    if cross {
+        subset.push(&targets[0]);
+    }
+    if let Some(t) = targets.iter().find(|t| t.name == target_name) {
+        if !subset.iter().any(|s| s.name == t.name) {
+            subset.push(t);
+        }
+    }
+    let sig = signature(&divergence);
+    let mut scratch_stats = Stats::default();
+    let mut latest: Option<Divergence> = None;
+    let mut fails = |candidate: &[Op], latest: &mut Option<Divergence>| -> bool {
+        match check_one(scratch, &subset, "min", candidate, &mut scratch_stats) {
+            Ok(Some((t, d))) if t == target_name && signature(&d) == sig => {
+                *latest = Some(d);
+                true
+            }
+            _ => false,
+        }
+    };
+    // An op-level divergence needs nothing after its op.
+    let mut start = ops.clone();
+    if let Some(i) = divergence.index {
+        if i + 1 < start.len() && fails(&start[..=i], &mut latest) {
+            start.truncate(i + 1);
+        }
+    }
+    let m = crate::minimize::ddmin(start, crate::minimize::Budget::default(), |c| {
+        fails(c, &mut latest)
+    });
+    let v = crate::minimize::shrink_integers(
+        m.items,
+        crate::minimize::Budget::default(),
+        smaller_values,
+        |op: &Op| op.validate().is_ok(),
+        |c| fails(c, &mut latest),
+    );
+    let mut minimal = v.items;
+    let mut divergence = divergence;
+    // The divergence as the minimal sequence shows it.
+    if fails(&minimal, &mut latest) {
+        if let Some(d) = latest.take() {
+            divergence = d;
+        }
+    } else {
+        minimal = ops.clone();
+    }
+    // Confirm through the file format: what is saved is what is replayed.
+    let reg =
+        crate::regression::Regression::from_finding("confirm", Some(seed), &minimal, &divergence);
+    let parsed = crate::regression::Regression::parse(&reg.to_toml())
+        .map(|r| r.ops)
+        .unwrap_or_else(|_| minimal.clone());
+    let mut reproduced = 0;
+    for _ in 0..CONFIRM_REPLAYS {
+        if fails(&parsed, &mut latest) {
+            reproduced += 1;
+        }
+    }
+    Finding {
+        target: target_name.to_string(),
+        seed,
+        after_sequences: before,
+        ops: parsed,
+        divergence,
+        generated_len,
+        minimize_tests: m.tests + v.tests,
+        reproduced,
+        replays: CONFIRM_REPLAYS,
+    }
+}
+
+/// Runs one sequence through `targets` in order on fresh roots, adding to
+/// `st`; returns the first divergence (target name and what diverged), or
+/// `Err` if a run could not be set up.
+fn check_one(
+    scratch: &Scratch,
+    targets: &[&Target],
+    label: &str,
+    ops: &[Op],
+    st: &mut Stats,
+) -> Result<Option<(String, Divergence)>, String> {
+    // The first target's outcomes and final state, for cross-checks.
+    let mut reference: Option<(Vec<(usize, model::Outcome)>, model::State)> = None;
+    for t in targets {
+        let res = run_one(scratch, label, t, ops).map_err(|e| format!("{}: {e}", t.name))?;
+        if let (Verdict::Agree, Some(state)) = (&res.verdict, &res.state) {
+            let outcomes = comparable(&res.outcomes);
+            match &reference {
+                None => reference = Some((outcomes, state.clone())),
+                Some((ref_out, ref_state)) if *ref_out == outcomes => {
+                    st.cross_compared += 1;
+                    let d = model::diff(&targets[0].name, ref_state, &t.name, state);
+                    if !d.is_empty() {
+                        st.diverged += 1;
+                        let div = Divergence {
+                            index: None,
+                            op: None,
+                            backend: t.name.clone(),
+                            actual: None,
+                            allowed: String::new(),
+                            why: format!(
+                                "same outcomes as {} op for op, different final state",
+                                targets[0].name
+                            ),
+                            state_diff: d,
+                        };
+                        return Ok(Some((t.name.clone(), div)));
+                    }
+                }
+                Some(_) => st.cross_skipped += 1,
+            }
+        }
+        st.skipped_blocking += res.skipped_blocking;
+        st.grouped_ops += res.grouped;
+        st.broken_chains += res.broken_chains;
+        for (k, (ring, _)) in &res.ring {
+            let ks = st.per_kind.entry(*k).or_default();
+            ks.via_ring += ring;
+            *ks.ring.entry(t.name.clone()).or_default() += ring;
+        }
+        for (k, c) in &res.executed {
+            *st.per_kind
+                .entry(*k)
+                .or_default()
+                .executed
+                .entry(t.name.clone())
+                .or_default() += c;
+        }
+        match res.verdict {
+            Verdict::Agree => st.agree += 1,
+            Verdict::Poisoned(why) => {
+                st.poisoned += 1;
+                let kind = why.split_whitespace().nth(2).unwrap_or("?").to_string();
+                if let Some(k) = OpKind::from_name(kind.trim_end_matches(':')) {
+                    st.per_kind.entry(k).or_default().poisoned += 1;
+                }
+                let reason = why.split_once(": ").map_or(why.as_str(), |x| x.1);
+                *st.poison_reasons.entry(reason.to_string()).or_default() += 1;
+            }
+            Verdict::Diverged(d) => {
+                st.diverged += 1;
+                if let Some(op) = &d.op {
+                    st.per_kind.entry(op.kind()).or_default().divergences += 1;
+                }
+                return Ok(Some((t.name.clone(), *d)));
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// Outcomes as two real backends can be compared: io_uring does not write

@@ -32,6 +32,22 @@ pub struct Regression {
     /// Filesystems it applies to (empty: all).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub only_fs: Vec<String>,
+    /// The filesystem a campaign found it on: `ringspec replay` runs it there
+    /// unless `--fs` or `RINGSPEC_FS` says otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fs: Option<String>,
+    /// The target that diverged ("syscalls", "uring/linked"): `ringspec
+    /// replay` runs the syscalls and this target unless `--mode` or
+    /// `RINGSPEC_MODES` says otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// The kernel release it was found on (the model's kernel profile).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<String>,
+    /// The campaign command that found it (seed, cases, filesystem, modes,
+    /// op kinds, longest sequence).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub found_by: Option<String>,
     /// Expected verdict of the replay.
     #[serde(default)]
     pub expect: ExpectVerdict,
@@ -53,8 +69,7 @@ impl std::fmt::Display for LoadError {
         match self {
             LoadError::Io(p, e) => write!(f, "{}: {e}", p.display()),
             LoadError::Parse(p, e) => {
-                let first = e.lines().next().unwrap_or("invalid");
-                write!(f, "{}: not a valid regression file: {first}", p.display())
+                write!(f, "{}: not a valid regression file: {e}", p.display())
             }
         }
     }
@@ -65,14 +80,30 @@ impl Regression {
     pub fn load(path: &Path) -> Result<Regression, LoadError> {
         let text =
             std::fs::read_to_string(path).map_err(|e| LoadError::Io(path.to_path_buf(), e))?;
-        let r: Regression = toml::from_str(&text)
-            .map_err(|e| LoadError::Parse(path.to_path_buf(), e.to_string()))?;
+        Regression::parse(&text).map_err(|e| LoadError::Parse(path.to_path_buf(), e))
+    }
+
+    /// Parses and validates a file's text: the TOML, every op
+    /// ([`Op::validate`]) and every filesystem name. The error is one line
+    /// with the position and the reason.
+    pub fn parse(text: &str) -> Result<Regression, String> {
+        let r: Regression = toml::from_str(text).map_err(|e| one_line_toml_error(&e))?;
         if r.ops.is_empty() {
-            return Err(LoadError::Parse(path.to_path_buf(), "no ops".into()));
+            return Err("no ops".into());
         }
         for (i, op) in r.ops.iter().enumerate() {
-            op.validate()
-                .map_err(|e| LoadError::Parse(path.to_path_buf(), format!("op #{i}: {e}")))?;
+            op.validate().map_err(|e| format!("op #{i}: {e}"))?;
+        }
+        for fs in r.only_fs.iter().chain(&r.fs) {
+            fs.parse::<crate::scratch::FsChoice>()
+                .map_err(|_| format!("unknown filesystem {fs:?} (tmpfs, ext4, xfs or btrfs)"))?;
+        }
+        if let Some(t) = &r.target {
+            if t != "syscalls" {
+                let mode = t.strip_prefix("uring/").unwrap_or(t);
+                crate::campaign::Submission::parse_list(mode)
+                    .map_err(|e| format!("target {t:?}: {e}"))?;
+            }
         }
         Ok(r)
     }
@@ -111,6 +142,10 @@ impl Regression {
             ),
             seed,
             only_fs: vec![],
+            fs: None,
+            target: None,
+            kernel: None,
+            found_by: None,
             expect: ExpectVerdict::Agree,
             ops: ops.to_vec(),
         }
@@ -133,6 +168,26 @@ impl Regression {
         }
         out.push_str("]\n");
         out
+    }
+}
+
+/// toml's error as one line: "line 12, column 10: invalid type: ..." (its
+/// Display spreads the position, a source excerpt and the reason over
+/// several lines).
+fn one_line_toml_error(e: &toml::de::Error) -> String {
+    let reason = e.message().trim().replace('\n', " ");
+    match e.span() {
+        Some(span) => {
+            let full = e.to_string();
+            let pos = full
+                .lines()
+                .next()
+                .and_then(|l| l.strip_prefix("TOML parse error at "))
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("bytes {}..{}", span.start, span.end));
+            format!("{pos}: {reason}")
+        }
+        None => reason,
     }
 }
 
@@ -166,6 +221,10 @@ mod tests {
             note: "n".into(),
             seed: Some(7),
             only_fs: vec![],
+            fs: Some("ext4".into()),
+            target: Some("uring/linked".into()),
+            kernel: Some("6.18.0".into()),
+            found_by: Some("ringspec run --seed 7".into()),
             expect: ExpectVerdict::Poisoned,
             ops: vec![
                 Op::Open {

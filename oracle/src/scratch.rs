@@ -27,6 +27,8 @@
 
 #![warn(missing_docs)]
 
+pub mod claim;
+
 use crate::loopdev::{LoopDevice, LoopError};
 use crate::syscalls::list_dir;
 use nix::errno::Errno as NixErrno;
@@ -116,6 +118,18 @@ pub enum ScratchError {
         /// The error.
         errno: NixErrno,
     },
+    /// Not enough free space to start: the loop images' (or the plain
+    /// directories') backing store is nearly full.
+    NoSpace {
+        /// The directory whose filesystem was checked (the temp dir).
+        path: PathBuf,
+        /// Bytes free there.
+        free: u64,
+        /// Bytes needed.
+        need: u64,
+        /// What needs the space.
+        what: String,
+    },
     /// A root label that is not one safe path component (`[A-Za-z0-9_.-]`, at most
     /// 64 bytes, not `.` or `..`).
     BadLabel(String),
@@ -162,6 +176,19 @@ impl fmt::Display for ScratchError {
             ScratchError::Open { path, errno } => {
                 write!(f, "cannot open {}: {}", path.display(), show_errno(*errno))
             }
+            ScratchError::NoSpace {
+                path,
+                free,
+                need,
+                what,
+            } => write!(
+                f,
+                "{} has {} MiB free, {what} need {} MiB: free space there or point TMPDIR at a \
+                 filesystem with room",
+                path.display(),
+                free >> 20,
+                need >> 20
+            ),
             ScratchError::BadLabel(l) => write!(
                 f,
                 "bad scratch root label {l:?}: use one component of [A-Za-z0-9_.-]"
@@ -542,19 +569,47 @@ fn open_dir(path: &Path) -> Result<OwnedFd, ScratchError> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-fn mkdtemp_in(dir: &Path) -> Result<PathBuf, ScratchError> {
-    let template = dir.join("ringspec-XXXXXX");
-    let mut bytes = cpath(&template).into_bytes_with_nul();
-    // SAFETY: bytes is a writable NUL-terminated template; mkdtemp fills in the Xs.
-    if unsafe { libc::mkdtemp(bytes.as_mut_ptr().cast()) }.is_null() {
-        return Err(ScratchError::Create {
-            path: template,
-            errno: NixErrno::last(),
-        });
+/// Makes a claimed `ringspec-XXXXXX` under `dir` (see [`claim`]) after
+/// removing the stale ones there, saying so on stderr.
+fn mkdtemp_in(dir: &Path) -> Result<(PathBuf, OwnedFd), ScratchError> {
+    for p in claim::sweep_stale(dir) {
+        say(&format!(
+            "ringspec: removed {}, left behind by a run that is gone",
+            p.display()
+        ));
     }
-    bytes.pop();
-    Ok(PathBuf::from(OsString::from_vec(bytes)))
+    claim::claim_new(dir)
 }
+
+/// Free space of the filesystem holding `path`, in bytes.
+fn free_bytes(path: &Path) -> Option<u64> {
+    nix::sys::statvfs::statvfs(path)
+        .ok()
+        .map(|s| s.blocks_available() * s.fragment_size())
+}
+
+/// Refuses to start on a backing store with less than `need` bytes free.
+fn check_space(dir: &Path, need: u64, what: &str) -> Result<(), ScratchError> {
+    match free_bytes(dir) {
+        Some(free) if free < need => Err(ScratchError::NoSpace {
+            path: dir.to_path_buf(),
+            free,
+            need,
+            what: what.to_string(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Free space the loop images need before a run starts: they are sparse,
+/// but a run can fill a good part of them.
+pub const IMAGE_FREE_NEEDED: u64 = 256 << 20;
+
+/// Free space a directory-mode scratch area needs before a run starts.
+pub const DIRECTORY_FREE_NEEDED: u64 = 64 << 20;
+
+/// Below this much free space, the images' backing store counts as full.
+const BACKING_FULL: u64 = 8 << 20;
 
 fn fstat_raw(fd: RawFd) -> Option<libc::stat> {
     // SAFETY: st is written by fstat before being read.
@@ -618,6 +673,9 @@ pub struct Scratch {
     /// For the disk filesystems: the loop devices of `main` and `other`, held open
     /// until the filesystems are unmounted.
     loops: Vec<LoopDevice>,
+    /// Locks that claim `base` (and `other_base`) for this process; see
+    /// [`claim`]. Dropped after the directories are removed.
+    claims: Vec<OwnedFd>,
     /// Bound to the creating thread: its mount namespace holds the mounts.
     _thread_bound: PhantomData<*const ()>,
 }
@@ -680,7 +738,11 @@ impl Scratch {
                 )))
             }
         }
-        let mut s = Scratch::empty(mkdtemp_in(&std::env::temp_dir())?, choice);
+        let tmp = std::env::temp_dir();
+        check_space(&tmp, IMAGE_FREE_NEEDED, &format!("the two {choice} images"))?;
+        let (base, lock) = mkdtemp_in(&tmp)?;
+        let mut s = Scratch::empty(base, choice);
+        s.claims.push(lock);
         // From here on, Drop cleans up whatever was made if a step fails.
         for i in 0..2 {
             let (name, mount_point) = if i == 0 {
@@ -775,6 +837,7 @@ impl Scratch {
             other_fs_name: String::new(),
             kind,
             loops: Vec::new(),
+            claims: Vec::new(),
             _thread_bound: PhantomData,
         }
     }
@@ -787,7 +850,9 @@ impl Scratch {
             NsState::NotRoot
         };
         // From here on, Drop cleans up whatever was made if a step fails.
-        let mut s = Scratch::empty(mkdtemp_in(&std::env::temp_dir())?, FsChoice::Tmpfs);
+        let (base, lock) = mkdtemp_in(&std::env::temp_dir())?;
+        let mut s = Scratch::empty(base, FsChoice::Tmpfs);
+        s.claims.push(lock);
         s.fallback = match ns {
             NsState::Private => s.mount_both()?,
             NsState::NotRoot if try_mount => Some("not root: no private mount".into()),
@@ -795,6 +860,7 @@ impl Scratch {
             NsState::Failed(what, e) => Some(format!("cannot {what}: {e:?}")),
         };
         if s.fallback.is_some() {
+            check_space(&s.base, DIRECTORY_FREE_NEEDED, "plain scratch directories")?;
             mkdir_mode(&s.main_path, 0o755)?;
             let shm = Path::new("/dev/shm");
             // `other` goes to /dev/shm only when that is the same kind of
@@ -806,15 +872,16 @@ impl Scratch {
                     .map(|f| fs_name(f.filesystem_type().0))
             };
             let same_kind = kind(shm).is_some() && kind(shm) == kind(&s.main_path);
-            match mkdtemp_in(shm).map_err(|_| ()).and_then(|p| {
+            match mkdtemp_in(shm).map_err(|_| ()).and_then(|(p, lock)| {
                 if same_kind {
-                    Ok(p)
+                    Ok((p, lock))
                 } else {
-                    let _ = std::fs::remove_dir(&p);
+                    let _ = std::fs::remove_dir_all(&p);
                     Err(())
                 }
             }) {
-                Ok(p) => {
+                Ok((p, lock)) => {
+                    s.claims.push(lock);
                     // SAFETY: the path is a valid C string.
                     unsafe { libc::chmod(cpath(&p).as_ptr(), 0o755) };
                     s.other_path = p.clone();
@@ -941,6 +1008,54 @@ impl Scratch {
             parents,
             label: label.to_string(),
         })
+    }
+
+    /// Whether the scratch area can still be trusted to report the kernel's
+    /// behaviour: `Err` (one line saying what to do) when the loop images'
+    /// backing store is full, when a scratch filesystem went read-only (the
+    /// kernel aborted it, e.g. after a failed journal write), or when a loop
+    /// device lost its backing file. A divergence seen then is the
+    /// environment's, not the kernel's.
+    pub fn health(&self) -> Result<(), String> {
+        if !self.loops.is_empty() {
+            if let Some(free) = free_bytes(&self.base) {
+                if free < BACKING_FULL {
+                    return Err(format!(
+                        "the backing store of the {} images ({}) is full ({} KiB free): the \
+                         scratch filesystem's writes fail with EIO/ENOSPC; free space there or \
+                         point TMPDIR at a filesystem with at least {} MiB free",
+                        self.kind,
+                        self.base.display(),
+                        free >> 10,
+                        IMAGE_FREE_NEEDED >> 20
+                    ));
+                }
+            }
+            for dev in &self.loops {
+                if dev.backing_file().is_none() {
+                    return Err(format!(
+                        "loop device {} lost its backing file (detached?)",
+                        dev.path().display()
+                    ));
+                }
+            }
+        }
+        for (i, p) in [&self.main_path, &self.other_path].into_iter().enumerate() {
+            if !self.mounted[i] {
+                continue;
+            }
+            if let Ok(st) = nix::sys::statvfs::statvfs(p.as_path()) {
+                if st.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY) {
+                    return Err(format!(
+                        "the scratch {} at {} went read-only (the kernel aborted it: see dmesg; \
+                         often its backing store filled up)",
+                        self.kind,
+                        p.display()
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// True when `main` and `other` are different filesystems (different st_dev), so

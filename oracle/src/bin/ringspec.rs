@@ -50,20 +50,22 @@ enum Command {
     },
     /// Run random op sequences through the model and the kernel and diff them.
     Run {
-        /// Seed of the campaign (printed; the same seed replays it).
-        #[arg(long, default_value_t = 0x5eed_2026)]
-        seed: u64,
-        /// Number of sequences.
-        #[arg(long)]
+        /// Seed of the campaign, decimal or 0x-hex (default: RINGSPEC_SEED, else
+        /// 0x5eed2026; printed; the same seed replays it).
+        #[arg(long, value_parser = parse_seed)]
+        seed: Option<u64>,
+        /// Number of sequences, 1 or more (default: RINGSPEC_CASES, else 1000
+        /// unless --duration is given).
+        #[arg(long, value_parser = parse_cases)]
         cases: Option<u64>,
-        /// Time budget, e.g. 90s, 5m.
+        /// Time budget, e.g. 90s, 5m, 2h (more than 0, at most 30 days).
         #[arg(long, value_parser = parse_duration)]
         duration: Option<Duration>,
         /// Comma-separated op kinds to draw from (default: all).
         #[arg(long, value_delimiter = ',')]
         ops: Vec<String>,
-        /// Longest generated sequence body.
-        #[arg(long, default_value_t = 40)]
+        /// Longest generated sequence body (1 to 100000 ops).
+        #[arg(long, default_value_t = 40, value_parser = parse_max_len)]
         max_len: usize,
         /// io_uring submission paths: all, none, or a list of single, async,
         /// fixed, sqpoll, batch, linked (default: RINGSPEC_MODES, else all).
@@ -81,7 +83,10 @@ enum Command {
         #[arg(long)]
         fs: Option<String>,
     },
-    /// Replay regression files.
+    /// Replay regression files: each on the filesystem it records (`fs`),
+    /// unless --fs or RINGSPEC_FS says otherwise, through the syscalls and
+    /// every io_uring mode (--mode, RINGSPEC_MODES). Exit 0 only when
+    /// something was replayed and every replay concluded as its file expects.
     Replay {
         /// Files to replay.
         #[arg(required = true)]
@@ -89,6 +94,9 @@ enum Command {
         /// Scratch filesystem: tmpfs, ext4, xfs, btrfs or all.
         #[arg(long)]
         fs: Option<String>,
+        /// io_uring submission paths (as for `run`).
+        #[arg(long)]
+        mode: Option<String>,
     },
     /// Sweep every SQE rule of the model's table on the running kernel: each
     /// must-be-zero field at 1, its top bit and all ones, each undefined flag
@@ -102,9 +110,10 @@ enum Command {
     },
     /// Run the scenario corpus through the model and the kernel.
     Scenarios {
-        /// Comma-separated name filter (`-x` excludes).
-        #[arg(long, default_value = "")]
-        filter: String,
+        /// Comma-separated name filter (`-x` excludes; default:
+        /// RINGSPEC_SCENARIOS, else every scenario).
+        #[arg(long)]
+        filter: Option<String>,
         /// The scenarios directory.
         #[arg(long)]
         dir: Option<PathBuf>,
@@ -181,25 +190,84 @@ enum Command {
     },
 }
 
+/// The longest accepted `--duration` or `--timeout`: 30 days.
+const MAX_DURATION: Duration = Duration::from_secs(30 * 24 * 3600);
+
 fn parse_duration(s: &str) -> Result<Duration, String> {
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
     let n: u64 = num
         .parse()
         .map_err(|_| format!("bad duration {s:?} (use 90s, 5m, 1h)"))?;
-    match unit {
-        "" | "s" => Ok(Duration::from_secs(n)),
-        "m" => Ok(Duration::from_secs(n * 60)),
-        "h" => Ok(Duration::from_secs(n * 3600)),
-        _ => Err(format!("bad duration unit in {s:?} (use s, m or h)")),
+    let scale = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        _ => return Err(format!("bad duration unit in {s:?} (use s, m or h)")),
+    };
+    let secs = n
+        .checked_mul(scale)
+        .filter(|&x| x <= MAX_DURATION.as_secs())
+        .ok_or_else(|| format!("duration {s:?} is longer than 30 days"))?;
+    if secs == 0 {
+        return Err(format!("duration {s:?} is zero: give at least 1s"));
+    }
+    Ok(Duration::from_secs(secs))
+}
+
+/// A seed: decimal or 0x-hex.
+fn parse_seed(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let r = match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => t.parse(),
+    };
+    r.map_err(|_| format!("bad seed {s:?}: give a number below 2^64, decimal or 0x-hex"))
+}
+
+/// The most sequences one `run` may ask for.
+const MAX_CASES: u64 = 1_000_000_000;
+
+fn parse_cases(s: &str) -> Result<u64, String> {
+    match s.trim().parse::<u64>() {
+        Ok(0) => Err("0 sequences would test nothing: give 1 or more".into()),
+        Ok(n) if n <= MAX_CASES => Ok(n),
+        _ => Err(format!(
+            "bad number of sequences {s:?}: give 1 to {MAX_CASES}"
+        )),
     }
 }
 
-/// println! that ignores a closed stdout (`ringspec probe | head`) instead of
-/// panicking: the process ignores SIGPIPE so that EPIPE is observable in ops.
+/// The longest sequence body `--max-len` accepts.
+const MAX_LEN: usize = 100_000;
+
+fn parse_max_len(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if (1..=MAX_LEN).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "bad sequence length {s:?}: give 1 to {MAX_LEN} ops"
+        )),
+    }
+}
+
+/// A knob from the environment, parsed with the flag's own parser; the
+/// error names the variable.
+fn env_knob<T>(var: &str, parse: fn(&str) -> Result<T, String>) -> Result<Option<T>, String> {
+    match std::env::var(var) {
+        Ok(v) if v.trim().is_empty() => Ok(None),
+        Ok(v) => parse(&v).map(Some).map_err(|e| format!("{var}: {e}")),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(e) => Err(format!("{var}: {e}")),
+    }
+}
+
+/// println! that records a failed write to stdout (a full disk behind a
+/// redirect) for [`finish`], which turns it into exit 3; a closed pipe
+/// (`ringspec probe | head`) is the reader's choice and is ignored. The
+/// process ignores SIGPIPE so that EPIPE is observable in ops.
 macro_rules! say {
     ($($t:tt)*) => {{
         use std::io::Write;
-        let _ = writeln!(std::io::stdout(), $($t)*);
+        note_write(writeln!(std::io::stdout(), $($t)*));
     }};
 }
 
@@ -207,8 +275,42 @@ macro_rules! say {
 macro_rules! say_raw {
     ($($t:tt)*) => {{
         use std::io::Write;
-        let _ = write!(std::io::stdout(), $($t)*);
+        note_write(write!(std::io::stdout(), $($t)*));
     }};
+}
+
+/// The first failed write to stdout, other than a closed pipe.
+static STDOUT_ERROR: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+fn note_write(r: std::io::Result<()>) {
+    if let Err(e) = r {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            let mut slot = STDOUT_ERROR.lock().unwrap_or_else(|p| p.into_inner());
+            slot.get_or_insert_with(|| e.to_string());
+        }
+    }
+}
+
+/// The exit status after flushing stdout: a report that could not be
+/// written is not a pass (exit 3, unless a worse status is already set).
+fn finish(code: ExitCode) -> ExitCode {
+    use std::io::Write;
+    note_write(std::io::stdout().flush());
+    let err = STDOUT_ERROR
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take();
+    match err {
+        Some(e) if code == ExitCode::SUCCESS => fail(
+            EXIT_ENVIRONMENT,
+            format!("cannot write the report to stdout: {e}"),
+        ),
+        Some(e) => {
+            eprintln!("ringspec: cannot write the report to stdout: {e}");
+            code
+        }
+        None => code,
+    }
 }
 
 fn fail(code: u8, msg: impl std::fmt::Display) -> ExitCode {
@@ -216,80 +318,199 @@ fn fail(code: u8, msg: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(code)
 }
 
-extern "C" fn on_sigint(_: libc::c_int) {
-    campaign::STOP.store(true, Ordering::SeqCst);
+/// Exit for an interrupted command: 130 (SIGINT) or 143 (SIGTERM), never a
+/// pass.
+fn interrupted(what: &str) -> ExitCode {
+    fail(
+        oracle::interrupt::exit_code(),
+        format!(
+            "interrupted by {}; {what} (not a pass)",
+            oracle::interrupt::signal_name()
+        ),
+    )
 }
+
+/// Set in the per-filesystem children of `--fs all` (and of a replay whose
+/// files name several filesystems): the parent's pid. The child asks to be
+/// sent SIGTERM when that parent dies, so no child outlives it.
+const PARENT_ENV: &str = "RINGSPEC_PARENT_PID";
 
 /// The scratch filesystem of this process (`--fs`, else RINGSPEC_FS).
 static FS: std::sync::OnceLock<oracle::scratch::FsChoice> = std::sync::OnceLock::new();
 
-/// Handles `--fs`: one filesystem is recorded for [`scratch`]; `all` reruns
-/// this very command once per filesystem in child processes (each gets its
-/// own mount namespace and cleanup) and returns the most severe exit code:
-/// a finding over the environment over bad input.
-fn select_fs(fs: Option<String>) -> Option<ExitCode> {
+/// Parses `--fs` (else RINGSPEC_FS): `Ok(None)` for "all", else one
+/// filesystem.
+fn fs_choice(fs: Option<&str>) -> Result<Option<oracle::scratch::FsChoice>, String> {
     use oracle::scratch::FsChoice;
-    let text = fs?;
-    if text != "all" {
-        match text.parse::<FsChoice>() {
-            Ok(c) => {
-                let _ = FS.set(c);
-                return None;
-            }
-            Err(e) => return Some(fail(EXIT_BAD_INPUT, e)),
+    match fs {
+        Some("all") => Ok(None),
+        Some(text) => text
+            .parse::<FsChoice>()
+            .map(Some)
+            .map_err(|e| e.to_string()),
+        None => FsChoice::from_env().map(Some).map_err(|e| e.to_string()),
+    }
+}
+
+/// This command's arguments with `--fs` replaced by `--fs=<fs>`.
+fn args_with_fs(fs: &str) -> Vec<String> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut out = Vec::new();
+    let mut it = args.iter();
+    let mut replaced = false;
+    while let Some(a) = it.next() {
+        if a == "--fs" {
+            it.next();
+            out.push(format!("--fs={fs}"));
+            replaced = true;
+        } else if a.starts_with("--fs=") {
+            out.push(format!("--fs={fs}"));
+            replaced = true;
+        } else {
+            out.push(a.clone());
         }
     }
+    if !replaced {
+        out.push(format!("--fs={fs}"));
+    }
+    out
+}
+
+/// Runs this program once per (label, arguments), one after the other, each
+/// child in its own mount namespace with its own cleanup, and returns the
+/// most severe exit status: an interruption over a finding over the
+/// environment over bad input. A SIGINT or SIGTERM to this process is
+/// passed on to the running child, and no further child starts; a child
+/// that was interrupted stops the rest too.
+fn run_children(runs: Vec<(String, Vec<String>)>) -> ExitCode {
     let exe = match std::env::current_exe() {
         Ok(e) => e,
-        Err(e) => return Some(fail(EXIT_ENVIRONMENT, e)),
+        Err(e) => return fail(EXIT_ENVIRONMENT, e),
     };
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let rank = |c: u8| match c {
+        0 => 0,
+        EXIT_BAD_INPUT => 1,
+        EXIT_ENVIRONMENT => 2,
+        EXIT_FINDING => 3,
+        _ => 4,
+    };
     let mut worst = 0u8;
-    for choice in FsChoice::ALL {
-        eprintln!("=== ringspec on {}", choice.name());
-        let mut child_args = Vec::new();
-        let mut it = args.iter();
-        while let Some(a) = it.next() {
-            if a == "--fs" {
-                it.next();
-                child_args.push(format!("--fs={}", choice.name()));
-            } else if a.starts_with("--fs=") {
-                child_args.push(format!("--fs={}", choice.name()));
-            } else {
-                child_args.push(a.clone());
-            }
+    for (label, args) in runs {
+        if oracle::interrupt::requested() {
+            break;
         }
-        let code = match std::process::Command::new(&exe).args(&child_args).status() {
-            Ok(st) => st.code().unwrap_or(EXIT_INTERRUPTED as i32) as u8,
-            Err(e) => return Some(fail(EXIT_ENVIRONMENT, e)),
+        eprintln!("=== ringspec on {label}");
+        let mut child = match std::process::Command::new(&exe)
+            .args(&args)
+            .env(PARENT_ENV, std::process::id().to_string())
+            .spawn()
+        {
+            Ok(c) => c,
+            Err(e) => {
+                return fail(
+                    EXIT_ENVIRONMENT,
+                    format!("cannot start {}: {e}", exe.display()),
+                )
+            }
         };
-        let rank = |c: u8| match c {
-            0 => 0,
-            EXIT_BAD_INPUT => 1,
-            EXIT_ENVIRONMENT => 2,
-            EXIT_INTERRUPTED => 3,
-            _ => 4,
+        let mut relayed = false;
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(st)) => break st,
+                Ok(None) => {}
+                Err(e) => return fail(EXIT_ENVIRONMENT, format!("waiting for the child: {e}")),
+            }
+            if oracle::interrupt::requested() && !relayed {
+                let sig = oracle::interrupt::signal().unwrap_or(libc::SIGINT);
+                // SAFETY: kill on our own child's pid.
+                unsafe { libc::kill(child.id() as libc::pid_t, sig) };
+                relayed = true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
         };
+        use std::os::unix::process::ExitStatusExt;
+        let code = match (status.code(), status.signal()) {
+            (Some(c), _) => c as u8,
+            (None, Some(sig)) => 128 + sig as u8,
+            _ => EXIT_INTERRUPTED,
+        };
+        if code == 130 || code == 143 {
+            oracle::interrupt::request(code as i32 - 128);
+        }
         if rank(code) > rank(worst) {
             worst = code;
         }
     }
-    Some(ExitCode::from(worst))
+    if oracle::interrupt::requested() {
+        return interrupted("the remaining runs did not start");
+    }
+    ExitCode::from(worst)
+}
+
+/// Handles `--fs`: one filesystem is recorded for [`scratch`]; `all` reruns
+/// this very command once per filesystem in child processes
+/// ([`run_children`]).
+fn select_fs(fs: Option<String>) -> Option<ExitCode> {
+    use oracle::scratch::FsChoice;
+    match fs_choice(fs.as_deref()) {
+        Err(e) => Some(fail(EXIT_BAD_INPUT, e)),
+        Ok(Some(c)) => {
+            let _ = FS.set(c);
+            None
+        }
+        Ok(None) => Some(run_children(
+            FsChoice::ALL
+                .iter()
+                .map(|c| (c.name().to_string(), args_with_fs(c.name())))
+                .collect(),
+        )),
+    }
+}
+
+/// Checks the io_uring configuration knobs before any work starts:
+/// `RINGSPEC_MODES` (or `--mode`) and `RINGSPEC_PROPOSED` (its syntax, and
+/// numbers that would collide with this kernel's mainline opcodes).
+fn check_uring_knobs(mode: Option<&str>) -> Result<(), String> {
+    let text = match mode {
+        Some(m) => m.to_string(),
+        None => std::env::var("RINGSPEC_MODES").unwrap_or_else(|_| "all".into()),
+    };
+    let modes = campaign::Submission::parse_list(&text).map_err(|e| match mode {
+        Some(_) => format!("--mode: {e}"),
+        None => format!("RINGSPEC_MODES: {e}"),
+    })?;
+    let _ = MODES.set(modes);
+    let proposed = oracle::sqe::ProposedOpcodes::from_env()?;
+    if let Ok(p) = oracle::probe::probe() {
+        proposed.check_collisions(oracle::proposed::mainline_last_op_running(
+            p.last_op.saturating_sub(1),
+        ))?;
+    }
+    Ok(())
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // SAFETY: the handler only stores to an atomic.
-    unsafe {
-        libc::signal(
-            libc::SIGINT,
-            on_sigint as extern "C" fn(libc::c_int) as libc::sighandler_t,
-        );
+    oracle::interrupt::install();
+    if let Some(parent) = std::env::var(PARENT_ENV)
+        .ok()
+        .and_then(|p| p.parse::<libc::pid_t>().ok())
+    {
+        if !oracle::interrupt::die_with_parent(parent) {
+            return fail(
+                EXIT_INTERRUPTED,
+                "the parent ringspec is gone; not starting",
+            );
+        }
     }
     // An inherited `ulimit -f` is part of the profile (the model predicts
     // EFBIG); without this, the first write past it would kill the process.
     oracle::rlimit::ignore_sigxfsz();
-    match cli.command {
+    finish(dispatch(cli.command))
+}
+
+fn dispatch(command: Command) -> ExitCode {
+    match command {
         Command::Probe { report } => probe(report),
         Command::Run {
             seed,
@@ -302,51 +523,41 @@ fn main() -> ExitCode {
             save_dir,
             fs,
         } => {
+            let cfg = match run_config(seed, cases, duration, &ops, max_len, mode.as_deref()) {
+                Ok(c) => c,
+                Err(e) => return fail(EXIT_BAD_INPUT, e),
+            };
+            if let Some(dir) = &save_dir {
+                if !dir.is_dir() {
+                    return fail(
+                        EXIT_BAD_INPUT,
+                        format!("--save-dir {}: not a directory", dir.display()),
+                    );
+                }
+            }
             if let Some(code) = select_fs(fs) {
                 return code;
             }
-            if let Some(m) = mode {
-                match campaign::Submission::parse_list(&m) {
-                    Ok(v) => {
-                        let _ = MODES.set(v);
-                    }
-                    Err(e) => return fail(EXIT_BAD_INPUT, e),
-                }
-            }
-            let kinds = if ops.is_empty() {
-                oracle::gen::default_kinds()
-            } else {
-                let mut kinds = Vec::new();
-                for name in &ops {
-                    match OpKind::from_name(name) {
-                        Some(k) => kinds.push(k),
-                        None => {
-                            let all: Vec<&str> = OpKind::ALL.iter().map(|k| k.name()).collect();
-                            return fail(
-                                EXIT_BAD_INPUT,
-                                format!("unknown op kind {name:?}; known: {}", all.join(", ")),
-                            );
-                        }
-                    }
-                }
-                kinds
-            };
-            let cfg = CampaignConfig {
-                seed,
-                // The main job's default budget: about 40 seconds here.
-                cases: cases.or(if duration.is_none() { Some(1000) } else { None }),
-                duration,
-                kinds,
-                max_len,
-            };
             run(cfg, report, save_dir)
         }
-        Command::Replay { files, fs } => select_fs(fs).unwrap_or_else(|| replay(&files)),
+        Command::Replay { files, fs, mode } => replay_cmd(&files, fs, mode),
         Command::Scenarios { filter, dir, fs } => {
+            let filter = match filter {
+                Some(f) => f,
+                None => std::env::var("RINGSPEC_SCENARIOS").unwrap_or_default(),
+            };
+            if let Err(e) = check_uring_knobs(None) {
+                return fail(EXIT_BAD_INPUT, e);
+            }
             select_fs(fs).unwrap_or_else(|| scenarios(&filter, dir))
         }
         Command::Suite { out, suite } => suite_cmd(&out, &suite),
-        Command::SqeCheck { json } => sqe_check(json),
+        Command::SqeCheck { json } => {
+            if let Err(e) = check_uring_knobs(None) {
+                return fail(EXIT_BAD_INPUT, e);
+            }
+            sqe_check(json)
+        }
         Command::Gate {
             kernel,
             build_kernel,
@@ -379,6 +590,54 @@ fn main() -> ExitCode {
             suite,
         }),
     }
+}
+
+/// The campaign configuration of `run`, every knob checked before any work
+/// starts: flags first, then RINGSPEC_SEED, RINGSPEC_CASES, RINGSPEC_MODES,
+/// RINGSPEC_PROPOSED and RINGSPEC_FS.
+fn run_config(
+    seed: Option<u64>,
+    cases: Option<u64>,
+    duration: Option<Duration>,
+    ops: &[String],
+    max_len: usize,
+    mode: Option<&str>,
+) -> Result<CampaignConfig, String> {
+    let seed = match seed {
+        Some(s) => s,
+        None => env_knob("RINGSPEC_SEED", parse_seed)?.unwrap_or(0x5eed_2026),
+    };
+    let cases = match cases {
+        Some(c) => Some(c),
+        None => env_knob("RINGSPEC_CASES", parse_cases)?,
+    };
+    let kinds = if ops.is_empty() {
+        oracle::gen::default_kinds()
+    } else {
+        let mut kinds = Vec::new();
+        for name in ops {
+            match OpKind::from_name(name) {
+                Some(k) => kinds.push(k),
+                None => {
+                    let all: Vec<&str> = OpKind::ALL.iter().map(|k| k.name()).collect();
+                    return Err(format!(
+                        "unknown op kind {name:?}; known: {}",
+                        all.join(", ")
+                    ));
+                }
+            }
+        }
+        kinds
+    };
+    check_uring_knobs(mode)?;
+    Ok(CampaignConfig {
+        seed,
+        // The main job's default budget: about 40 seconds here.
+        cases: cases.or(if duration.is_none() { Some(1000) } else { None }),
+        duration,
+        kinds,
+        max_len,
+    })
 }
 
 fn probe(report: Format) -> ExitCode {
@@ -493,8 +752,21 @@ fn success() -> ExitCode {
     }
 }
 
+/// The scratch area for `run` and `replay`: made fresh (stale ones of dead
+/// runs removed first), or exit 3 (130/143 when interrupted while making
+/// it, e.g. during mkfs).
+fn scratch_or_exit() -> Result<Scratch, ExitCode> {
+    let s = scratch();
+    if oracle::interrupt::requested() {
+        return Err(interrupted(
+            "stopped while setting up the scratch filesystem",
+        ));
+    }
+    s
+}
+
 fn run(cfg: CampaignConfig, report: Format, save_dir: Option<PathBuf>) -> ExitCode {
-    let scratch = match scratch() {
+    let scratch = match scratch_or_exit() {
         Ok(s) => s,
         Err(c) => return c,
     };
@@ -534,8 +806,33 @@ fn run(cfg: CampaignConfig, report: Format, save_dir: Option<PathBuf>) -> ExitCo
     let result = campaign::run(&cfg, &scratch, &targets, &mut progress);
     bar.finish_and_clear();
     match report {
-        Format::Json => say!("{}", serde_json::to_string_pretty(&result).expect("json")),
+        Format::Json => say!(
+            "{}",
+            serde_json::to_string_pretty(&result).expect("the result serializes")
+        ),
         Format::Text => say_raw!("{}", campaign::table(&result.stats, &names)),
+    }
+    let origin = Origin::of(&cfg, &scratch);
+    for f in &result.unconfirmed {
+        let saved = save_finding(f, &origin, &std::env::temp_dir(), "unconfirmed");
+        eprintln!(
+            "UNCONFIRMED divergence on {} (0 of {} replays of its {}-op minimal sequence \
+             diverged again; not a finding): {}",
+            f.target,
+            f.replays,
+            f.ops.len(),
+            first_line(&f.divergence.to_string())
+        );
+        match saved {
+            Ok(path) => eprintln!("  sequence kept in {}", path.display()),
+            Err(e) => eprintln!("  {e}"),
+        }
+    }
+    if let Some(why) = &result.environment {
+        return fail(
+            EXIT_ENVIRONMENT,
+            format!("the environment failed, not the kernel: {why}"),
+        );
     }
     if let Some(f) = &result.finding {
         let dir = save_dir.unwrap_or_else(|| {
@@ -546,33 +843,30 @@ fn run(cfg: CampaignConfig, report: Format, save_dir: Option<PathBuf>) -> ExitCo
                 PathBuf::from(".")
             }
         });
-        let name = format!(
-            "found-{}-{}-{}",
-            f.target.replace('/', "-"),
-            f.seed,
-            f.after_sequences
+        eprintln!(
+            "DIVERGENCE on {} (confirmed: {} of {} replays of the saved minimal sequence \
+             diverged again): {}",
+            f.target, f.reproduced, f.replays, f.divergence
         );
-        let path = dir.join(format!("{name}.toml"));
-        let reg = Regression::from_finding(&name, Some(f.seed), &f.ops, &f.divergence);
-        let saved = std::fs::write(&path, reg.to_toml());
-        eprintln!("DIVERGENCE on {}: {}", f.target, f.divergence);
-        match saved {
-            Ok(()) => eprintln!(
-                "minimal sequence saved: {}\nreplay: ringspec replay {}\nrerun:  ringspec run --seed {} --cases {}",
+        eprintln!(
+            "minimal sequence: {} ops (the failing sequence had {}; {} runs to minimize)",
+            f.ops.len(),
+            f.generated_len,
+            f.minimize_tests
+        );
+        match save_finding(f, &origin, &dir, "found") {
+            Ok(path) => eprintln!(
+                "saved: {}\nreplay: ringspec replay {}\nrerun:  {}",
                 path.display(),
                 path.display(),
-                f.seed,
-                f.after_sequences + 50
+                origin.rerun(f)
             ),
-            Err(e) => eprintln!("could not save {}: {e}", path.display()),
+            Err(e) => eprintln!("{e}\nrerun:  {}", origin.rerun(f)),
         }
         return ExitCode::from(EXIT_FINDING);
     }
     if result.interrupted {
-        return fail(
-            EXIT_INTERRUPTED,
-            "interrupted; nothing diverged before that (not a pass)",
-        );
+        return interrupted("nothing diverged before that");
     }
     if result.stats.sequences == 0 {
         return fail(EXIT_ENVIRONMENT, "no sequence ran");
@@ -580,15 +874,127 @@ fn run(cfg: CampaignConfig, report: Format, save_dir: Option<PathBuf>) -> ExitCo
     success()
 }
 
-fn replay(files: &[PathBuf]) -> ExitCode {
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or("")
+}
+
+/// Where and how a campaign ran: what a saved finding records so that its
+/// printed commands reproduce it.
+struct Origin {
+    fs: String,
+    kernel: String,
+    modes: Vec<&'static str>,
+    kinds: Option<Vec<&'static str>>,
+    max_len: usize,
+    seed: u64,
+}
+
+impl Origin {
+    fn of(cfg: &CampaignConfig, scratch: &Scratch) -> Origin {
+        let all = oracle::gen::default_kinds();
+        Origin {
+            fs: scratch.choice().name().to_string(),
+            kernel: oracle::proposed::running_release(),
+            modes: modes().iter().map(|m| m.name()).collect(),
+            kinds: (cfg.kinds != all).then(|| cfg.kinds.iter().map(|k| k.name()).collect()),
+            max_len: cfg.max_len,
+            seed: cfg.seed,
+        }
+    }
+
+    /// The `ringspec run` command that finds `f` again: same seed, enough
+    /// sequences to reach its chunk, the same filesystem, modes, op kinds
+    /// and longest sequence.
+    fn rerun(&self, f: &campaign::Finding) -> String {
+        let modes = if self.modes.is_empty() {
+            "none".to_string()
+        } else {
+            self.modes.join(",")
+        };
+        let mut cmd = format!(
+            "ringspec run --seed {} --cases {} --fs {} --mode {} --max-len {}",
+            self.seed,
+            f.after_sequences + campaign::CHUNK,
+            self.fs,
+            modes,
+            self.max_len
+        );
+        if let Some(k) = &self.kinds {
+            cmd.push_str(&format!(" --ops {}", k.join(",")));
+        }
+        cmd
+    }
+}
+
+/// Writes `f` as a regression file `<prefix>-<target>-<seed>-<n>.toml` in
+/// `dir`, recording the filesystem, target, kernel and the campaign command.
+fn save_finding(
+    f: &campaign::Finding,
+    origin: &Origin,
+    dir: &std::path::Path,
+    prefix: &str,
+) -> Result<PathBuf, String> {
+    let name = format!(
+        "{prefix}-{}-{}-{}",
+        f.target.replace('/', "-"),
+        f.seed,
+        f.after_sequences
+    );
+    let path = dir.join(format!("{name}.toml"));
+    let mut reg = Regression::from_finding(&name, Some(f.seed), &f.ops, &f.divergence);
+    reg.fs = Some(origin.fs.clone());
+    reg.target = Some(f.target.clone());
+    reg.kernel = Some(origin.kernel.clone());
+    reg.found_by = Some(origin.rerun(f));
+    std::fs::write(&path, reg.to_toml())
+        .map(|()| path.clone())
+        .map_err(|e| format!("could not save {}: {e}", path.display()))
+}
+
+/// `ringspec replay`: loads every file first (a bad one is exit 2), then
+/// runs each on its filesystem: `--fs`/RINGSPEC_FS for all of them when
+/// given, else the one each file records (tmpfs when none); files of
+/// several filesystems run in one child process per filesystem.
+fn replay_cmd(files: &[PathBuf], fs: Option<String>, mode: Option<String>) -> ExitCode {
     let mut regs = Vec::new();
     for f in files {
         match Regression::load(f) {
-            Ok(r) => regs.push((f, r)),
+            Ok(r) => regs.push((f.clone(), r)),
             Err(e) => return fail(EXIT_BAD_INPUT, e),
         }
     }
-    let scratch = match scratch() {
+    if let Err(e) = check_uring_knobs(mode.as_deref()) {
+        return fail(EXIT_BAD_INPUT, e);
+    }
+    let overridden =
+        fs.is_some() || std::env::var("RINGSPEC_FS").is_ok_and(|v| !v.trim().is_empty());
+    if overridden {
+        return select_fs(fs).unwrap_or_else(|| replay(&regs));
+    }
+    // Group by the recorded filesystem.
+    let mut groups: std::collections::BTreeMap<String, Vec<PathBuf>> = Default::default();
+    for (path, r) in &regs {
+        let fs = r.fs.clone().unwrap_or_else(|| "tmpfs".into());
+        groups.entry(fs).or_default().push(path.clone());
+    }
+    if groups.len() == 1 {
+        let fs = groups.into_keys().next().expect("one group");
+        return select_fs(Some(fs)).unwrap_or_else(|| replay(&regs));
+    }
+    let mut runs = Vec::new();
+    for (fs, paths) in groups {
+        let mut args = vec!["replay".to_string(), format!("--fs={fs}")];
+        if let Some(m) = &mode {
+            args.push(format!("--mode={m}"));
+        }
+        args.extend(paths.iter().map(|p| p.display().to_string()));
+        runs.push((fs, args));
+    }
+    run_children(runs)
+}
+
+fn replay(regs: &[(PathBuf, Regression)]) -> ExitCode {
+    let scratch = match scratch_or_exit() {
         Ok(s) => s,
         Err(c) => return c,
     };
@@ -596,32 +1002,75 @@ fn replay(files: &[PathBuf]) -> ExitCode {
         Ok(t) => t,
         Err(e) => return fail(EXIT_BAD_INPUT, e),
     };
-    let mut failed = 0;
+    let kernel = oracle::proposed::running_release();
+    let fs_name = scratch.choice().name();
+    let (mut failed, mut ran, mut skipped) = (0, 0, Vec::new());
     for (i, (path, r)) in regs.iter().enumerate() {
+        if let Some(k) = r.kernel.as_deref().filter(|k| *k != kernel) {
+            eprintln!(
+                "ringspec: {} was found on kernel {k}; replaying on {kernel}",
+                path.display()
+            );
+        }
+        if let Some(t) = &r.target {
+            if !targets.iter().any(|x| &x.name == t) {
+                eprintln!(
+                    "ringspec: {} diverged on {t}, which this replay does not run (see --mode)",
+                    path.display()
+                );
+            }
+        }
         for t in &targets {
-            if !r.only_fs.is_empty() && !r.only_fs.iter().any(|f| f == t.profile.fs.kind.name()) {
+            if oracle::interrupt::requested() {
+                return interrupted("the replay stopped");
+            }
+            if !r.only_fs.is_empty() && !r.only_fs.iter().any(|f| f == fs_name) {
                 say!(
-                    "SKIP {} on {}: only on {}",
+                    "SKIP {} on {} ({fs_name}): only on {}",
                     path.display(),
                     t.name,
                     r.only_fs.join(", ")
                 );
+                skipped.push(format!(
+                    "{} is only for {}",
+                    path.display(),
+                    r.only_fs.join(", ")
+                ));
                 continue;
             }
             match campaign::run_one(&scratch, &format!("replay{i}"), t, &r.ops) {
                 Err(e) => return fail(EXIT_ENVIRONMENT, e),
-                Ok(res) => match r.judge(&res.verdict) {
-                    Ok(()) => say!("ok   {} on {}", path.display(), t.name),
-                    Err(e) => {
-                        failed += 1;
-                        say!("FAIL {} on {}: {e}", path.display(), t.name);
+                Ok(res) => {
+                    ran += 1;
+                    match r.judge(&res.verdict) {
+                        Ok(()) => say!("ok   {} on {} ({fs_name})", path.display(), t.name),
+                        Err(e) => {
+                            failed += 1;
+                            say!("FAIL {} on {} ({fs_name}): {e}", path.display(), t.name);
+                        }
                     }
-                },
+                }
             }
         }
     }
     if failed > 0 {
+        if let Err(why) = scratch.health() {
+            return fail(
+                EXIT_ENVIRONMENT,
+                format!("the environment failed, not the kernel: {why}"),
+            );
+        }
         return ExitCode::from(EXIT_FINDING);
+    }
+    if ran == 0 {
+        skipped.dedup();
+        return fail(
+            EXIT_ENVIRONMENT,
+            format!(
+                "nothing was replayed on {fs_name}: {} (use --fs)",
+                skipped.join("; ")
+            ),
+        );
     }
     success()
 }
