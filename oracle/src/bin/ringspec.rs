@@ -120,6 +120,9 @@ enum Command {
         /// Scratch filesystem: tmpfs, ext4, xfs, btrfs or all.
         #[arg(long)]
         fs: Option<String>,
+        /// io_uring submission paths (as for `run`).
+        #[arg(long)]
+        mode: Option<String>,
     },
     /// Run the whole conformance suite on the running kernel (what `gate` runs
     /// inside the guest) and write a machine-readable result. Exit 0 all rows
@@ -541,12 +544,17 @@ fn dispatch(command: Command) -> ExitCode {
             run(cfg, report, save_dir)
         }
         Command::Replay { files, fs, mode } => replay_cmd(&files, fs, mode),
-        Command::Scenarios { filter, dir, fs } => {
+        Command::Scenarios {
+            filter,
+            dir,
+            fs,
+            mode,
+        } => {
             let filter = match filter {
                 Some(f) => f,
                 None => std::env::var("RINGSPEC_SCENARIOS").unwrap_or_default(),
             };
-            if let Err(e) = check_uring_knobs(None) {
+            if let Err(e) = check_uring_knobs(mode.as_deref()) {
                 return fail(EXIT_BAD_INPUT, e);
             }
             select_fs(fs).unwrap_or_else(|| scenarios(&filter, dir))
