@@ -160,9 +160,11 @@ pub struct Finding {
     pub ops: Vec<Op>,
     /// What diverged.
     pub divergence: Divergence,
-    /// Ops in the failing sequence before minimization (after proptest's
-    /// value shrinking).
+    /// Ops in the failing sequence as generated.
     pub generated_len: usize,
+    /// Where the generated sequence first diverged (`None`: only its final
+    /// state differed): the minimal sequence is never longer than this + 1.
+    pub generated_index: Option<usize>,
     /// Runs the minimization spent.
     pub minimize_tests: u32,
     /// Replays of the saved minimal sequence that diverged again.
@@ -457,6 +459,7 @@ fn settle(
     before: u64,
 ) -> Finding {
     let generated_len = ops.len();
+    let first_index = divergence.index;
     // The targets the failure needs: the diverging one, and the reference
     // (first) target when the failure was a cross-comparison of states.
     let mut subset: Vec<&Target> = Vec::new();
@@ -527,6 +530,7 @@ fn settle(
         ops: parsed,
         divergence,
         generated_len,
+        generated_index: first_index,
         minimize_tests: m.tests + v.tests,
         reproduced,
         replays: CONFIRM_REPLAYS,
