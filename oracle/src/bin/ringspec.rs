@@ -156,6 +156,11 @@ enum Command {
         /// is exit 2. SRC_DIR itself is left untouched.
         #[arg(long, value_name = "DIR", requires = "build_kernel")]
         patches: Option<PathBuf>,
+        /// With --build-kernel: merge kernel/gate-debug.config too (KASAN,
+        /// lockdep, kmemleak, UBSAN, hung tasks; uname -r ends in
+        /// -gate-debug). Built in a cache slot of its own.
+        #[arg(long, requires = "build_kernel")]
+        debug_kernel: bool,
         /// Baseline to compare with (default: corpus/baselines/<release>.json
         /// when it exists).
         #[arg(long, conflicts_with = "no_baseline")]
@@ -570,6 +575,7 @@ fn dispatch(command: Command) -> ExitCode {
             kernel,
             build_kernel,
             patches,
+            debug_kernel,
             baseline,
             no_baseline,
             out,
@@ -585,6 +591,7 @@ fn dispatch(command: Command) -> ExitCode {
             kernel,
             build_kernel,
             patches,
+            debug_kernel,
             baseline,
             no_baseline,
             out,
@@ -1272,6 +1279,7 @@ struct GateArgs {
     kernel: String,
     build_kernel: Option<PathBuf>,
     patches: Option<PathBuf>,
+    debug_kernel: bool,
     baseline: Option<PathBuf>,
     no_baseline: bool,
     out: PathBuf,
@@ -1296,6 +1304,9 @@ fn gate_cmd(a: GateArgs) -> ExitCode {
         let started = std::time::Instant::now();
         let mut build = gate::build::BuildOptions::new(src.clone());
         build.patches = a.patches.clone();
+        if a.debug_kernel {
+            build.fragments.push(gate::build::debug_fragment());
+        }
         match gate::build::build_kernel(&build) {
             Ok(built) => {
                 eprintln!(

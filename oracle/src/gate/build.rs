@@ -51,6 +51,12 @@ pub fn default_fragment() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../kernel/gate.config")
 }
 
+/// The debug fragment merged after [`default_fragment`] by `--debug-kernel`:
+/// `<repo>/kernel/gate-debug.config` (KASAN, lockdep, kmemleak, UBSAN...).
+pub fn debug_fragment() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../kernel/gate-debug.config")
+}
+
 /// The build cache: `$RINGSPEC_BUILD_CACHE`, else
 /// `${XDG_CACHE_HOME:-$HOME/.cache}/ringspec/build`.
 pub fn default_cache() -> PathBuf {
@@ -74,8 +80,10 @@ pub struct BuildOptions {
     /// A directory of git format-patch files (`*.patch`, `*.diff`) to apply in
     /// name order.
     pub patches: Option<PathBuf>,
-    /// The config fragment merged over tinyconfig.
-    pub fragment: PathBuf,
+    /// The config fragments merged over tinyconfig, in order (a later one
+    /// wins). Each set of fragment file names has a cache slot of its own,
+    /// so a debug build does not throw away the plain one.
+    pub fragments: Vec<PathBuf>,
     /// The cache the slots live in.
     pub cache: PathBuf,
     /// make -j.
@@ -89,7 +97,7 @@ impl BuildOptions {
         BuildOptions {
             source,
             patches: None,
-            fragment: default_fragment(),
+            fragments: vec![default_fragment()],
             cache: default_cache(),
             jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
@@ -725,7 +733,7 @@ fn make(tree: &Path, obj: &Path, jobs: usize, targets: &[&str]) -> Command {
 fn configure(
     tree: &Path,
     obj: &Path,
-    fragment: &Path,
+    fragments: &[PathBuf],
     wanted: &[(String, String)],
     log: &Path,
 ) -> Result<(), BuildError> {
@@ -739,7 +747,7 @@ fn configure(
         .arg("-O")
         .arg(obj)
         .arg(obj.join(".config"))
-        .arg(fragment);
+        .args(fragments);
     run_logged(merge, "merge_config.sh", log).map_err(config_err)?;
     run_logged(
         make(tree, obj, 1, &["olddefconfig"]),
@@ -754,12 +762,20 @@ fn configure(
         // Next time configure again, whatever the keys say.
         let _ = std::fs::remove_file(&config_path);
         return Err(BuildError::Config(format!(
-            "{} asks for options the configured kernel does not have:\n  {}",
-            fragment.display(),
+            "{} ask for options the configured kernel does not have:\n  {}",
+            show_paths(fragments),
             bad.join("\n  ")
         )));
     }
     Ok(())
+}
+
+fn show_paths(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(" + ")
 }
 
 fn config_err(e: BuildError) -> BuildError {
@@ -840,14 +856,24 @@ pub fn build_kernel(opts: &BuildOptions) -> Result<BuiltKernel, BuildError> {
             src.display()
         )));
     }
-    let fragment_text = std::fs::read(&opts.fragment)
-        .map_err(|e| BuildError::Config(format!("fragment {}: {e}", opts.fragment.display())))?;
-    let wanted = parse_fragment(&String::from_utf8_lossy(&fragment_text));
-    if wanted.is_empty() {
-        return Err(BuildError::Config(format!(
-            "fragment {} sets no CONFIG_ option",
-            opts.fragment.display()
-        )));
+    let mut fragment_text = Vec::new();
+    let mut wanted: Vec<(String, String)> = Vec::new();
+    for f in &opts.fragments {
+        let text = std::fs::read(f)
+            .map_err(|e| BuildError::Config(format!("fragment {}: {e}", f.display())))?;
+        let asked = parse_fragment(&String::from_utf8_lossy(&text));
+        if asked.is_empty() {
+            return Err(BuildError::Config(format!(
+                "fragment {} sets no CONFIG_ option",
+                f.display()
+            )));
+        }
+        // A later fragment overrides an earlier one's value.
+        for (k, v) in asked {
+            wanted.retain(|(n, _)| *n != k);
+            wanted.push((k, v));
+        }
+        fragment_text.extend_from_slice(&text);
     }
     let patches = match &opts.patches {
         None => Vec::new(),
@@ -865,11 +891,14 @@ pub fn build_kernel(opts: &BuildOptions) -> Result<BuiltKernel, BuildError> {
         );
     }
 
-    let slot = opts.cache.join(
-        Fnv::default()
-            .field(src.as_os_str().as_encoded_bytes())
-            .hex(),
-    );
+    let mut slot_key = Fnv::default();
+    slot_key.field(src.as_os_str().as_encoded_bytes());
+    if opts.fragments != [default_fragment()] {
+        for f in &opts.fragments {
+            slot_key.field(f.file_name().unwrap_or_default().as_encoded_bytes());
+        }
+    }
+    let slot = opts.cache.join(slot_key.hex());
     std::fs::create_dir_all(&slot).map_err(|e| io_err(&slot, e))?;
     let _lock = SlotLock::take(&slot.join("lock"))?;
     let (tree, obj) = (slot.join("src"), slot.join("obj"));
@@ -989,11 +1018,11 @@ pub fn build_kernel(opts: &BuildOptions) -> Result<BuiltKernel, BuildError> {
     if state.config_key != config_key || !obj.join(".config").is_file() {
         eprintln!(
             "ringspec gate: configuring (tinyconfig + {})",
-            opts.fragment.display()
+            show_paths(&opts.fragments)
         );
         state.config_key.clear();
         save_state(&state_path, &state)?;
-        configure(&tree, &obj, &opts.fragment, &wanted, &log)?;
+        configure(&tree, &obj, &opts.fragments, &wanted, &log)?;
         state.config_key = config_key;
         save_state(&state_path, &state)?;
     }
@@ -1244,6 +1273,34 @@ mod tests {
             );
         }
         assert!(frag.contains(&("CONFIG_MODULES".to_string(), "n".to_string())));
+        assert!(
+            !frag.iter().any(|(_, v)| v == "m"),
+            "modules in the fragment"
+        );
+    }
+
+    #[test]
+    fn the_debug_fragment_asks_for_every_alarm() {
+        let text = std::fs::read_to_string(debug_fragment()).unwrap();
+        let frag = parse_fragment(&text);
+        for k in [
+            "CONFIG_KASAN",
+            "CONFIG_KASAN_GENERIC",
+            "CONFIG_PROVE_LOCKING",
+            "CONFIG_DEBUG_ATOMIC_SLEEP",
+            "CONFIG_DEBUG_LIST",
+            "CONFIG_DEBUG_KMEMLEAK",
+            "CONFIG_DEBUG_FS",
+            "CONFIG_UBSAN",
+            "CONFIG_UBSAN_BOUNDS",
+            "CONFIG_UBSAN_SHIFT",
+            "CONFIG_DETECT_HUNG_TASK",
+        ] {
+            assert!(
+                frag.iter().any(|(n, v)| n == k && v == "y"),
+                "{k}=y missing from kernel/gate-debug.config"
+            );
+        }
         assert!(
             !frag.iter().any(|(_, v)| v == "m"),
             "modules in the fragment"
