@@ -17,6 +17,7 @@
 
 pub mod baseline;
 pub mod build;
+pub mod kernel_log;
 pub mod report;
 pub mod sqe_rows;
 pub mod suite;
