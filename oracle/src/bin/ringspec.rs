@@ -640,7 +640,7 @@ fn scenarios(filter: &str, dir: Option<PathBuf>) -> ExitCode {
         Ok(t) => t,
         Err(e) => return fail(EXIT_BAD_INPUT, e),
     };
-    let (mut pass, mut failed, mut skipped, mut known) = (0, 0, 0, 0);
+    let (mut pass, mut failed, mut skipped, mut known, mut not_judged) = (0, 0, 0, 0, 0);
     for (i, (file, sc)) in all.iter().enumerate() {
         if !matches_filter(&sc.name, filter) {
             continue;
@@ -667,6 +667,11 @@ fn scenarios(filter: &str, dir: Option<PathBuf>) -> ExitCode {
                     known += 1;
                     say!("KNOWN BUG {file}.toml {} on {}: {why}", sc.name, t.name);
                 }
+                // Neither a pass nor a failure: the model cannot judge it here.
+                ScenarioResult::NotJudged(why) => {
+                    not_judged += 1;
+                    say!("NOT JUDGED {file}.toml {} on {}: {why}", sc.name, t.name);
+                }
                 ScenarioResult::Fail(problems) => {
                     failed += 1;
                     say!(
@@ -679,10 +684,10 @@ fn scenarios(filter: &str, dir: Option<PathBuf>) -> ExitCode {
             }
         }
     }
-    say!("scenarios: {pass} passed, {failed} failed, {skipped} skipped, {known} hit a known kernel bug");
+    say!("scenarios: {pass} passed, {failed} failed, {skipped} skipped, {known} hit a known kernel bug, {not_judged} not judged by the model");
     if failed > 0 {
         ExitCode::from(EXIT_FINDING)
-    } else if pass == 0 {
+    } else if pass + not_judged == 0 {
         fail(EXIT_BAD_INPUT, "no scenario matched")
     } else {
         success()

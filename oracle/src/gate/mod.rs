@@ -4,7 +4,7 @@
 //! place): it probes io_uring, runs every scenario and a seeded campaign through
 //! every target on each requested filesystem, and writes a [`SuiteResult`]: rows
 //! of (opcode, property, filesystem, target) with a [`Status`] (pass, fail,
-//! unsupported) and counts, plus the kernel facts that matter.
+//! unsupported, not judged) and counts, plus the kernel facts that matter.
 //!
 //! `ringspec gate` gets such a result (from a guest booted with virtme-ng, see
 //! [`vm`], or from an in-process run on the host), compares it with a baseline
@@ -51,19 +51,28 @@ pub enum Status {
     /// The kernel lacks what the row needs (an io_uring opcode): nothing was
     /// judged. Never counted as a pass.
     Unsupported,
+    /// The kernel ran the row, but the model cannot judge (some of) its cases
+    /// here: it answers "not modelled" for them (e.g. a pipe closed through
+    /// io-wq before 6.18, `model::pipe::LAZY_RELEASE`); the row's note says
+    /// which and why. Not a failure of the kernel and never a pass: reported
+    /// as a skip, and it fails the gate neither with nor without a baseline.
+    /// A row with a failing case is [`Status::Fail`] all the same.
+    #[serde(rename = "not_judged")]
+    NotJudged,
 }
 
 impl Status {
-    /// "pass", "fail" or "unsupported".
+    /// "pass", "fail", "unsupported" or "not_judged" (as in the JSON).
     pub fn name(self) -> &'static str {
         match self {
             Status::Pass => "pass",
             Status::Fail => "fail",
             Status::Unsupported => "unsupported",
+            Status::NotJudged => "not_judged",
         }
     }
 
-    /// True for pass and fail: the kernel ran the thing.
+    /// True for pass, fail and not judged: the kernel ran the thing.
     pub fn supported(self) -> bool {
         self != Status::Unsupported
     }
@@ -94,6 +103,9 @@ pub struct Counts {
     /// filesystems).
     #[serde(skip_serializing_if = "is_zero")]
     pub skipped: u64,
+    /// Scenario cases the model cannot judge here (see [`Status::NotJudged`]).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub not_judged: u64,
     /// Generated sequences that contained the op kind.
     #[serde(skip_serializing_if = "is_zero")]
     pub sequences: u64,
@@ -161,7 +173,7 @@ pub struct Row {
     /// The first failure messages (at most [`MAX_FAILURES`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failures: Vec<String>,
-    /// Why unsupported, or what else a reader needs.
+    /// Why unsupported or not judged, or what else a reader needs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
 }
