@@ -700,11 +700,12 @@ struct SuiteArgs {
     /// Campaign seed.
     #[arg(long, default_value_t = 0x5eed_2026)]
     seed: u64,
-    /// Campaign sequences per target and filesystem (0: scenarios only).
-    #[arg(long, default_value_t = 500)]
+    /// Campaign sequences per target and filesystem (0: scenarios only; at
+    /// most 1000000).
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
     cases: u64,
-    /// Longest generated sequence body.
-    #[arg(long, default_value_t = 40)]
+    /// Longest generated sequence body (1 to 10000).
+    #[arg(long, default_value_t = 40, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000))]
     max_len: usize,
     /// Comma-separated filesystems: tmpfs, ext4, xfs, btrfs, or all.
     #[arg(long, value_delimiter = ',', default_value = "tmpfs")]
@@ -758,10 +759,14 @@ impl SuiteArgs {
 
 fn suite_cmd(out: &std::path::Path, args: &SuiteArgs) -> ExitCode {
     use oracle::gate::{Status, EXIT_FAIL, EXIT_INFRA};
+    // Bad input is refused before the suite runs (one line, exit 2).
     let cfg = match args.config() {
         Ok(c) => c,
         Err(e) => return fail(EXIT_INFRA, e),
     };
+    if let Err(e) = oracle::gate::suite::check_out_file(out) {
+        return fail(EXIT_INFRA, e);
+    }
     let result = oracle::gate::suite::run_suite(&cfg, &gate_targets);
     if let Err(e) = oracle::gate::suite::write_result(&result, out) {
         return fail(EXIT_INFRA, format!("cannot write {}: {e}", out.display()));
@@ -769,11 +774,13 @@ fn suite_cmd(out: &std::path::Path, args: &SuiteArgs) -> ExitCode {
     let totals = result.totals();
     let n = |s: Status| totals.get(&s).copied().unwrap_or(0);
     eprintln!(
-        "ringspec suite: {} rows: {} pass, {} fail, {} unsupported ({:.1} s); result in {}",
+        "ringspec suite: {} rows: {} pass, {} fail, {} unsupported, {} not judged ({:.1} s); \
+         result in {}",
         result.rows.len(),
         n(Status::Pass),
         n(Status::Fail),
         n(Status::Unsupported),
+        n(Status::NotJudged),
         result.seconds,
         out.display()
     );
@@ -835,11 +842,75 @@ struct GateArgs {
 
 fn gate_cmd(a: GateArgs) -> ExitCode {
     use oracle::gate::{self, BaselineChoice, KernelChoice, EXIT_INFRA};
+    // Bad input is refused before any work (a kernel build, a boot, the
+    // suite): one line, exit 2, no report.
     let suite = match a.suite.config() {
         Ok(c) => c,
         Err(e) => return fail(EXIT_INFRA, e),
     };
+    let baseline = match (a.baseline, a.no_baseline) {
+        (Some(p), _) => BaselineChoice::File(p),
+        (None, true) => BaselineChoice::Off,
+        (None, false) => BaselineChoice::Auto,
+    };
+    if let Err(e) = baseline.load() {
+        return fail(EXIT_INFRA, e);
+    }
     let mut modules = a.modules;
+    let image = match (&a.build_kernel, a.kernel.as_str()) {
+        (Some(_), _) | (None, "host") => None,
+        (None, k) => {
+            let p = PathBuf::from(k);
+            if p.is_dir() {
+                // A directory from scripts/fetch-kernels.sh: its image and modules.
+                if modules.is_none() && p.join("lib/modules").is_dir() {
+                    modules = Some(p.clone());
+                }
+                Some(p.join("vmlinuz"))
+            } else {
+                Some(p)
+            }
+        }
+    };
+    let vm = gate::vm::VmConfig {
+        modules,
+        timeout: a.timeout,
+        memory: a.memory,
+        cpus: a.cpus,
+        kvm: a.kvm,
+        vng: a.vng,
+        append: a.append,
+        ..gate::vm::VmConfig::default()
+    };
+    let in_vm = a.build_kernel.is_some() || image.is_some();
+    if let Err(e) = gate::check_out_dir(&a.out, in_vm) {
+        return fail(EXIT_INFRA, e);
+    }
+    if in_vm {
+        if let Err(e) = vm.check() {
+            return fail(EXIT_INFRA, e);
+        }
+    }
+    if let Some(image) = &image {
+        if let Err(e) = gate::vm::check_image(image) {
+            return fail(EXIT_INFRA, e);
+        }
+    }
+    if let Some(dir) = a
+        .build_kernel
+        .iter()
+        .chain(&a.patches)
+        .find(|d| !d.is_dir())
+    {
+        return fail(
+            EXIT_INFRA,
+            format!(
+                "{}: not a directory (--build-kernel takes a kernel source tree, \
+                 scripts/build-gate-kernel.sh prints one; --patches a directory of *.patch)",
+                dir.display()
+            ),
+        );
+    }
     let kernel = if let Some(src) = &a.build_kernel {
         let started = std::time::Instant::now();
         let mut build = gate::build::BuildOptions::new(src.clone());
@@ -866,40 +937,18 @@ fn gate_cmd(a: GateArgs) -> ExitCode {
                 return fail(EXIT_INFRA, e);
             }
         }
-    } else if a.kernel == "host" {
-        KernelChoice::Host
     } else {
-        let p = PathBuf::from(&a.kernel);
-        if p.is_dir() {
-            // A directory from scripts/fetch-kernels.sh: its image and modules.
-            if modules.is_none() && p.join("lib/modules").is_dir() {
-                modules = Some(p.clone());
-            }
-            KernelChoice::Image(p.join("vmlinuz"))
-        } else {
-            KernelChoice::Image(p)
+        match image {
+            Some(p) => KernelChoice::Image(p),
+            None => KernelChoice::Host,
         }
-    };
-    let baseline = match (a.baseline, a.no_baseline) {
-        (Some(p), _) => BaselineChoice::File(p),
-        (None, true) => BaselineChoice::Off,
-        (None, false) => BaselineChoice::Auto,
     };
     let opts = gate::GateOptions {
         kernel,
         baseline,
         out: a.out,
         suite,
-        vm: gate::vm::VmConfig {
-            modules,
-            timeout: a.timeout,
-            memory: a.memory,
-            cpus: a.cpus,
-            kvm: a.kvm,
-            vng: a.vng,
-            append: a.append,
-            ..gate::vm::VmConfig::default()
-        },
+        vm,
     };
     match gate::run_gate(&opts, &gate_targets) {
         Err(e) => fail(EXIT_INFRA, e),

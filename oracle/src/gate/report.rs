@@ -284,6 +284,9 @@ pub fn markdown(report: &GateReport) -> String {
         "- kernel: {} ({:.1} s wall time)",
         report.kernel_image, report.wall_seconds
     );
+    for n in &report.notes {
+        let _ = writeln!(out, "- note: {}", md_escape(n));
+    }
     if let Some(why) = &report.infrastructure {
         md_message(&mut out, "no verdict", why);
     } else if report.result.is_none() {

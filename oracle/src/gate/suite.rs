@@ -632,6 +632,40 @@ fn first_line(s: &str) -> String {
     }
 }
 
+/// Checks, before the suite runs, that a result can be written to `path`:
+/// not a directory, in an existing directory where a file can be created
+/// (tried with the temporary name [`write_result`] uses, then removed).
+pub fn check_out_file(path: &Path) -> Result<(), String> {
+    if path.is_dir() {
+        return Err(format!(
+            "--out {} is a directory; give the result file's path (e.g. {}/result.json)",
+            path.display(),
+            path.display()
+        ));
+    }
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !parent.is_dir() {
+        return Err(format!(
+            "--out {}: directory {} does not exist (create it first)",
+            path.display(),
+            parent.display()
+        ));
+    }
+    let tmp = path.with_extension("json.partial");
+    std::fs::write(&tmp, b"")
+        .and_then(|()| std::fs::remove_file(&tmp))
+        .map_err(|e| {
+            format!(
+                "--out {}: cannot write in {}: {e} (give a writable path)",
+                path.display(),
+                parent.display()
+            )
+        })
+}
+
 /// Writes a result as pretty JSON (what `ringspec suite --out` does).
 pub fn write_result(result: &SuiteResult, path: &Path) -> std::io::Result<()> {
     let text = serde_json::to_string_pretty(result).expect("json") + "\n";
