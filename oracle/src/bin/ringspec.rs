@@ -114,10 +114,13 @@ enum Command {
     },
     /// Run the whole conformance suite on the running kernel (what `gate` runs
     /// inside the guest) and write a machine-readable result. Exit 0 all rows
-    /// pass or are unsupported, 1 a row failed, 2 no verdict possible (io_uring
-    /// unusable, a filesystem unavailable; the result says why).
+    /// pass, are unsupported or are not judged (the model cannot judge them
+    /// on this kernel), 1 a row failed, 2 bad input (checked before the run)
+    /// or no verdict possible (io_uring unusable, a filesystem unavailable;
+    /// the result says why).
     Suite {
-        /// Where to write the result (JSON).
+        /// Where to write the result (JSON; its directory must exist and be
+        /// writable, checked before the run).
         #[arg(long)]
         out: PathBuf,
         #[command(flatten)]
