@@ -12,6 +12,9 @@ pub struct ScenarioTally {
     pub known_bug: u64,
     /// Not applicable to this filesystem, kernel or limit.
     pub skipped: u64,
+    /// The model cannot judge the case here (neither a pass nor a failure),
+    /// one entry per (case, target) with the reason.
+    pub not_judged: Vec<String>,
     /// One entry per failed (case, target), with every problem.
     pub failures: Vec<String>,
 }
@@ -27,6 +30,9 @@ impl ScenarioTally {
                 "{file}.toml: {} on {target}: a known io_uring bug off io_uring: {why}",
                 sc.name
             )),
+            ScenarioResult::NotJudged(why) => self
+                .not_judged
+                .push(format!("{file}.toml: {} on {target}: {why}", sc.name)),
             ScenarioResult::Fail(p) => self.failures.push(format!(
                 "{file}.toml: {} on {target}\n    {}",
                 sc.name,
@@ -35,13 +41,14 @@ impl ScenarioTally {
         }
     }
 
-    /// "N passed, N failed, N hit a known kernel bug, N skipped".
+    /// "N passed, N failed, N hit a known kernel bug, N not judged, N skipped".
     pub fn summary(&self) -> String {
         format!(
-            "{} passed, {} failed, {} hit a known kernel bug, {} skipped",
+            "{} passed, {} failed, {} hit a known kernel bug, {} not judged, {} skipped",
             self.pass,
             self.failures.len(),
             self.known_bug,
+            self.not_judged.len(),
             self.skipped
         )
     }

@@ -101,48 +101,238 @@ fn host_gate_writes_all_reports_and_accepts_its_own_baseline() {
     let _ = std::fs::remove_dir_all(&out);
 }
 
-#[test]
-fn a_missing_image_is_an_infrastructure_failure_with_reports() {
-    let out = out_dir("noimage");
-    let o = ringspec()
-        .args(["gate", "--kernel", "/nonexistent/vmlinuz", "--out"])
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(2));
-    let report = json(&out, "report.json");
-    assert_eq!(report["verdict"], "infrastructure");
-    assert!(report["infrastructure"]
-        .as_str()
-        .unwrap()
-        .contains("not found"));
-    assert!(read(&out, "results.ktap").contains("not ok 1 infrastructure"));
-    assert!(read(&out, "junit.xml").contains("<error "));
-    let _ = std::fs::remove_dir_all(&out);
+/// Runs ringspec with `args`: (exit code, stdout, stderr, wall time).
+fn run_ringspec(args: &[&std::ffi::OsStr]) -> (Option<i32>, String, String, f64) {
+    let started = std::time::Instant::now();
+    let o = ringspec().args(args).output().expect("ringspec runs");
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+        started.elapsed().as_secs_f64(),
+    )
+}
+
+/// Bad input: exit 2 within seconds, one line on stderr that names the
+/// problem, nothing on stdout, no backtrace.
+fn assert_bad_input(args: &[&str], says: &str) {
+    let args: Vec<&std::ffi::OsStr> = args.iter().map(std::ffi::OsStr::new).collect();
+    let (code, stdout, stderr, secs) = run_ringspec(&args);
+    assert_eq!(code, Some(2), "{args:?}\n{stdout}\n{stderr}");
+    assert!(stderr.contains(says), "{args:?}: {stderr}");
+    assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    assert!(stdout.is_empty(), "{args:?}: {stdout}");
+    assert!(secs < 20.0, "{args:?}: {secs:.1} s");
+}
+
+/// A file QEMU would take for a bzImage (the x86 boot header's magic).
+fn fake_image(dir: &Path) -> PathBuf {
+    let mut bytes = vec![0u8; 0x400];
+    bytes[0x202..0x206].copy_from_slice(b"HdrS");
+    let p = dir.join("bzImage");
+    std::fs::write(&p, bytes).unwrap();
+    p
 }
 
 #[test]
-fn bad_arguments_exit_2() {
-    let o = ringspec()
-        .args(["gate", "--fs", "zfs", "--out"])
-        .arg(out_dir("badfs"))
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(2));
+fn gate_inputs_are_checked_before_any_work() {
+    let dir = out_dir("inputs");
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("out");
+    let out = out.to_str().unwrap();
+    let image = fake_image(&dir);
+    let image = image.to_str().unwrap();
+    let not_json = dir.join("b.json");
+    std::fs::write(&not_json, "not json").unwrap();
+    let not_json = not_json.to_str().unwrap();
+    let not_kernel = dir.join("notes.txt");
+    std::fs::write(&not_kernel, "hello").unwrap();
+    let not_kernel = not_kernel.to_str().unwrap();
+    // Each on the host kernel (which would otherwise run the whole suite) or
+    // an image (which would otherwise boot).
+    for kernel in ["host", image] {
+        assert_bad_input(
+            &[
+                "gate",
+                "--kernel",
+                kernel,
+                "--out",
+                out,
+                "--baseline",
+                not_json,
+            ],
+            "--baseline",
+        );
+        assert_bad_input(
+            &[
+                "gate",
+                "--kernel",
+                kernel,
+                "--out",
+                out,
+                "--baseline",
+                "/nonexistent/b.json",
+            ],
+            "/nonexistent/b.json",
+        );
+        assert_bad_input(
+            &["gate", "--kernel", kernel, "--fs", "zfs"],
+            "unknown filesystem",
+        );
+        assert_bad_input(
+            &["gate", "--kernel", kernel, "--out", "/proc/version/x"],
+            "--out /proc/version/x",
+        );
+    }
+    assert!(!Path::new(out).join("report.json").exists());
+    assert_bad_input(
+        &["gate", "--kernel", "/nonexistent/vmlinuz", "--out", out],
+        "kernel image /nonexistent/vmlinuz not found",
+    );
+    assert_bad_input(
+        &["gate", "--kernel", not_kernel, "--out", out],
+        "is not a kernel image",
+    );
+    // A directory from scripts/fetch-kernels.sh without its vmlinuz.
+    assert_bad_input(
+        &["gate", "--kernel", dir.to_str().unwrap(), "--out", out],
+        "vmlinuz not found",
+    );
+    assert_bad_input(
+        &["gate", "--kernel", image, "--out", out, "--cpus", "0"],
+        "--cpus 0",
+    );
+    assert_bad_input(
+        &["gate", "--kernel", image, "--out", out, "--memory", "lots"],
+        "--memory",
+    );
+    assert_bad_input(
+        &[
+            "gate",
+            "--kernel",
+            image,
+            "--out",
+            out,
+            "--modules",
+            "/nonexistent",
+        ],
+        "lib/modules",
+    );
+    assert_bad_input(
+        &["gate", "--build-kernel", "/nonexistent/linux", "--out", out],
+        "not a directory",
+    );
     let o = ringspec().args(["gate", "--bogus"]).output().unwrap();
     assert_eq!(o.status.code(), Some(2));
-    let bad = out_dir("badbaseline");
-    std::fs::create_dir_all(&bad).unwrap();
-    let file = bad.join("b.json");
-    std::fs::write(&file, "not json").unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn suite_inputs_are_checked_before_any_work() {
+    let dir = out_dir("suite-inputs");
+    std::fs::create_dir_all(&dir).unwrap();
+    assert_bad_input(
+        &["suite", "--out", "/nonexistent/dir/result.json"],
+        "does not exist",
+    );
+    assert_bad_input(&["suite", "--out", dir.to_str().unwrap()], "is a directory");
+    assert_bad_input(&["suite", "--out", "/proc/result.json"], "cannot write");
+    let r = dir.join("r.json");
+    let r = r.to_str().unwrap();
+    assert_bad_input(
+        &["suite", "--out", r, "--fs", "tmpfs,zfs"],
+        "unknown filesystem",
+    );
+    assert_bad_input(
+        &["suite", "--out", r, "--scenarios", "/nonexistent"],
+        "scenarios directory",
+    );
+    // Out of range: clap's message (exit 2 all the same).
+    for (flag, value) in [
+        ("--cases", "-1"),
+        ("--cases", "1000001"),
+        ("--max-len", "0"),
+    ] {
+        let o = ringspec()
+            .args(["suite", "--out", r, &format!("{flag}={value}")])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{flag} {value}: {stderr}");
+        assert!(stderr.contains(flag), "{stderr}");
+    }
+    assert!(!Path::new(r).exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A stand-in for vng: runs the guest's command on the host (as
+/// virtme-ng-init would in the guest), then never exits, like QEMU around a
+/// kernel without ACPI whose power-off is a halt.
+const HANGING_VNG: &str = r#"#!/bin/sh
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --exec) cmd="$2"; shift 2 ;;
+    *) shift ;;
+    esac
+done
+sh -c "$cmd"
+echo "fake vng: the guest halted instead of powering off"
+exec sleep 600
+"#;
+
+#[test]
+fn a_guest_that_cannot_power_off_is_ended_once_its_suite_has_finished() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = out_dir("hanging-vm");
+    std::fs::create_dir_all(&dir).unwrap();
+    let vng = dir.join("vng");
+    std::fs::write(&vng, HANGING_VNG).unwrap();
+    std::fs::set_permissions(&vng, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let image = fake_image(&dir);
+    let out = dir.join("out");
+    let started = std::time::Instant::now();
     let o = ringspec()
-        .args(["gate", "--cases", "0", "--out"])
-        .arg(&bad)
-        .arg("--baseline")
-        .arg(&file)
+        // A quick suite: syscalls only, two scenario files' cases, no campaign.
+        .env("RINGSPEC_MODES", "none")
+        .env("RINGSPEC_SQE_SWEEP", "0")
+        .args([
+            "gate",
+            "--no-baseline",
+            "--cases",
+            "0",
+            "--filter",
+            "fadvise",
+        ])
+        .args(["--timeout", "10m", "--kernel"])
+        .arg(&image)
+        .arg("--vng")
+        .arg(&vng)
+        .arg("--out")
+        .arg(&out)
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(2));
-    assert!(read(&bad, "report.json").contains("baseline"));
-    let _ = std::fs::remove_dir_all(&bad);
+    let secs = started.elapsed().as_secs_f64();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    // A verdict (not infrastructure), within seconds of the suite's end rather
+    // than at the timeout.
+    assert_eq!(o.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(secs < 120.0, "took {secs:.0} s\n{stderr}");
+    assert!(
+        stderr.contains("QEMU killed, the results are complete"),
+        "{stderr}"
+    );
+    let report = json(&out, "report.json");
+    assert_eq!(report["verdict"], "passed", "{report}");
+    assert!(report["notes"][0]
+        .as_str()
+        .unwrap()
+        .contains("did not power off"));
+    assert!(report["result"]["rows"].as_array().unwrap().len() > 1);
+    assert!(read(&out, "summary.md").contains("- note: the guest did not power off"));
+    // The suite's end to the kill: the grace (10 s) and the polling, not more.
+    let log = read(&out.join("vm"), "vng.log");
+    assert!(log.contains("fake vng: the guest halted"), "{log}");
+    assert!(!stderr.contains("timed out"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

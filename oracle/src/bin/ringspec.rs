@@ -126,10 +126,13 @@ enum Command {
     },
     /// Run the whole conformance suite on the running kernel (what `gate` runs
     /// inside the guest) and write a machine-readable result. Exit 0 all rows
-    /// pass or are unsupported, 1 a row failed, 2 no verdict possible (io_uring
-    /// unusable, a filesystem unavailable; the result says why).
+    /// pass, are unsupported or are not judged (the model cannot judge them
+    /// on this kernel), 1 a row failed, 2 bad input (checked before the run)
+    /// or no verdict possible (io_uring unusable, a filesystem unavailable;
+    /// the result says why).
     Suite {
-        /// Where to write the result (JSON).
+        /// Where to write the result (JSON; its directory must exist and be
+        /// writable, checked before the run).
         #[arg(long)]
         out: PathBuf,
         #[command(flatten)]
@@ -1104,7 +1107,7 @@ fn scenarios(filter: &str, dir: Option<PathBuf>) -> ExitCode {
         Ok(t) => t,
         Err(e) => return fail(EXIT_BAD_INPUT, e),
     };
-    let (mut pass, mut failed, mut skipped, mut known) = (0, 0, 0, 0);
+    let (mut pass, mut failed, mut skipped, mut known, mut not_judged) = (0, 0, 0, 0, 0);
     for (i, (file, sc)) in all.iter().enumerate() {
         if !matches_filter(&sc.name, filter) {
             continue;
@@ -1131,6 +1134,11 @@ fn scenarios(filter: &str, dir: Option<PathBuf>) -> ExitCode {
                     known += 1;
                     say!("KNOWN BUG {file}.toml {} on {}: {why}", sc.name, t.name);
                 }
+                // Neither a pass nor a failure: the model cannot judge it here.
+                ScenarioResult::NotJudged(why) => {
+                    not_judged += 1;
+                    say!("NOT JUDGED {file}.toml {} on {}: {why}", sc.name, t.name);
+                }
                 ScenarioResult::Fail(problems) => {
                     failed += 1;
                     say!(
@@ -1143,10 +1151,10 @@ fn scenarios(filter: &str, dir: Option<PathBuf>) -> ExitCode {
             }
         }
     }
-    say!("scenarios: {pass} passed, {failed} failed, {skipped} skipped, {known} hit a known kernel bug");
+    say!("scenarios: {pass} passed, {failed} failed, {skipped} skipped, {known} hit a known kernel bug, {not_judged} not judged by the model");
     if failed > 0 {
         ExitCode::from(EXIT_FINDING)
-    } else if pass == 0 {
+    } else if pass + not_judged == 0 {
         fail(EXIT_BAD_INPUT, "no scenario matched")
     } else {
         success()
@@ -1159,11 +1167,12 @@ struct SuiteArgs {
     /// Campaign seed.
     #[arg(long, default_value_t = 0x5eed_2026)]
     seed: u64,
-    /// Campaign sequences per target and filesystem (0: scenarios only).
-    #[arg(long, default_value_t = 500)]
+    /// Campaign sequences per target and filesystem (0: scenarios only; at
+    /// most 1000000).
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
     cases: u64,
-    /// Longest generated sequence body.
-    #[arg(long, default_value_t = 40)]
+    /// Longest generated sequence body (1 to 10000).
+    #[arg(long, default_value_t = 40, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000))]
     max_len: usize,
     /// Comma-separated filesystems: tmpfs, ext4, xfs, btrfs, or all.
     #[arg(long, value_delimiter = ',', default_value = "tmpfs")]
@@ -1217,10 +1226,14 @@ impl SuiteArgs {
 
 fn suite_cmd(out: &std::path::Path, args: &SuiteArgs) -> ExitCode {
     use oracle::gate::{Status, EXIT_FAIL, EXIT_INFRA};
+    // Bad input is refused before the suite runs (one line, exit 2).
     let cfg = match args.config() {
         Ok(c) => c,
         Err(e) => return fail(EXIT_INFRA, e),
     };
+    if let Err(e) = oracle::gate::suite::check_out_file(out) {
+        return fail(EXIT_INFRA, e);
+    }
     let result = oracle::gate::suite::run_suite(&cfg, &gate_targets);
     if let Err(e) = oracle::gate::suite::write_result(&result, out) {
         return fail(EXIT_INFRA, format!("cannot write {}: {e}", out.display()));
@@ -1228,11 +1241,13 @@ fn suite_cmd(out: &std::path::Path, args: &SuiteArgs) -> ExitCode {
     let totals = result.totals();
     let n = |s: Status| totals.get(&s).copied().unwrap_or(0);
     eprintln!(
-        "ringspec suite: {} rows: {} pass, {} fail, {} unsupported ({:.1} s); result in {}",
+        "ringspec suite: {} rows: {} pass, {} fail, {} unsupported, {} not judged ({:.1} s); \
+         result in {}",
         result.rows.len(),
         n(Status::Pass),
         n(Status::Fail),
         n(Status::Unsupported),
+        n(Status::NotJudged),
         result.seconds,
         out.display()
     );
@@ -1295,11 +1310,75 @@ struct GateArgs {
 
 fn gate_cmd(a: GateArgs) -> ExitCode {
     use oracle::gate::{self, BaselineChoice, KernelChoice, EXIT_INFRA};
+    // Bad input is refused before any work (a kernel build, a boot, the
+    // suite): one line, exit 2, no report.
     let suite = match a.suite.config() {
         Ok(c) => c,
         Err(e) => return fail(EXIT_INFRA, e),
     };
+    let baseline = match (a.baseline, a.no_baseline) {
+        (Some(p), _) => BaselineChoice::File(p),
+        (None, true) => BaselineChoice::Off,
+        (None, false) => BaselineChoice::Auto,
+    };
+    if let Err(e) = baseline.load() {
+        return fail(EXIT_INFRA, e);
+    }
     let mut modules = a.modules;
+    let image = match (&a.build_kernel, a.kernel.as_str()) {
+        (Some(_), _) | (None, "host") => None,
+        (None, k) => {
+            let p = PathBuf::from(k);
+            if p.is_dir() {
+                // A directory from scripts/fetch-kernels.sh: its image and modules.
+                if modules.is_none() && p.join("lib/modules").is_dir() {
+                    modules = Some(p.clone());
+                }
+                Some(p.join("vmlinuz"))
+            } else {
+                Some(p)
+            }
+        }
+    };
+    let vm = gate::vm::VmConfig {
+        modules,
+        timeout: a.timeout,
+        memory: a.memory,
+        cpus: a.cpus,
+        kvm: a.kvm,
+        vng: a.vng,
+        append: a.append,
+        ..gate::vm::VmConfig::default()
+    };
+    let in_vm = a.build_kernel.is_some() || image.is_some();
+    if let Err(e) = gate::check_out_dir(&a.out, in_vm) {
+        return fail(EXIT_INFRA, e);
+    }
+    if in_vm {
+        if let Err(e) = vm.check() {
+            return fail(EXIT_INFRA, e);
+        }
+    }
+    if let Some(image) = &image {
+        if let Err(e) = gate::vm::check_image(image) {
+            return fail(EXIT_INFRA, e);
+        }
+    }
+    if let Some(dir) = a
+        .build_kernel
+        .iter()
+        .chain(&a.patches)
+        .find(|d| !d.is_dir())
+    {
+        return fail(
+            EXIT_INFRA,
+            format!(
+                "{}: not a directory (--build-kernel takes a kernel source tree, \
+                 scripts/build-gate-kernel.sh prints one; --patches a directory of *.patch)",
+                dir.display()
+            ),
+        );
+    }
     let kernel = if let Some(src) = &a.build_kernel {
         let started = std::time::Instant::now();
         let mut build = gate::build::BuildOptions::new(src.clone());
@@ -1329,40 +1408,18 @@ fn gate_cmd(a: GateArgs) -> ExitCode {
                 return fail(EXIT_INFRA, e);
             }
         }
-    } else if a.kernel == "host" {
-        KernelChoice::Host
     } else {
-        let p = PathBuf::from(&a.kernel);
-        if p.is_dir() {
-            // A directory from scripts/fetch-kernels.sh: its image and modules.
-            if modules.is_none() && p.join("lib/modules").is_dir() {
-                modules = Some(p.clone());
-            }
-            KernelChoice::Image(p.join("vmlinuz"))
-        } else {
-            KernelChoice::Image(p)
+        match image {
+            Some(p) => KernelChoice::Image(p),
+            None => KernelChoice::Host,
         }
-    };
-    let baseline = match (a.baseline, a.no_baseline) {
-        (Some(p), _) => BaselineChoice::File(p),
-        (None, true) => BaselineChoice::Off,
-        (None, false) => BaselineChoice::Auto,
     };
     let opts = gate::GateOptions {
         kernel,
         baseline,
         out: a.out,
         suite,
-        vm: gate::vm::VmConfig {
-            modules,
-            timeout: a.timeout,
-            memory: a.memory,
-            cpus: a.cpus,
-            kvm: a.kvm,
-            vng: a.vng,
-            append: a.append,
-            ..gate::vm::VmConfig::default()
-        },
+        vm,
     };
     match gate::run_gate(&opts, &gate_targets) {
         Err(e) => fail(EXIT_INFRA, e),

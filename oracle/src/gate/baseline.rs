@@ -10,7 +10,12 @@
 //!   (a divergence nobody accepted);
 //! - an improvement is fail -> pass or unsupported -> pass; reported, never fails;
 //! - new rows that pass or are unsupported, and non-passing rows that are gone,
-//!   are notes; fail -> fail is a known failure (accepted by the baseline).
+//!   are notes; fail -> fail is a known failure (accepted by the baseline);
+//! - a row the model cannot judge ([`Status::NotJudged`]) never fails the gate:
+//!   pass, fail or unsupported -> not judged is reported as "now not judged"
+//!   (a baseline that recorded such a row as a known failure keeps working),
+//!   not judged -> pass is an improvement, not judged -> fail a new failure,
+//!   and not judged -> unsupported a regression (coverage lost).
 
 use super::{Row, RowKey, Status, SuiteResult, FORMAT};
 use serde::{Deserialize, Serialize};
@@ -152,6 +157,9 @@ pub enum ChangeKind {
     New,
     /// A row of the baseline that is gone (and did not pass there).
     Gone,
+    /// A row the model cannot judge any more (pass, fail or unsupported ->
+    /// not judged): reported, never fails the gate.
+    NotJudged,
 }
 
 impl ChangeKind {
@@ -190,6 +198,7 @@ impl fmt::Display for Change {
             ChangeKind::Improvement => "improvement",
             ChangeKind::New => "new row",
             ChangeKind::Gone => "gone",
+            ChangeKind::NotJudged => "now not judged",
         };
         write!(
             f,
@@ -276,10 +285,13 @@ pub fn compare(baseline: &Baseline, rows: &[Row]) -> Comparison {
         use Status::*;
         let kind = match (b, a) {
             (Some(Pass), Some(Fail)) => ChangeKind::Regression,
-            (Some(Pass | Fail), Some(Unsupported)) => ChangeKind::Regression,
+            (Some(Pass | Fail | NotJudged), Some(Unsupported)) => ChangeKind::Regression,
             (Some(Pass), None) => ChangeKind::Regression,
-            (Some(Unsupported), Some(Fail)) | (None, Some(Fail)) => ChangeKind::NewFailure,
-            (Some(Fail | Unsupported), Some(Pass)) => ChangeKind::Improvement,
+            (Some(Unsupported | NotJudged), Some(Fail)) | (None, Some(Fail)) => {
+                ChangeKind::NewFailure
+            }
+            (Some(Fail | Unsupported | NotJudged), Some(Pass)) => ChangeKind::Improvement,
+            (Some(Pass | Fail | Unsupported), Some(NotJudged)) => ChangeKind::NotJudged,
             (None, Some(_)) => ChangeKind::New,
             (Some(_), None) => ChangeKind::Gone,
             (Some(Fail), Some(Fail)) => {
@@ -289,10 +301,11 @@ pub fn compare(baseline: &Baseline, rows: &[Row]) -> Comparison {
             (Some(_), Some(_)) | (None, None) => continue,
         };
         let detail = row.and_then(|r| {
-            r.failures
-                .first()
-                .cloned()
-                .or_else(|| (r.status == Unsupported).then(|| r.note.clone()).flatten())
+            r.failures.first().cloned().or_else(|| {
+                matches!(r.status, Unsupported | NotJudged)
+                    .then(|| r.note.clone())
+                    .flatten()
+            })
         });
         let detail = match (kind, b, a) {
             (ChangeKind::Regression, Some(Pass), None) => {
@@ -485,6 +498,52 @@ mod tests {
         let c = compare_result(&b, &result);
         assert_eq!(c.not_compared, 2);
         assert_eq!(kinds(&c), [("splice".into(), ChangeKind::Regression)]);
+    }
+
+    #[test]
+    fn rows_the_model_cannot_judge_never_fail_the_gate() {
+        // A baseline that recorded them as known failures (corpus/baselines/
+        // 6.12.*: the uring/async EPIPE scenarios) or as passing.
+        let b = baseline(&[
+            row("splice", Status::Fail),
+            row("tee", Status::Pass),
+            row("lseek", Status::NotJudged),
+            row("read", Status::NotJudged),
+            row("write", Status::NotJudged),
+            row("pipe", Status::NotJudged),
+        ]);
+        let c = compare(
+            &b,
+            &[
+                row("splice", Status::NotJudged),
+                row("tee", Status::NotJudged),
+                row("lseek", Status::NotJudged),
+                row("read", Status::Pass),
+                row("write", Status::Fail),
+                row("pipe", Status::Unsupported),
+                row("open", Status::NotJudged),
+            ],
+        );
+        assert_eq!(
+            kinds(&c),
+            [
+                ("pipe".into(), ChangeKind::Regression),
+                ("write".into(), ChangeKind::NewFailure),
+                ("read".into(), ChangeKind::Improvement),
+                ("open".into(), ChangeKind::New),
+                ("splice".into(), ChangeKind::NotJudged),
+                ("tee".into(), ChangeKind::NotJudged),
+            ]
+        );
+        assert!(c.known_failures.is_empty());
+        let failing: Vec<String> = c.failing().map(|c| c.key.opcode.clone()).collect();
+        assert_eq!(failing, ["pipe", "write"]);
+        assert!(c.changes[4]
+            .to_string()
+            .starts_with("now not judged tmpfs uring/single splice sequences: fail -> not_judged"));
+        // The status is written and read back as "not_judged".
+        assert!(b.to_json().contains("\"status\":\"not_judged\""));
+        assert_eq!(Baseline::parse(&b.to_json()).unwrap(), b);
     }
 
     #[test]

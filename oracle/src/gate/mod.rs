@@ -4,7 +4,7 @@
 //! place): it probes io_uring, runs every scenario and a seeded campaign through
 //! every target on each requested filesystem, and writes a [`SuiteResult`]: rows
 //! of (opcode, property, filesystem, target) with a [`Status`] (pass, fail,
-//! unsupported) and counts, plus the kernel facts that matter.
+//! unsupported, not judged) and counts, plus the kernel facts that matter.
 //!
 //! `ringspec gate` gets such a result (from a guest booted with virtme-ng, see
 //! [`vm`], or from an in-process run on the host), compares it with a baseline
@@ -52,19 +52,28 @@ pub enum Status {
     /// The kernel lacks what the row needs (an io_uring opcode): nothing was
     /// judged. Never counted as a pass.
     Unsupported,
+    /// The kernel ran the row, but the model cannot judge (some of) its cases
+    /// here: it answers "not modelled" for them (e.g. a pipe closed through
+    /// io-wq before 6.18, `model::pipe::LAZY_RELEASE`); the row's note says
+    /// which and why. Not a failure of the kernel and never a pass: reported
+    /// as a skip, and it fails the gate neither with nor without a baseline.
+    /// A row with a failing case is [`Status::Fail`] all the same.
+    #[serde(rename = "not_judged")]
+    NotJudged,
 }
 
 impl Status {
-    /// "pass", "fail" or "unsupported".
+    /// "pass", "fail", "unsupported" or "not_judged" (as in the JSON).
     pub fn name(self) -> &'static str {
         match self {
             Status::Pass => "pass",
             Status::Fail => "fail",
             Status::Unsupported => "unsupported",
+            Status::NotJudged => "not_judged",
         }
     }
 
-    /// True for pass and fail: the kernel ran the thing.
+    /// True for pass, fail and not judged: the kernel ran the thing.
     pub fn supported(self) -> bool {
         self != Status::Unsupported
     }
@@ -95,6 +104,9 @@ pub struct Counts {
     /// filesystems).
     #[serde(skip_serializing_if = "is_zero")]
     pub skipped: u64,
+    /// Scenario cases the model cannot judge here (see [`Status::NotJudged`]).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub not_judged: u64,
     /// Generated sequences that contained the op kind.
     #[serde(skip_serializing_if = "is_zero")]
     pub sequences: u64,
@@ -162,7 +174,7 @@ pub struct Row {
     /// The first failure messages (at most [`MAX_FAILURES`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failures: Vec<String>,
-    /// Why unsupported, or what else a reader needs.
+    /// Why unsupported or not judged, or what else a reader needs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
 }
@@ -368,6 +380,10 @@ pub struct GateReport {
     pub reasons: Vec<String>,
     /// Wall time of the whole gate (boot included) in seconds.
     pub wall_seconds: f64,
+    /// What a reader should know about the run that is not a verdict (a guest
+    /// that had to be killed after its suite finished).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     /// The baseline file compared with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub baseline: Option<String>,
@@ -398,6 +414,7 @@ impl GateReport {
             infrastructure: None,
             reasons: Vec::new(),
             wall_seconds: wall.as_secs_f64(),
+            notes: Vec::new(),
             baseline: baseline.map(|(p, _)| p.display().to_string()),
             comparison: None,
             result: None,
@@ -474,6 +491,79 @@ pub struct GateOptions {
     pub vm: vm::VmConfig,
 }
 
+impl BaselineChoice {
+    /// Loads a named baseline (`File`): it must exist and parse. `Ok(None)`
+    /// for `Auto` and `Off` (an automatic baseline is found after the run).
+    pub fn load(&self) -> Result<Option<(PathBuf, Baseline)>, String> {
+        let BaselineChoice::File(p) = self else {
+            return Ok(None);
+        };
+        match Baseline::load(p) {
+            Ok(b) => Ok(Some((p.clone(), b))),
+            Err(e) => Err(format!(
+                "--baseline {}: give a baseline file (corpus/baselines/*.json, a gate's \
+                 baseline.json or report.json) or --no-baseline",
+                one_line(&e)
+            )),
+        }
+    }
+}
+
+/// `s` on one line (an error message quoted in another).
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Checks, before any work, that the reports can be written to `out`
+/// (created if needed) and, for a VM run, that vng can share `out/vm` with the
+/// guest.
+pub fn check_out_dir(out: &Path, for_vm: bool) -> Result<(), String> {
+    std::fs::create_dir_all(out).map_err(|e| {
+        format!(
+            "--out {}: cannot create it: {e} (give a writable directory)",
+            out.display()
+        )
+    })?;
+    let probe = out.join(".ringspec-write-test");
+    std::fs::write(&probe, b"")
+        .and_then(|()| std::fs::remove_file(&probe))
+        .map_err(|e| {
+            format!(
+                "--out {}: cannot write in it: {e} (give a writable directory)",
+                out.display()
+            )
+        })?;
+    if for_vm {
+        let abs = std::fs::canonicalize(out)
+            .map_err(|e| format!("--out {}: {e}", out.display()))?
+            .join("vm");
+        if let Some(why) = vm::rwdir_problem(&abs) {
+            return Err(why);
+        }
+    }
+    Ok(())
+}
+
+impl GateOptions {
+    /// Checks every input before any work (no VM booted, no suite run): the
+    /// output directory, a named baseline, the image and the VM settings.
+    /// Returns the loaded baseline (`--baseline FILE`). The error is one line
+    /// saying what to give instead: bad input, exit [`EXIT_INFRA`].
+    pub fn check(&self) -> Result<Option<(PathBuf, Baseline)>, String> {
+        let image = match &self.kernel {
+            KernelChoice::Host => None,
+            KernelChoice::Image(p) => Some(p),
+        };
+        check_out_dir(&self.out, image.is_some())?;
+        let baseline = self.baseline.load()?;
+        if let Some(image) = image {
+            vm::check_image(image)?;
+            self.vm.check()?;
+        }
+        Ok(baseline)
+    }
+}
+
 /// The directory the baselines live in (corpus/baselines).
 pub fn baselines_dir() -> PathBuf {
     crate::corpus_dir().join("baselines")
@@ -493,11 +583,13 @@ pub struct GateOutcome {
 /// the four reports (report.json, results.ktap, junit.xml, summary.md) and
 /// baseline.json (this run as a baseline) into `opts.out`. `targets` builds the
 /// targets for a scratch area (in-place runs; the guest runs `ringspec suite`,
-/// which uses the binary's own). Errors only when the reports cannot be written.
+/// which uses the binary's own). Errors, with nothing run and no report
+/// written, on bad input ([`GateOptions::check`]); otherwise only when the
+/// reports cannot be written.
 pub fn run_gate(opts: &GateOptions, targets: suite::TargetsFn<'_>) -> Result<GateOutcome, String> {
     let started = Instant::now();
-    std::fs::create_dir_all(&opts.out)
-        .map_err(|e| format!("cannot create {}: {e}", opts.out.display()))?;
+    let named_baseline = opts.check()?;
+    let mut notes = Vec::new();
     let (image_label, outcome) = match &opts.kernel {
         KernelChoice::Host => {
             eprintln!("ringspec gate: gating the running kernel in place");
@@ -526,6 +618,13 @@ pub fn run_gate(opts: &GateOptions, targets: suite::TargetsFn<'_>) -> Result<Gat
                     "ringspec gate: guest finished in {:.1} s (suite {:.1} s)",
                     run.seconds, run.result.seconds
                 );
+                if run.killed_after_suite {
+                    notes.push(format!(
+                        "the guest did not power off within {:.0} s of the suite's end (a kernel \
+                         without ACPI cannot); QEMU was killed, the results are complete",
+                        run.shutdown_seconds.unwrap_or(0.0)
+                    ));
+                }
                 run.result
             });
             match r {
@@ -563,6 +662,8 @@ pub fn run_gate(opts: &GateOptions, targets: suite::TargetsFn<'_>) -> Result<Gat
     };
     let loaded = match &baseline_path {
         None => None,
+        // Loaded by the check before the run.
+        Some(_) if named_baseline.is_some() => named_baseline,
         Some(p) => match Baseline::load(p) {
             Ok(b) => Some((p.clone(), b)),
             Err(e) => {
@@ -580,12 +681,13 @@ pub fn run_gate(opts: &GateOptions, targets: suite::TargetsFn<'_>) -> Result<Gat
     if let Some((p, _)) = &loaded {
         eprintln!("ringspec gate: comparing with baseline {}", p.display());
     }
-    let report = GateReport::judge(
+    let mut report = GateReport::judge(
         &image_label,
         outcome,
         loaded.as_ref().map(|(p, b)| (p.as_path(), b)),
         started.elapsed(),
     );
+    report.notes = notes;
     write_reports(opts, report)
 }
 

@@ -4,12 +4,14 @@
 //!
 //! KTAP: one top-level test per (filesystem, target) with a nested KTAP block
 //! of its rows ("splice scenarios:splice"); an unsupported row is
-//! `ok N name # SKIP reason`; failure messages are diagnostic lines just before
+//! `ok N name # SKIP reason`, and so is a row the model cannot judge (`# SKIP
+//! not judged: ...`, counted with the skips); failure messages are diagnostic lines just before
 //! the result line. The kernel probe rows form the "- io_uring" group. An
 //! infrastructure failure is one `not ok 1 infrastructure` test.
 //!
 //! JUnit: one `<testsuite>` per (filesystem, target), one `<testcase>` per row
-//! (a failure per failing row, `<skipped>` per unsupported row); an
+//! (a failure per failing row, `<skipped>` per unsupported row and per row the
+//! model cannot judge, of type "unsupported" or "not judged"); an
 //! infrastructure failure is an `<error>`.
 
 use super::baseline::ChangeKind;
@@ -119,9 +121,9 @@ pub fn ktap(report: &GateReport) -> String {
                     pass += 1;
                     let _ = writeln!(out, "  ok {} {name}", i + 1);
                 }
-                Status::Unsupported => {
+                Status::Unsupported | Status::NotJudged => {
                     skip += 1;
-                    let why = r.note.as_deref().unwrap_or("unsupported");
+                    let why = r.note.as_deref().unwrap_or(skip_default(r.status));
                     let _ = writeln!(out, "  ok {} {name} # SKIP {}", i + 1, ktap_text(why));
                 }
                 Status::Fail => {
@@ -146,6 +148,12 @@ pub fn ktap(report: &GateReport) -> String {
             let _ = writeln!(out, "not ok {} {parent}", n + 1);
         } else if statuses.iter().all(|s| *s == Status::Unsupported) {
             let _ = writeln!(out, "ok {} {parent} # SKIP all unsupported", n + 1);
+        } else if !statuses.contains(&Status::Pass) {
+            let _ = writeln!(
+                out,
+                "ok {} {parent} # SKIP unsupported or not judged",
+                n + 1
+            );
         } else {
             let _ = writeln!(out, "ok {} {parent}", n + 1);
         }
@@ -155,6 +163,15 @@ pub fn ktap(report: &GateReport) -> String {
         "# Totals: pass:{pass} fail:{fail} xfail:0 xpass:0 skip:{skip} error:0"
     );
     out
+}
+
+/// The skip reason of a row without a note.
+fn skip_default(s: Status) -> &'static str {
+    if s == Status::NotJudged {
+        "not judged by the model"
+    } else {
+        "unsupported"
+    }
 }
 
 /// The JUnit XML report.
@@ -197,10 +214,14 @@ pub fn junit(report: &GateReport) -> String {
         for r in rows {
             let status = match r.status {
                 Status::Pass => TestCaseStatus::success(),
-                Status::Unsupported => {
+                Status::Unsupported | Status::NotJudged => {
                     let mut s = TestCaseStatus::skipped();
-                    s.set_message(r.note.as_deref().unwrap_or("unsupported"));
-                    s.set_type("unsupported");
+                    s.set_message(r.note.as_deref().unwrap_or(skip_default(r.status)));
+                    s.set_type(if r.status == Status::NotJudged {
+                        "not judged"
+                    } else {
+                        "unsupported"
+                    });
                     s
                 }
                 Status::Fail => {
@@ -263,6 +284,9 @@ pub fn markdown(report: &GateReport) -> String {
         "- kernel: {} ({:.1} s wall time)",
         report.kernel_image, report.wall_seconds
     );
+    for n in &report.notes {
+        let _ = writeln!(out, "- note: {}", md_escape(n));
+    }
     if let Some(why) = &report.infrastructure {
         md_message(&mut out, "no verdict", why);
     } else if report.result.is_none() {
@@ -322,11 +346,15 @@ pub fn markdown(report: &GateReport) -> String {
         let n = |k: ChangeKind| c.map_or(0, |c| c.of_kind(k).count());
         let _ = writeln!(
             out,
-            "- baseline {b}: {} regressions, {} new failures, {} improvements, {} known failures",
+            "- baseline {b}: {} regressions, {} new failures, {} improvements, {} known failures{}",
             n(ChangeKind::Regression),
             n(ChangeKind::NewFailure),
             n(ChangeKind::Improvement),
-            c.map_or(0, |c| c.known_failures.len())
+            c.map_or(0, |c| c.known_failures.len()),
+            match n(ChangeKind::NotJudged) {
+                0 => String::new(),
+                k => format!(", {k} now not judged"),
+            }
         );
         if let Some(c) = c {
             if c.not_compared > 0 {
@@ -348,9 +376,9 @@ pub fn markdown(report: &GateReport) -> String {
         out.push_str("- baseline: none (every failing row fails the gate)\n");
     }
     out.push_str(
-        "\n| filesystem | target | pass | fail | unsupported | ops (sequences) | via the ring | probes (sqe) |\n",
+        "\n| filesystem | target | pass | fail | unsupported | not judged | ops (sequences) | via the ring | probes (sqe) |\n",
     );
-    out.push_str("|---|---|---:|---:|---:|---:|---:|---:|\n");
+    out.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|\n");
     for ((fs, target), rows) in groups(&result.rows) {
         let n = |s: Status| rows.iter().filter(|r| r.status == s).count();
         let sum = |f: fn(&super::Counts) -> u64| rows.iter().map(|r| f(&r.counts)).sum::<u64>();
@@ -364,11 +392,12 @@ pub fn markdown(report: &GateReport) -> String {
         };
         let _ = writeln!(
             out,
-            "| {fs} | {} | {} | {} | {} | {ops} | {ring} | {probes} |",
+            "| {fs} | {} | {} | {} | {} | {} | {ops} | {ring} | {probes} |",
             md_escape(&target),
             n(Status::Pass),
             n(Status::Fail),
-            n(Status::Unsupported)
+            n(Status::Unsupported),
+            n(Status::NotJudged)
         );
     }
     let mut list = |title: &str, lines: Vec<String>| {
@@ -388,6 +417,10 @@ pub fn markdown(report: &GateReport) -> String {
             (ChangeKind::Regression, "Regressions"),
             (ChangeKind::NewFailure, "New failures"),
             (ChangeKind::Improvement, "Improvements"),
+            (
+                ChangeKind::NotJudged,
+                "Now not judged (never fails the gate)",
+            ),
         ] {
             list(title, c.of_kind(kind).map(|c| c.to_string()).collect());
         }
@@ -405,6 +438,22 @@ pub fn markdown(report: &GateReport) -> String {
         })
         .collect();
     list("Failing rows", failures);
+    let not_judged: Vec<String> = result
+        .rows
+        .iter()
+        .filter(|r| r.status == Status::NotJudged)
+        .map(|r| {
+            format!(
+                "`{}`: {}",
+                r.key(),
+                r.note.as_deref().unwrap_or("not judged by the model")
+            )
+        })
+        .collect();
+    list(
+        "Not judged: the model cannot judge these rows here (not failures, not passes)",
+        not_judged,
+    );
     list(
         "Findings (saved as regression files)",
         result
@@ -621,6 +670,72 @@ ok 3 tmpfs uring/single
             "{x}"
         );
         assert!(markdown(&r).contains("**no verdict**: the VM timed out"));
+    }
+
+    #[test]
+    fn rows_the_model_cannot_judge_are_skips_and_pass_the_gate() {
+        let mut result = fixed_result();
+        result.rows.retain(|r| r.status != Status::Fail);
+        let mut nj = row("tee", "scenarios:tee", "uring/async", Status::NotJudged);
+        nj.counts = Counts {
+            pass: 40,
+            not_judged: 1,
+            ..Counts::default()
+        };
+        nj.note = Some(
+            "not judged: 1 of 41 cases the model cannot judge here: \
+             tee_output_without_readers_epipe: run: tee not modelled here (lazy)"
+                .into(),
+        );
+        result.rows.push(nj);
+        result.targets.push("uring/async".into());
+        result.rows.sort_by_key(Row::key);
+        // No baseline: not judged is not a failure.
+        let r = GateReport::judge("host", Ok(result.clone()), None, Duration::from_secs(1));
+        assert_eq!(r.verdict, Verdict::Passed, "{:?}", r.reasons);
+        let k = ktap(&r);
+        assert!(
+            k.contains(
+                "  ok 1 tee scenarios:tee # SKIP not judged: 1 of 41 cases the model cannot \
+                 judge here: tee_output_without_readers_epipe: run: tee not modelled here (lazy)\n\
+                 ok 3 tmpfs uring/async # SKIP unsupported or not judged\n"
+            ),
+            "{k}"
+        );
+        assert!(
+            k.ends_with("# Totals: pass:2 fail:0 xfail:0 xpass:0 skip:3 error:0\n"),
+            "{k}"
+        );
+        let x = junit(&r);
+        assert!(x.contains("type=\"not judged\""), "{x}");
+        let md = markdown(&r);
+        assert!(
+            md.contains("| tmpfs | uring/async | 0 | 0 | 0 | 1 |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("### Not judged: the model cannot judge these rows here"),
+            "{md}"
+        );
+        assert!(md.contains("`tmpfs uring/async tee scenarios:tee`: not judged: 1 of 41"));
+        // A baseline that had the row as a known failure: passes, reported.
+        let mut b = Baseline::from_result(&result);
+        for row in b.rows.iter_mut().filter(|r| r.status == Status::NotJudged) {
+            row.status = Status::Fail;
+        }
+        let r = GateReport::judge(
+            "host",
+            Ok(result),
+            Some((std::path::Path::new("b.json"), &b)),
+            Duration::from_secs(1),
+        );
+        assert_eq!(r.verdict, Verdict::Passed, "{:?}", r.reasons);
+        let md = markdown(&r);
+        assert!(md.contains("0 known failures, 1 now not judged"), "{md}");
+        assert!(
+            md.contains("### Now not judged (never fails the gate) (1)"),
+            "{md}"
+        );
     }
 
     #[test]

@@ -305,16 +305,17 @@ pub fn run_suite(cfg: &SuiteConfig, targets: TargetsFn<'_>) -> SuiteResult {
             let t0 = Instant::now();
             match scenario_rows(&scratch, &fs_name, t, &scenarios, fi, ti) {
                 Ok(rows) => {
-                    let (p, f, u) = rows.iter().fold((0, 0, 0), |(p, f, u), r| {
+                    let (p, f, u, n) = rows.iter().fold((0, 0, 0, 0), |(p, f, u, n), r| {
                         (
                             p + r.counts.pass,
                             f + r.counts.fail,
                             u + r.counts.unsupported,
+                            n + r.counts.not_judged,
                         )
                     });
                     eprintln!(
                         "ringspec suite: {fs_name} {}: scenario cases {p} pass, {f} fail, \
-                         {u} unsupported ({:.1} s)",
+                         {u} unsupported, {n} not judged ({:.1} s)",
                         t.name,
                         t0.elapsed().as_secs_f64()
                     );
@@ -389,6 +390,8 @@ struct Acc {
     counts: Counts,
     failures: Vec<String>,
     unsupported_note: Option<String>,
+    /// "case: why" of the first cases the model could not judge.
+    not_judged: Vec<String>,
 }
 
 /// The scenario rows of one target: one per (run op kind, file).
@@ -427,6 +430,12 @@ fn scenario_rows(
             // A known kernel bug is not a pass; the gate counts it with the
             // cases that did not run to a verdict.
             ScenarioResult::Skipped(_) | ScenarioResult::KnownBug(_) => a.counts.skipped += 1,
+            ScenarioResult::NotJudged(why) => {
+                a.counts.not_judged += 1;
+                if a.not_judged.len() < MAX_FAILURES {
+                    a.not_judged.push(format!("{}: {why}", sc.name));
+                }
+            }
             ScenarioResult::Fail(problems) => {
                 a.counts.fail += 1;
                 if a.failures.len() < MAX_FAILURES {
@@ -439,17 +448,8 @@ fn scenario_rows(
     Ok(acc
         .into_iter()
         .filter_map(|((opcode, file), a)| {
-            let c = &a.counts;
-            let status = if c.fail > 0 {
-                Status::Fail
-            } else if c.pass > 0 {
-                Status::Pass
-            } else if c.unsupported > 0 {
-                Status::Unsupported
-            } else {
-                // Only cases for other filesystems: nothing to say here.
-                return None;
-            };
+            let status = row_status(&a.counts)?;
+            let note = not_judged_note(&a.counts, &a.not_judged).or(a.unsupported_note);
             Some(Row {
                 opcode,
                 property: format!("scenarios:{file}"),
@@ -458,10 +458,46 @@ fn scenario_rows(
                 status,
                 counts: a.counts,
                 failures: a.failures,
-                note: a.unsupported_note,
+                note,
             })
         })
         .collect())
+}
+
+/// The status of a scenario row from its case counts: fail if a case failed;
+/// else not judged if the model could not judge a case (a row is a pass only
+/// when every case that ran was judged and passed); else pass if a case
+/// passed; else unsupported if the target lacks the opcode. `None`: only cases
+/// for other filesystems, nothing to say here.
+pub fn row_status(c: &Counts) -> Option<Status> {
+    if c.fail > 0 {
+        Some(Status::Fail)
+    } else if c.not_judged > 0 {
+        Some(Status::NotJudged)
+    } else if c.pass > 0 {
+        Some(Status::Pass)
+    } else if c.unsupported > 0 {
+        Some(Status::Unsupported)
+    } else {
+        None
+    }
+}
+
+/// "not judged: N of M cases the model cannot judge here: case: why; ...".
+fn not_judged_note(c: &Counts, first: &[String]) -> Option<String> {
+    if c.not_judged == 0 {
+        return None;
+    }
+    let mut note = format!(
+        "not judged: {} of {} cases the model cannot judge here: {}",
+        c.not_judged,
+        c.pass + c.fail + c.not_judged,
+        first.join("; ")
+    );
+    if c.not_judged > first.len() as u64 {
+        note.push_str("; ...");
+    }
+    Some(note)
 }
 
 fn unsupported_note(t: &Target, kind: OpKind) -> String {
@@ -594,6 +630,40 @@ fn first_line(s: &str) -> String {
         Some(second) => format!("{first} {}", second.trim()),
         None => first,
     }
+}
+
+/// Checks, before the suite runs, that a result can be written to `path`:
+/// not a directory, in an existing directory where a file can be created
+/// (tried with the temporary name [`write_result`] uses, then removed).
+pub fn check_out_file(path: &Path) -> Result<(), String> {
+    if path.is_dir() {
+        return Err(format!(
+            "--out {} is a directory; give the result file's path (e.g. {}/result.json)",
+            path.display(),
+            path.display()
+        ));
+    }
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !parent.is_dir() {
+        return Err(format!(
+            "--out {}: directory {} does not exist (create it first)",
+            path.display(),
+            parent.display()
+        ));
+    }
+    let tmp = path.with_extension("json.partial");
+    std::fs::write(&tmp, b"")
+        .and_then(|()| std::fs::remove_file(&tmp))
+        .map_err(|e| {
+            format!(
+                "--out {}: cannot write in {}: {e} (give a writable path)",
+                path.display(),
+                parent.display()
+            )
+        })
 }
 
 /// Writes a result as pretty JSON (what `ringspec suite --out` does).

@@ -14,8 +14,17 @@
 //! - `modprobe.log`: module loading (with `--modules`);
 //! - `suite.log`: the suite's stderr;
 //! - `result.json`: the [`SuiteResult`];
-//! - `status`: the suite's exit status (absent: the guest died first);
+//! - `status`: the suite's exit status (absent: the guest died first), written
+//!   after result.json and a `sync`, so once it is there the suite has finished
+//!   and its result is on the host;
 //! - `vng.log`: vng's and QEMU's output with the serial console (host side).
+//!
+//! Ending the guest: once `status` is there, the guest gets
+//! [`VmConfig::poweroff_grace`] to power off (virtme-ng-init powers off after
+//! the command; a kernel without ACPI cannot, its power-off is a halt, so the
+//! script reboots it instead, which ends QEMU under vng's `-no-reboot`). A guest
+//! still running after that is killed and the run goes on as if it had powered
+//! off: the results are complete, so that kill is no infrastructure failure.
 
 use super::suite::SuiteConfig;
 use super::SuiteResult;
@@ -56,7 +65,19 @@ pub struct VmConfig {
     /// Extra kernel command line (vng --append), e.g.
     /// "sysctl.kernel.io_uring_disabled=2".
     pub append: Option<String>,
+    /// How long a guest whose suite has finished (the `status` file is there)
+    /// gets to power off before QEMU is killed.
+    pub poweroff_grace: Duration,
 }
+
+/// Default of [`VmConfig::poweroff_grace`]: a TCG guest powers off within a
+/// second or two of the command's end.
+pub const POWEROFF_GRACE: Duration = Duration::from_secs(10);
+
+/// How long after `status` appeared the gate waits for a readable result.json
+/// before it kills the guest anyway (the status is written after the result
+/// and a sync, so this is a safety margin, not a wait that happens).
+pub const RESULT_SETTLE: Duration = Duration::from_secs(60);
 
 impl Default for VmConfig {
     fn default() -> VmConfig {
@@ -74,6 +95,7 @@ impl Default for VmConfig {
                 .filter(|(k, _)| k.starts_with("RINGSPEC_"))
                 .collect(),
             append: None,
+            poweroff_grace: POWEROFF_GRACE,
         }
     }
 }
@@ -197,11 +219,153 @@ pub struct VmRun {
     pub status: i32,
     /// Wall time from starting vng to the guest's end.
     pub seconds: f64,
+    /// Seconds from the suite's end (the `status` file) to the guest's end,
+    /// when the gate saw it end.
+    pub shutdown_seconds: Option<f64>,
+    /// True when the guest did not power off within
+    /// [`VmConfig::poweroff_grace`] of the suite's end and QEMU was killed
+    /// (the results were complete; not a failure).
+    pub killed_after_suite: bool,
+}
+
+/// How far the guest got, from the shared directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuestProgress {
+    /// No `started` file: the guest has not run the script (yet).
+    NotStarted,
+    /// Started, no `status` yet: the suite is running.
+    Running,
+    /// `status` is there, but result.json is missing or does not parse (or the
+    /// status is not 0, 1 or 2): the suite has ended without a usable result.
+    FinishedIncomplete,
+    /// `status` is 0, 1 or 2 and result.json parses: the results are complete.
+    Finished,
+}
+
+/// Reads [`GuestProgress`] from the shared directory.
+pub fn guest_progress(shared: &Path) -> GuestProgress {
+    let Ok(status) = std::fs::read_to_string(shared.join("status")) else {
+        return if shared.join("started").exists() {
+            GuestProgress::Running
+        } else {
+            GuestProgress::NotStarted
+        };
+    };
+    let complete = matches!(status.trim().parse::<i32>(), Ok(0..=2))
+        && std::fs::read_to_string(shared.join("result.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<SuiteResult>(&t).ok())
+            .is_some();
+    if complete {
+        GuestProgress::Finished
+    } else {
+        GuestProgress::FinishedIncomplete
+    }
+}
+
+/// Whether the watcher ends a guest that is still running, given how far it
+/// got and how long ago its `status` appeared: after `grace` with complete
+/// results, after [`RESULT_SETTLE`] without (nothing more will come).
+pub fn end_guest_now(progress: GuestProgress, since_status: Duration, grace: Duration) -> bool {
+    match progress {
+        GuestProgress::NotStarted | GuestProgress::Running => false,
+        GuestProgress::Finished => since_status >= grace,
+        GuestProgress::FinishedIncomplete => since_status >= grace.max(RESULT_SETTLE),
+    }
 }
 
 /// Quotes for sh: single quotes, with `'` as `'\''`.
 pub fn sh_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+impl VmConfig {
+    /// Checks the settings that do not depend on the image (before any work):
+    /// at least one CPU, a QEMU memory size, a non-zero timeout, a module
+    /// directory with lib/modules. The error says what to give instead.
+    pub fn check(&self) -> Result<(), String> {
+        if self.cpus == 0 {
+            return Err("--cpus 0: the guest needs at least one CPU".to_string());
+        }
+        let digits = self
+            .memory
+            .trim_end_matches(['K', 'M', 'G', 'T', 'k', 'm', 'g', 't']);
+        let suffix = self.memory.len() - digits.len();
+        if suffix > 1
+            || digits.is_empty()
+            || !digits.bytes().all(|b| b.is_ascii_digit())
+            || digits.bytes().all(|b| b == b'0')
+        {
+            return Err(format!(
+                "--memory {:?}: not a memory size (use e.g. 2G, 2048M)",
+                self.memory
+            ));
+        }
+        if self.timeout.is_zero() {
+            return Err("--timeout 0: give the VM some time (e.g. 30m)".to_string());
+        }
+        if let Some(dir) = &self.modules {
+            if !dir.join("lib/modules").is_dir() {
+                return Err(format!(
+                    "modules: {} has no lib/modules/ (unpack the image package there: \
+                     scripts/fetch-kernels.sh)",
+                    dir.display()
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Checks that `path` is a kernel image QEMU can boot: a readable file with
+/// the x86 boot header ("HdrS" at 0x202: bzImage, vmlinuz) or an ELF file
+/// (vmlinux). The error says what to give instead.
+pub fn check_image(path: &Path) -> Result<(), String> {
+    let what = "give a bzImage/vmlinuz, a directory from scripts/fetch-kernels.sh, or host";
+    if !path.exists() {
+        return Err(format!(
+            "kernel image {} not found ({what})",
+            path.display()
+        ));
+    }
+    if !path.is_file() {
+        return Err(format!(
+            "kernel image {} is not a file ({what})",
+            path.display()
+        ));
+    }
+    let mut head = [0u8; 0x206];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| {
+            let mut n = 0;
+            while n < head.len() {
+                match f.read(&mut head[n..])? {
+                    0 => break,
+                    k => n += k,
+                }
+            }
+            Ok(n)
+        })
+        .map_err(|e| format!("kernel image {}: {e}", path.display()))?;
+    let bzimage = n >= 0x206 && &head[0x202..0x206] == b"HdrS";
+    let elf = n >= 4 && &head[..4] == b"\x7fELF";
+    if !bzimage && !elf {
+        return Err(format!(
+            "{} is not a kernel image (no x86 boot header, not ELF; {what})",
+            path.display()
+        ));
+    }
+    Ok(())
+}
+
+/// Why vng's `--rwdir` cannot share `path` (absolute), if it cannot.
+pub fn rwdir_problem(path: &Path) -> Option<String> {
+    let text = path.display().to_string();
+    text.contains([',', '=', ' ', '\'', '"', '\n']).then(|| {
+        format!(
+            "{text}: vng --rwdir cannot share a path with ',', '=', quotes or spaces; use another --out"
+        )
+    })
 }
 
 /// The modules each filesystem needs.
@@ -268,7 +432,28 @@ pub fn guest_script(cfg: &VmConfig, suite: &SuiteConfig) -> String {
         "{} 2> \"$S/suite.log\" > /dev/null\n",
         args.join(" ")
     ));
-    s.push_str("echo $? > \"$S/status.partial\" && mv \"$S/status.partial\" \"$S/status\"\nsync\n");
+    // The result reaches the host before the status that announces it: the
+    // host ends the guest soon after it sees the status.
+    s.push_str("rc=$?\nsync\n");
+    s.push_str(
+        "echo $rc > \"$S/status.partial\" && mv \"$S/status.partial\" \"$S/status\"\nsync\n",
+    );
+    s.push_str("echo \"ringspec: suite finished (status $rc); powering off\" >&2\n");
+    // virtme-ng-init powers off after this script. Without ACPI the kernel
+    // cannot (reboot(RB_POWER_OFF) halts, QEMU runs on); a reboot ends QEMU,
+    // which vng starts with -no-reboot. Only in a vng guest (its kernel command
+    // line has virtme_initmount for --rwdir), never on a host running this.
+    // RINGSPEC_GUEST_REBOOT=0 leaves it to virtme-ng-init (and, without ACPI,
+    // to the host's watcher: see the module docs).
+    s.push_str(
+        "case \"$(cat /proc/cmdline 2>/dev/null)\" in\n\
+         *virtme_initmount*)\n\
+         \x20   if [ \"${RINGSPEC_GUEST_REBOOT:-1}\" != 0 ] && [ ! -d /sys/firmware/acpi ] \\\n\
+         \x20       && command -v busybox > /dev/null; then\n\
+         \x20       busybox reboot -f\n\
+         \x20   fi ;;\n\
+         esac\n",
+    );
     s
 }
 
@@ -377,6 +562,9 @@ pub fn run_in_vm(cfg: &VmConfig, suite: &SuiteConfig) -> Result<VmRun, VmError> 
         let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
     };
     let mut last_note = Instant::now();
+    // When the watcher first saw the `status` file.
+    let mut status_seen: Option<Instant> = None;
+    let mut killed_after_suite = false;
     loop {
         match child.try_wait() {
             Ok(Some(_)) => break,
@@ -391,6 +579,35 @@ pub fn run_in_vm(cfg: &VmConfig, suite: &SuiteConfig) -> Result<VmRun, VmError> 
             kill_group();
             let _ = child.wait();
             return Err(VmError::Interrupted);
+        }
+        if status_seen.is_none() && shared.join("status").exists() {
+            status_seen = Some(Instant::now());
+            eprintln!(
+                "ringspec gate: {:.0} s: the suite finished; the guest has {} s to power off",
+                started.elapsed().as_secs_f64(),
+                cfg.poweroff_grace.as_secs()
+            );
+        }
+        if let Some(seen) = status_seen {
+            let progress = guest_progress(&shared);
+            if end_guest_now(progress, seen.elapsed(), cfg.poweroff_grace) {
+                // The suite is done: a guest that cannot power off (no ACPI)
+                // would otherwise keep QEMU running until the timeout.
+                kill_group();
+                let _ = child.wait();
+                killed_after_suite = true;
+                eprintln!(
+                    "ringspec gate: the guest did not power off within {:.0} s of the suite's \
+                     end (a kernel without ACPI cannot); QEMU killed{}",
+                    seen.elapsed().as_secs_f64(),
+                    if progress == GuestProgress::Finished {
+                        ", the results are complete"
+                    } else {
+                        ""
+                    }
+                );
+                break;
+            }
         }
         if started.elapsed() >= cfg.timeout {
             kill_group();
@@ -419,6 +636,10 @@ pub fn run_in_vm(cfg: &VmConfig, suite: &SuiteConfig) -> Result<VmRun, VmError> 
     // vng is gone; anything left in its group (a QEMU it forked) goes too.
     kill_group();
     let seconds = started.elapsed().as_secs_f64();
+    let shutdown_seconds = status_seen.map(|t| t.elapsed().as_secs_f64());
+    if let (Some(s), false) = (shutdown_seconds, killed_after_suite) {
+        eprintln!("ringspec gate: the guest powered off {s:.1} s after the suite's end");
+    }
     let read = |name: &str| std::fs::read_to_string(shared.join(name)).ok();
     if read("started").is_none() {
         return Err(VmError::NeverStarted {
@@ -445,6 +666,8 @@ pub fn run_in_vm(cfg: &VmConfig, suite: &SuiteConfig) -> Result<VmRun, VmError> 
             result,
             status: code,
             seconds,
+            shutdown_seconds,
+            killed_after_suite,
         }),
         (0..=2, None) => Err(VmError::BadResult(format!(
             "{} missing or unreadable (suite exited {status}){}",
@@ -476,11 +699,8 @@ fn prepare_shared(dir: &Path) -> Result<PathBuf, VmError> {
     }
     std::fs::create_dir_all(dir).map_err(err)?;
     let abs = std::fs::canonicalize(dir).map_err(err)?;
-    let text = abs.display().to_string();
-    if text.contains([',', '=', ' ', '\'', '"', '\n']) {
-        return Err(VmError::Shared(format!(
-            "{text}: vng --rwdir cannot share a path with ',', '=', quotes or spaces; use another --out"
-        )));
+    if let Some(why) = rwdir_problem(&abs) {
+        return Err(VmError::Shared(why));
     }
     Ok(abs)
 }
@@ -518,7 +738,69 @@ mod tests {
             ),
             "{s}"
         );
-        assert!(s.contains("echo $? > \"$S/status.partial\""), "{s}");
+        // The result is synced before the status announces it.
+        assert!(
+            s.contains(
+                "2> \"$S/suite.log\" > /dev/null\nrc=$?\nsync\necho $rc > \"$S/status.partial\""
+            ),
+            "{s}"
+        );
+        assert!(s.contains("*virtme_initmount*)"), "{s}");
+    }
+
+    #[test]
+    fn a_finished_suite_ends_the_guest_after_the_grace_only() {
+        let dir = std::env::temp_dir().join(format!("ringspec-vm-progress-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let grace = Duration::from_secs(10);
+        let secs = Duration::from_secs;
+        assert_eq!(guest_progress(&dir), GuestProgress::NotStarted);
+        std::fs::write(dir.join("started"), "started\n").unwrap();
+        assert_eq!(guest_progress(&dir), GuestProgress::Running);
+        // Running, however long: the timeout's business, not the watcher's.
+        assert!(!end_guest_now(GuestProgress::Running, secs(3600), grace));
+        // A status without a result (or with a half-written one).
+        std::fs::write(dir.join("status"), "0\n").unwrap();
+        assert_eq!(guest_progress(&dir), GuestProgress::FinishedIncomplete);
+        std::fs::write(dir.join("result.json"), "{\"format\": 1, ").unwrap();
+        assert_eq!(guest_progress(&dir), GuestProgress::FinishedIncomplete);
+        assert!(!end_guest_now(
+            GuestProgress::FinishedIncomplete,
+            secs(11),
+            grace
+        ));
+        assert!(end_guest_now(
+            GuestProgress::FinishedIncomplete,
+            RESULT_SETTLE,
+            grace
+        ));
+        // A complete result: the guest gets the grace to power off, then ends.
+        let result = crate::gate::SuiteResult {
+            format: crate::gate::FORMAT,
+            kernel: Default::default(),
+            settings: crate::gate::SuiteSettings {
+                seed: 1,
+                cases: 0,
+                max_len: 1,
+                filter: String::new(),
+                scenarios: String::new(),
+            },
+            filesystems: Vec::new(),
+            targets: Vec::new(),
+            rows: Vec::new(),
+            findings: Vec::new(),
+            problems: Vec::new(),
+            seconds: 1.0,
+        };
+        crate::gate::suite::write_result(&result, &dir.join("result.json")).unwrap();
+        assert_eq!(guest_progress(&dir), GuestProgress::Finished);
+        assert!(!end_guest_now(GuestProgress::Finished, secs(9), grace));
+        assert!(end_guest_now(GuestProgress::Finished, secs(10), grace));
+        // A status the suite never gives (a crash of ringspec itself).
+        std::fs::write(dir.join("status"), "139\n").unwrap();
+        assert_eq!(guest_progress(&dir), GuestProgress::FinishedIncomplete);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
