@@ -327,7 +327,13 @@ pub fn run_suite(cfg: &SuiteConfig, targets: TargetsFn<'_>) -> SuiteResult {
                 continue;
             }
             let t0 = Instant::now();
-            let (rows, finding) = sequence_rows(cfg, &scratch, &fs_name, t);
+            let (rows, finding, environment) = sequence_rows(cfg, &scratch, &fs_name, t);
+            if let Some(why) = environment {
+                result.problems.push(format!(
+                    "{fs_name} {}: the environment failed, not the kernel: {why}",
+                    t.name
+                ));
+            }
             let failed = rows.iter().filter(|r| r.status == Status::Fail).count();
             eprintln!(
                 "ringspec suite: {fs_name} {}: {} sequences, {failed} op kinds failing ({:.1} s)",
@@ -511,14 +517,16 @@ fn unsupported_note(t: &Target, kind: OpKind) -> String {
     }
 }
 
-/// One campaign on one target: a row per op kind it drew, and the minimized
-/// divergence if it found one.
+/// One campaign on one target: a row per op kind it drew, the minimized and
+/// confirmed divergence if it found one ([`campaign::run`] confirms by
+/// replay), and why the environment failed if it did. An op kind whose only
+/// divergences did not come back on replay is `not_judged`, never a pass.
 fn sequence_rows(
     cfg: &SuiteConfig,
     scratch: &Scratch,
     fs_name: &str,
     t: &Target,
-) -> (Vec<Row>, Option<FindingReport>) {
+) -> (Vec<Row>, Option<FindingReport>, Option<String>) {
     let ccfg = CampaignConfig {
         seed: cfg.seed,
         cases: Some(cfg.cases),
@@ -547,8 +555,25 @@ fn sequence_rows(
         let is_finding = finding_kind.as_deref() == Some(k.name());
         let (status, note) = if t.supported.get(k) == Some(&false) {
             (Status::Unsupported, Some(unsupported_note(t, *k)))
-        } else if is_finding || ks.divergences > 0 {
+        } else if is_finding {
             (Status::Fail, None)
+        } else if ks.divergences > 0 {
+            let kind = k.name();
+            let unconfirmed: Vec<String> = res
+                .unconfirmed
+                .iter()
+                .filter(|f| f.divergence.op.as_ref().map(|o| o.kind().name()) == Some(kind))
+                .map(|f| first_line(&f.divergence.to_string()))
+                .collect();
+            (
+                Status::NotJudged,
+                Some(format!(
+                    "{} divergence(s) did not come back in {} replays of the minimal sequence: {}",
+                    ks.divergences,
+                    campaign::CONFIRM_REPLAYS,
+                    unconfirmed.join("; ")
+                )),
+            )
         } else if ops > 0 {
             (Status::Pass, None)
         } else {
@@ -593,7 +618,15 @@ fn sequence_rows(
             f.seed,
             f.after_sequences
         );
-        let reg = Regression::from_finding(&name, Some(f.seed), &f.ops, &f.divergence);
+        let mut reg = Regression::from_finding(&name, Some(f.seed), &f.ops, &f.divergence);
+        reg.fs = Some(fs_name.to_string());
+        reg.target = Some(f.target.clone());
+        reg.kernel = Some(crate::proposed::running_release());
+        reg.found_by = Some(format!(
+            "ringspec suite --seed {} --cases {} --max-len {} --fs {fs_name} (target {}; \
+             confirmed in {} of {} replays)",
+            cfg.seed, cfg.cases, cfg.max_len, f.target, f.reproduced, f.replays
+        ));
         FindingReport {
             target: f.target.clone(),
             filesystem: fs_name.to_string(),
@@ -607,20 +640,13 @@ fn sequence_rows(
         for r in rows.iter_mut() {
             if r.opcode == f.opcode {
                 r.note = Some(format!(
-                    "the campaign stopped at this divergence; minimized sequence in {}",
+                    "the campaign stopped at this confirmed divergence; minimized sequence in {}",
                     f.file
-                ));
-            } else if r.status == Status::Fail && r.failures.is_empty() {
-                // Diverged only while the finding was being shrunk.
-                r.failures.push(format!(
-                    "{} divergences at {} ops while shrinking the campaign's finding \
-                     (minimized at {}: {})",
-                    r.counts.divergences, r.opcode, f.opcode, f.file
                 ));
             }
         }
     }
-    (rows, finding)
+    (rows, finding, res.environment)
 }
 
 fn first_line(s: &str) -> String {
