@@ -1220,6 +1220,7 @@ impl SuiteArgs {
             filter: self.filter.clone(),
             // RINGSPEC_SQE_SWEEP=0 leaves the SQE rule sweep out.
             sqe_sweep: std::env::var("RINGSPEC_SQE_SWEEP").map_or(true, |v| v != "0"),
+            checkpoint: None,
         })
     }
 }
@@ -1227,10 +1228,11 @@ impl SuiteArgs {
 fn suite_cmd(out: &std::path::Path, args: &SuiteArgs) -> ExitCode {
     use oracle::gate::{Status, EXIT_FAIL, EXIT_INFRA};
     // Bad input is refused before the suite runs (one line, exit 2).
-    let cfg = match args.config() {
+    let mut cfg = match args.config() {
         Ok(c) => c,
         Err(e) => return fail(EXIT_INFRA, e),
     };
+    cfg.checkpoint = Some(out.to_path_buf());
     if let Err(e) = oracle::gate::suite::check_out_file(out) {
         return fail(EXIT_INFRA, e);
     }

@@ -601,3 +601,144 @@ mod tests {
         );
     }
 }
+
+/// The row opcode of kernel-log rows: `kernel-log <class>` in reports.
+pub const ROW_OPCODE: &str = "kernel-log";
+
+/// Lines of a report's excerpt kept in its row.
+const ROW_EXCERPT: usize = 30;
+
+/// One failing row per distinct alarm (class and signature), in the order
+/// first seen. The row's target is the signature without its class (what a
+/// baseline lists to accept a known alarm), its property the class; its
+/// failures say how often it came, during what (the suite's markers) and
+/// the first report's excerpt.
+pub fn alarm_rows(alarms: &[Alarm]) -> Vec<super::Row> {
+    let mut rows: Vec<(super::Row, Vec<String>)> = Vec::new();
+    for a in alarms {
+        let target = a
+            .signature
+            .split_once(": ")
+            .map_or(a.signature.as_str(), |x| x.1)
+            .to_string();
+        let during = if a.during.is_empty() {
+            "boot".to_string()
+        } else {
+            a.during.clone()
+        };
+        match rows
+            .iter_mut()
+            .find(|(r, _)| r.property == a.class.name() && r.target == target)
+        {
+            Some((r, seen)) => {
+                r.counts.fail += 1;
+                if !seen.contains(&during) {
+                    seen.push(during);
+                }
+            }
+            None => {
+                let excerpt: Vec<&str> = a
+                    .excerpt
+                    .iter()
+                    .take(ROW_EXCERPT)
+                    .map(String::as_str)
+                    .collect();
+                let row = super::Row {
+                    opcode: ROW_OPCODE.to_string(),
+                    property: a.class.name().to_string(),
+                    filesystem: "-".to_string(),
+                    target,
+                    status: super::Status::Fail,
+                    counts: super::Counts {
+                        fail: 1,
+                        ..super::Counts::default()
+                    },
+                    failures: vec![a.title.clone(), excerpt.join("\n")],
+                    note: None,
+                };
+                rows.push((row, vec![during]));
+            }
+        }
+    }
+    rows.into_iter()
+        .map(|(mut r, seen)| {
+            r.failures.insert(
+                0,
+                format!(
+                    "{} report(s) of {} during {}",
+                    r.counts.fail,
+                    r.property,
+                    seen.join(", ")
+                ),
+            );
+            r
+        })
+        .collect()
+}
+
+/// The environment variable that makes the suite write its markers to
+/// `/dev/kmsg` and force kmemleak scans (the gate's guest script sets it;
+/// on a host the suite leaves the kernel log alone).
+pub const MARKS_ENV: &str = "RINGSPEC_KMSG_MARKS";
+
+/// Whether markers and scans are on ([`MARKS_ENV`] is `1`).
+pub fn marks_enabled() -> bool {
+    std::env::var(MARKS_ENV).is_ok_and(|v| v == "1")
+}
+
+/// Writes `ringspec-mark: <what>` to `/dev/kmsg` when [`marks_enabled`]:
+/// the reports that follow in the kernel log happened during `what`.
+pub fn mark(what: &str) {
+    if !marks_enabled() {
+        return;
+    }
+    let line = format!("{MARK}{what}\n");
+    if let Ok(mut f) = std::fs::OpenOptions::new().write(true).open("/dev/kmsg") {
+        use std::io::Write;
+        let _ = f.write_all(line.as_bytes());
+    }
+}
+
+/// The kmemleak control file (debugfs).
+const KMEMLEAK: &str = "/sys/kernel/debug/kmemleak";
+
+/// When [`marks_enabled`] and the kernel has kmemleak: forces a scan, copies
+/// the unreferenced objects it lists into the kernel log (after a marker
+/// naming `after`), and clears the list so the next scan reports only new
+/// leaks. Returns how many objects were reported.
+pub fn kmemleak_scan(after: &str) -> usize {
+    if !marks_enabled() || !std::path::Path::new(KMEMLEAK).exists() {
+        return 0;
+    }
+    let write = |cmd: &str| {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(KMEMLEAK)
+            .and_then(|mut f| {
+                use std::io::Write;
+                f.write_all(cmd.as_bytes())
+            })
+    };
+    // Objects younger than kmemleak's minimum age (5 s) are not reported
+    // yet: wait that out once, so the target's own leaks are in this scan.
+    std::thread::sleep(std::time::Duration::from_millis(5200));
+    if write("scan").is_err() {
+        return 0;
+    }
+    let text = std::fs::read_to_string(KMEMLEAK).unwrap_or_default();
+    let n = text
+        .lines()
+        .filter(|l| l.starts_with("unreferenced object"))
+        .count();
+    if n > 0 {
+        mark(&format!("kmemleak scan after {after}"));
+        if let Ok(mut f) = std::fs::OpenOptions::new().write(true).open("/dev/kmsg") {
+            use std::io::Write;
+            for l in text.lines() {
+                let _ = f.write_all(format!("{l}\n").as_bytes());
+            }
+        }
+    }
+    let _ = write("clear");
+    n
+}

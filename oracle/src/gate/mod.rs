@@ -618,6 +618,35 @@ pub fn run_gate(opts: &GateOptions, targets: suite::TargetsFn<'_>) -> Result<Gat
                     "ringspec gate: guest finished in {:.1} s (suite {:.1} s)",
                     run.seconds, run.result.seconds
                 );
+                // Everything the kernel said about itself is part of the
+                // verdict: one failing row per alarm.
+                let mut alarms = kernel_log::scan(&run.kernel_log);
+                alarms.extend(
+                    run.tainted
+                        .and_then(|t| kernel_log::taint_alarm(t, "suite finished")),
+                );
+                let alarm_rows = kernel_log::alarm_rows(&alarms);
+                eprintln!(
+                    "ringspec gate: kernel log: {} reports, {} kernel-log rows{}",
+                    alarms.len(),
+                    alarm_rows.len(),
+                    run.tainted
+                        .map_or(String::new(), |t| format!(", tainted = {t}"))
+                );
+                run.result.rows.extend(alarm_rows);
+                run.result.rows.sort_by_key(Row::key);
+                if let Some(crash) = &run.crashed {
+                    // The rows up to the crash stand; the suite's checkpoint
+                    // note is no infrastructure problem here.
+                    run.result
+                        .problems
+                        .retain(|p| !p.starts_with("checkpoint after "));
+                    notes.push(format!(
+                        "the guest kernel crashed before the suite finished: rows up to the \
+                         last finished target, then the crash ({})",
+                        crash.lines().next().unwrap_or("")
+                    ));
+                }
                 if run.killed_after_suite {
                     notes.push(format!(
                         "the guest did not power off within {:.0} s of the suite's end (a kernel \

@@ -470,6 +470,26 @@ pub fn markdown(report: &GateReport) -> String {
             })
             .collect(),
     );
+    // The kernel's own reports, with their excerpts (kernel-log rows).
+    let alarms: Vec<&crate::gate::Row> = result
+        .rows
+        .iter()
+        .filter(|r| r.opcode == crate::gate::kernel_log::ROW_OPCODE)
+        .collect();
+    if !alarms.is_empty() {
+        let _ = writeln!(out, "\n### Kernel log ({})\n", alarms.len());
+        for r in alarms {
+            let _ = writeln!(
+                out,
+                "- `{} {}` ({}): {}\n\n```\n{}\n```",
+                r.opcode,
+                r.property,
+                r.status,
+                md_escape(&r.target),
+                r.failures.iter().skip(1).cloned().collect::<Vec<_>>().join("\n")
+            );
+        }
+    }
     if report.verdict == Verdict::Failed && report.comparison.is_none() {
         out.push_str(
             "\nTo accept these failures, copy baseline.json to corpus/baselines/<release>.json.\n",

@@ -1,6 +1,7 @@
 //! The conformance suite as one run (`ringspec suite`): probe, scenarios and a
 //! campaign per target and filesystem, folded into [`Row`]s.
 
+use super::kernel_log;
 use super::{
     Counts, FindingReport, FsRun, IoUringFacts, KernelFacts, OpcodeFact, Row, Status, SuiteResult,
     SuiteSettings, FORMAT, MAX_FAILURES,
@@ -37,6 +38,10 @@ pub struct SuiteConfig {
     pub filter: String,
     /// Run the SQE rule sweep ([`super::sqe_rows`]) first.
     pub sqe_sweep: bool,
+    /// Where to write the result so far after each target (the suite's
+    /// `--out`): a guest whose kernel dies mid-run still yields the rows up
+    /// to the crash.
+    pub checkpoint: Option<PathBuf>,
 }
 
 impl Default for SuiteConfig {
@@ -49,6 +54,7 @@ impl Default for SuiteConfig {
             scenarios_dir: crate::corpus_dir().join("scenarios"),
             filter: String::new(),
             sqe_sweep: true,
+            checkpoint: None,
         }
     }
 }
@@ -234,6 +240,7 @@ pub fn run_suite(cfg: &SuiteConfig, targets: TargetsFn<'_>) -> SuiteResult {
     }
     result.rows = probe_rows(&result.kernel.io_uring);
     if cfg.sqe_sweep {
+        kernel_log::mark("sqe sweep");
         match super::sqe_rows::sweep_rows() {
             Ok(rows) => result.rows.extend(rows),
             Err(e) => result.problems.push(e),
@@ -303,6 +310,7 @@ pub fn run_suite(cfg: &SuiteConfig, targets: TargetsFn<'_>) -> SuiteResult {
                 continue;
             }
             let t0 = Instant::now();
+            kernel_log::mark(&format!("{fs_name} {} scenarios", t.name));
             match scenario_rows(&scratch, &fs_name, t, &scenarios, fi, ti) {
                 Ok(rows) => {
                     let (p, f, u, n) = rows.iter().fold((0, 0, 0, 0), |(p, f, u, n), r| {
@@ -323,32 +331,35 @@ pub fn run_suite(cfg: &SuiteConfig, targets: TargetsFn<'_>) -> SuiteResult {
                 }
                 Err(e) => result.problems.push(e),
             }
-            if cfg.cases == 0 {
-                continue;
-            }
-            let t0 = Instant::now();
-            let (rows, finding, environment) = sequence_rows(cfg, &scratch, &fs_name, t);
+            if cfg.cases > 0 {
+                let t0 = Instant::now();
+                kernel_log::mark(&format!("{fs_name} {} sequences", t.name));
+                let (rows, finding, environment) = sequence_rows(cfg, &scratch, &fs_name, t);
             if let Some(why) = environment {
                 result.problems.push(format!(
                     "{fs_name} {}: the environment failed, not the kernel: {why}",
                     t.name
                 ));
             }
-            let failed = rows.iter().filter(|r| r.status == Status::Fail).count();
-            eprintln!(
-                "ringspec suite: {fs_name} {}: {} sequences, {failed} op kinds failing ({:.1} s)",
-                t.name,
-                cfg.cases,
-                t0.elapsed().as_secs_f64()
-            );
-            result.rows.extend(rows);
-            result.findings.extend(finding);
+                let failed = rows.iter().filter(|r| r.status == Status::Fail).count();
+                eprintln!(
+                    "ringspec suite: {fs_name} {}: {} sequences, {failed} op kinds failing \
+                     ({:.1} s)",
+                    t.name,
+                    cfg.cases,
+                    t0.elapsed().as_secs_f64()
+                );
+                result.rows.extend(rows);
+                result.findings.extend(finding);
+            }
+            end_of_target(cfg, &result, &format!("{fs_name} {}", t.name));
             if campaign::STOP.load(Ordering::SeqCst) {
                 break;
             }
         }
         // The named checks of the proposed opcodes (crate::checks).
         if !campaign::STOP.load(Ordering::SeqCst) {
+            kernel_log::mark(&format!("{fs_name} checks"));
             let rows = crate::checks::suite_rows(&scratch, &fs_name, &ts);
             for r in &rows {
                 if !result.targets.contains(&r.target) {
@@ -356,11 +367,13 @@ pub fn run_suite(cfg: &SuiteConfig, targets: TargetsFn<'_>) -> SuiteResult {
                 }
             }
             result.rows.extend(rows);
+            end_of_target(cfg, &result, &format!("{fs_name} checks"));
         }
         if campaign::STOP.load(Ordering::SeqCst) {
             break;
         }
     }
+    kernel_log::mark("suite finished");
     if campaign::STOP.load(Ordering::SeqCst) {
         result
             .problems
@@ -369,6 +382,24 @@ pub fn run_suite(cfg: &SuiteConfig, targets: TargetsFn<'_>) -> SuiteResult {
     result.rows.sort_by_key(Row::key);
     result.seconds = started.elapsed().as_secs_f64();
     result
+}
+
+/// After a target: a kmemleak scan whose reports land in the kernel log
+/// under a marker naming `what` (debug kernels, in the gate's guest), and
+/// the result so far written to the checkpoint.
+fn end_of_target(cfg: &SuiteConfig, result: &SuiteResult, what: &str) {
+    let leaks = kernel_log::kmemleak_scan(what);
+    if leaks > 0 {
+        eprintln!("ringspec suite: kmemleak: {leaks} unreferenced objects after {what}");
+    }
+    if let Some(p) = &cfg.checkpoint {
+        let mut so_far = result.clone();
+        so_far.rows.sort_by_key(Row::key);
+        so_far
+            .problems
+            .push(format!("checkpoint after {what}: the suite had not finished"));
+        let _ = write_result(&so_far, p);
+    }
 }
 
 /// The rows of a submission mode the kernel or filesystem cannot serve: one

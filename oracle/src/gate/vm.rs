@@ -226,6 +226,17 @@ pub struct VmRun {
     /// [`VmConfig::poweroff_grace`] of the suite's end and QEMU was killed
     /// (the results were complete; not a failure).
     pub killed_after_suite: bool,
+    /// The guest kernel's log: `dmesg` taken after the suite (`dmesg.txt`),
+    /// else the serial console (`vng.log`), which is also what a crashed
+    /// guest leaves. [`super::kernel_log::scan`] turns it into rows.
+    pub kernel_log: String,
+    /// `/proc/sys/kernel/tainted` after the suite (None: not read, e.g. the
+    /// guest crashed first).
+    pub tainted: Option<u64>,
+    /// The console lines of a kernel crash that ended the guest before the
+    /// suite finished; `result` then holds the rows up to the crash (the
+    /// suite's checkpoint after its last finished target).
+    pub crashed: Option<String>,
 }
 
 /// How far the guest got, from the shared directory.
@@ -386,6 +397,9 @@ fn modules_for(fs: &[FsChoice]) -> Vec<&'static str> {
     m
 }
 
+/// Kernel command line the gate always adds.
+pub const KERNEL_APPEND: &str = "printk.devkmsg=on log_buf_len=4M";
+
 /// The script the guest runs: marks the start, loads modules, runs the suite
 /// into the shared directory and records its exit status.
 pub fn guest_script(cfg: &VmConfig, suite: &SuiteConfig) -> String {
@@ -407,6 +421,18 @@ pub fn guest_script(cfg: &VmConfig, suite: &SuiteConfig) -> String {
             s.push_str(&format!("export {k}={}\n", sh_quote(v)));
         }
     }
+    // Kernel-log verdicts: the suite marks each target in /dev/kmsg and, on a
+    // kmemleak kernel, forces a scan after each (through debugfs). Only in a
+    // vng guest: a host's kernel log and mounts are not ours.
+    s.push_str(&format!(
+        "case \"$(cat /proc/cmdline 2>/dev/null)\" in\n\
+         *virtme_initmount*)\n\
+         \x20   export {}=1\n\
+         \x20   grep -q ' /sys/kernel/debug ' /proc/mounts \
+         || mount -t debugfs none /sys/kernel/debug 2> /dev/null ;;\n\
+         esac\n",
+        super::kernel_log::MARKS_ENV
+    ));
     let fs: Vec<&str> = suite.filesystems.iter().map(|f| f.name()).collect();
     let mut args = vec![
         sh_quote(&cfg.exe.display().to_string()),
@@ -434,7 +460,16 @@ pub fn guest_script(cfg: &VmConfig, suite: &SuiteConfig) -> String {
     ));
     // The result reaches the host before the status that announces it: the
     // host ends the guest soon after it sees the status.
-    s.push_str("rc=$?\nsync\n");
+    s.push_str("rc=$?\n");
+    // The guest kernel's log and taint, for the kernel-log verdicts (in a
+    // vng guest only: a host's log is not this kernel's verdict).
+    s.push_str(
+        "case \"$(cat /proc/cmdline 2>/dev/null)\" in\n\
+         *virtme_initmount*)\n\
+         \x20   dmesg > \"$S/dmesg.txt\" 2> /dev/null\n\
+         \x20   cat /proc/sys/kernel/tainted > \"$S/tainted\" 2> /dev/null ;;\n\
+         esac\nsync\n",
+    );
     s.push_str(
         "echo $rc > \"$S/status.partial\" && mv \"$S/status.partial\" \"$S/status\"\nsync\n",
     );
@@ -530,9 +565,14 @@ pub fn run_in_vm(cfg: &VmConfig, suite: &SuiteConfig) -> Result<VmRun, VmError> 
         .arg(cfg.cpus.to_string())
         .arg("--rwdir")
         .arg(&shared);
+    // Writes to /dev/kmsg (the suite's markers, kmemleak's reports) are not
+    // rate-limited, and the log holds a whole debug run.
+    let mut append = KERNEL_APPEND.to_string();
     if let Some(extra) = &cfg.append {
-        cmd.arg("--append").arg(extra);
+        append.push(' ');
+        append.push_str(extra);
     }
+    cmd.arg("--append").arg(append);
     cmd.arg("--run")
         .arg(&cfg.image)
         .arg("--exec")
@@ -646,9 +686,34 @@ pub fn run_in_vm(cfg: &VmConfig, suite: &SuiteConfig) -> Result<VmRun, VmError> 
             log_tail: log_tail(&log_path, 30),
         });
     }
+    let result_path = shared.join("result.json");
+    let parse_result = || -> Option<SuiteResult> {
+        std::fs::read_to_string(&result_path)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+    };
+    let console = || {
+        std::fs::read(&log_path)
+            .map(|b| String::from_utf8_lossy(&b).replace(['\0', '\r'], ""))
+            .unwrap_or_default()
+    };
     let Some(status) = read("status") else {
-        let console = log_tail(&log_path, 400);
-        if let Some(excerpt) = crash_excerpt(&console) {
+        let tail = log_tail(&log_path, 400);
+        if let Some(excerpt) = crash_excerpt(&tail) {
+            // The rows up to the crash (the suite's last checkpoint), then
+            // the crash itself as kernel-log rows.
+            if let Some(result) = parse_result() {
+                return Ok(VmRun {
+                    result,
+                    status: -1,
+                    seconds,
+                    shutdown_seconds,
+                    killed_after_suite,
+                    kernel_log: console(),
+                    tainted: None,
+                    crashed: Some(excerpt),
+                });
+            }
             return Err(VmError::KernelCrashed { excerpt });
         }
         return Err(VmError::Died {
@@ -657,10 +722,11 @@ pub fn run_in_vm(cfg: &VmConfig, suite: &SuiteConfig) -> Result<VmRun, VmError> 
     };
     let status = status.trim().to_string();
     let code: i32 = status.parse().unwrap_or(-1);
-    let result_path = shared.join("result.json");
-    let result: Option<SuiteResult> = std::fs::read_to_string(&result_path)
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok());
+    let result = parse_result();
+    let kernel_log = read("dmesg.txt")
+        .filter(|t| !t.trim().is_empty())
+        .unwrap_or_else(console);
+    let tainted = read("tainted").and_then(|t| t.trim().parse().ok());
     match (code, result) {
         (0..=2, Some(result)) => Ok(VmRun {
             result,
@@ -668,6 +734,9 @@ pub fn run_in_vm(cfg: &VmConfig, suite: &SuiteConfig) -> Result<VmRun, VmError> 
             seconds,
             shutdown_seconds,
             killed_after_suite,
+            kernel_log,
+            tainted,
+            crashed: None,
         }),
         (0..=2, None) => Err(VmError::BadResult(format!(
             "{} missing or unreadable (suite exited {status}){}",
@@ -738,13 +807,13 @@ mod tests {
             ),
             "{s}"
         );
-        // The result is synced before the status announces it.
-        assert!(
-            s.contains(
-                "2> \"$S/suite.log\" > /dev/null\nrc=$?\nsync\necho $rc > \"$S/status.partial\""
-            ),
-            "{s}"
-        );
+        // The suite, then the kernel's log and taint, then the status that
+        // announces them all, synced first.
+        let at = |needle: &str| s.find(needle).unwrap_or_else(|| panic!("{needle:?} in {s}"));
+        assert!(at("2> \"$S/suite.log\" > /dev/null\nrc=$?\n") < at("dmesg > \"$S/dmesg.txt\""));
+        assert!(at("dmesg > \"$S/dmesg.txt\"") < at("cat /proc/sys/kernel/tainted"));
+        assert!(at("cat /proc/sys/kernel/tainted") < at("sync\necho $rc > \"$S/status.partial\""));
+        assert!(at("export RINGSPEC_KMSG_MARKS=1") < at("2> \"$S/suite.log\""));
         assert!(s.contains("*virtme_initmount*)"), "{s}");
     }
 
