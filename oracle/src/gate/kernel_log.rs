@@ -136,13 +136,18 @@ fn classify(line: &str) -> Option<AlarmClass> {
         "WARNING: SOFTIRQ-safe -> SOFTIRQ-unsafe lock order detected",
         "WARNING: held lock freed",
         "WARNING: Nested lock was not taken",
+        "WARNING: leaked lock",
         "BUG: held lock freed",
         "BUG: workqueue leaked lock",
         "BUG: MAX_LOCKDEP",
         "BUG: looking up invalid subclass",
         "INFO: trying to register non-static key",
     ];
-    if LOCKDEP.iter().any(|p| line.starts_with(p)) {
+    if LOCKDEP.iter().any(|p| line.starts_with(p))
+        // "WARNING: iou-wrk-12/13 still has locks held!": a task (an io-wq
+        // worker) exited holding a lock.
+        || (line.starts_with("WARNING: ") && line.contains(" still has locks held"))
+    {
         return Some(AlarmClass::Lockdep);
     }
     if line.starts_with("BUG: KASAN: ") {
@@ -291,6 +296,8 @@ fn frame_function(line: &str) -> Option<&str> {
     let l = line.trim();
     let l = l.strip_prefix("RIP: 0010:").unwrap_or(l);
     let l = l.strip_prefix("? ").unwrap_or(l);
+    // Lockdep's held-lock lines: "#0: ffff... (&f->f_pos_lock){+.+.}, at: foo+0x1/0x2".
+    let l = l.rsplit_once(", at: ").map_or(l, |x| x.1);
     // kmemleak backtraces: "[<ffffffff81234567>] foo+0x1/0x2" or "foo+0x..".
     let l = match l.strip_prefix("[<") {
         Some(rest) => rest.split_once(">] ")?.1,
@@ -326,6 +333,7 @@ fn kind_of(class: AlarmClass, title: &str) -> String {
             .strip_prefix("UBSAN: ")
             .and_then(|r| r.split(" in ").next())
             .unwrap_or(t),
+        AlarmClass::Lockdep if t.contains(" still has locks held") => "task still has locks held",
         AlarmClass::Lockdep | AlarmClass::AtomicSleep | AlarmClass::ListCorruption => t
             .trim_start_matches("WARNING: ")
             .trim_start_matches("BUG: ")
@@ -451,157 +459,6 @@ pub fn taint_alarm(value: u64, during: &str) -> Option<Alarm> {
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const WARNING: &str = "\
-[   10.000000] ringspec-mark: uring/single scenarios
-[   12.345678] ------------[ cut here ]------------
-[   12.345679] WARNING: CPU: 1 PID: 253 at io_uring/io_uring.c:1234 io_issue_sqe+0x1d/0x400
-[   12.345680] Modules linked in:
-[   12.345681] CPU: 1 UID: 0 PID: 253 Comm: ringspec Not tainted 6.12.118-gate-debug #1
-[   12.345682] RIP: 0010:io_issue_sqe+0x1d/0x400
-[   12.345683] Call Trace:
-[   12.345684]  <TASK>
-[   12.345685]  ? __warn+0x80/0x100
-[   12.345686]  io_submit_sqes+0x100/0x200
-[   12.345687]  </TASK>
-[   12.345688] ---[ end trace 0000000000000000 ]---
-[   12.400000] ringspec-mark: uring/async scenarios
-";
-
-    #[test]
-    fn a_warning_is_named_after_its_function_and_the_marker() {
-        let a = scan(WARNING);
-        assert_eq!(a.len(), 1, "{a:?}");
-        assert_eq!(a[0].class, AlarmClass::Warning);
-        assert_eq!(a[0].signature, "warning: WARNING in io_issue_sqe");
-        assert_eq!(a[0].during, "uring/single scenarios");
-        assert!(a[0].excerpt.last().unwrap().starts_with("---[ end trace"));
-        assert!(a[0].title.starts_with("WARNING: CPU: 1 PID: 253"));
-    }
-
-    #[test]
-    fn kasan_lockdep_kmemleak_ubsan_and_stalls_are_told_apart() {
-        let log = "\
-[    1.0] ringspec-mark: check getdents_cursor
-[    2.0] ==================================================================
-[    2.1] BUG: KASAN: slab-use-after-free in io_getdents64+0x12/0x80
-[    2.2] Read of size 8 at addr ffff888004c3a000 by task ringspec/99
-[    2.3] Call Trace:
-[    2.4]  dump_stack_lvl+0x1/0x2
-[    2.5]  print_report+0x1/0x2
-[    2.6]  kasan_report+0x1/0x2
-[    2.7]  io_getdents64+0x12/0x80
-[    2.8] ==================================================================
-[    3.0] ringspec-mark: uring/linked sequences
-[    3.1] ============================================
-[    3.2] WARNING: possible recursive locking detected
-[    3.3] 6.12.118-gate-debug #1 Not tainted
-[    3.4] --------------------------------------------
-[    3.5] ringspec/120 is trying to acquire lock:
-[    3.6] Call Trace:
-[    3.7]  dump_stack_lvl+0x1/0x2
-[    3.8]  __lock_acquire+0x1/0x2
-[    3.9]  lock_acquire+0x1/0x2
-[    3.91]  mutex_lock_nested+0x1/0x2
-[    3.92]  io_copy_file_range+0x40/0x100
-[    4.0] UBSAN: shift-out-of-bounds in io_uring/rw.c:12:5
-[    4.1] shift exponent 64 is too large for 64-bit type 'long long unsigned int'
-[    4.2] Call Trace:
-[    4.3]  __ubsan_handle_shift_out_of_bounds+0x1/0x2
-[    4.4]  io_prep_rw+0x1/0x2
-[    5.0] ringspec-mark: kmemleak scan after uring/single
-[    5.1] unreferenced object 0xffff888003f0e000 (size 4096):
-[    5.2]   comm \"ringspec\", pid 120, jiffies 4294937296
-[    5.3]   backtrace (crc 0):
-[    5.4]     kmemleak_alloc+0x1/0x2
-[    5.5]     __kmalloc_noprof+0x1/0x2
-[    5.6]     getname_flags+0x1/0x2
-[    5.7]     io_mknodat_prep+0x1/0x2
-[    6.0] rcu: INFO: rcu_preempt detected stalls on CPUs/tasks:
-[    7.0] INFO: task ringspec:120 blocked for more than 300 seconds.
-[    8.0] BUG: sleeping function called from invalid context at kernel/locking/mutex.c:585
-[    8.1] Call Trace:
-[    8.2]  __might_resched+0x1/0x2
-[    8.3]  mutex_lock_nested+0x1/0x2
-[    8.4]  io_getdents64+0x1/0x2
-";
-        let a = scan(log);
-        let sigs: Vec<(&str, &str)> = a
-            .iter()
-            .map(|x| (x.signature.as_str(), x.during.as_str()))
-            .collect();
-        assert_eq!(
-            sigs,
-            vec![
-                (
-                    "kasan: slab-use-after-free in io_getdents64",
-                    "check getdents_cursor"
-                ),
-                (
-                    "lockdep: possible recursive locking detected in io_copy_file_range",
-                    "uring/linked sequences"
-                ),
-                (
-                    "ubsan: shift-out-of-bounds in io_prep_rw",
-                    "uring/linked sequences"
-                ),
-                (
-                    "kmemleak: leak in getname_flags",
-                    "kmemleak scan after uring/single"
-                ),
-                ("rcu-stall: stall", "kmemleak scan after uring/single"),
-                (
-                    "hung-task: blocked task",
-                    "kmemleak scan after uring/single"
-                ),
-                (
-                    "atomic-sleep: sleeping function called from invalid context in io_getdents64",
-                    "kmemleak scan after uring/single"
-                ),
-            ]
-        );
-    }
-
-    #[test]
-    fn a_clean_log_has_no_alarm() {
-        let log = "\
-[    0.000000] Linux version 6.12.118-gate (root@host) #1 SMP
-[    0.100000] kmemleak: Kernel memory leak detector initialized (mem pool available: 15679)
-[    1.000000] ringspec-mark: uring/single scenarios
-[    2.000000] EXT4-fs (loop0): mounted filesystem with ordered data mode.
-[    3.000000] BTRFS info (device loop1): first mount of filesystem
-";
-        assert!(scan(log).is_empty());
-    }
-
-    #[test]
-    fn timestamps_and_caller_ids_are_stripped() {
-        assert_eq!(strip_prefix("[   12.345678] WARNING: x"), "WARNING: x");
-        assert_eq!(strip_prefix("[   12.345678][ T253] BUG: y"), "BUG: y");
-        assert_eq!(strip_prefix("[    1.0] [T1] BUG: y"), "BUG: y");
-        assert_eq!(strip_prefix("plain"), "plain");
-        assert_eq!(
-            strip_prefix("[<ffffffff>] foo+0x1/0x2"),
-            "[<ffffffff>] foo+0x1/0x2"
-        );
-    }
-
-    #[test]
-    fn taint_names_its_flags() {
-        assert!(taint_alarm(0, "").is_none());
-        let a = taint_alarm((1 << 9) | (1 << 7), "uring/single").unwrap();
-        assert_eq!(a.class, AlarmClass::Taint);
-        assert!(
-            a.title.contains("D died") && a.title.contains("W warning"),
-            "{}",
-            a.title
-        );
-    }
-}
-
 /// The row opcode of kernel-log rows: `kernel-log <class>` in reports.
 pub const ROW_OPCODE: &str = "kernel-log";
 
@@ -720,9 +577,10 @@ pub fn kmemleak_scan(after: &str) -> usize {
             })
     };
     // Objects younger than kmemleak's minimum age (5 s) are not reported
-    // yet: wait that out once, so the target's own leaks are in this scan.
+    // yet: wait that out once, so the target's own leaks are in this scan;
+    // an object is reported once two scans found it unreferenced.
     std::thread::sleep(std::time::Duration::from_millis(5200));
-    if write("scan").is_err() {
+    if write("scan").is_err() || write("scan").is_err() {
         return 0;
     }
     let text = std::fs::read_to_string(KMEMLEAK).unwrap_or_default();
@@ -741,4 +599,162 @@ pub fn kmemleak_scan(after: &str) -> usize {
     }
     let _ = write("clear");
     n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WARNING: &str = "\
+[   10.000000] ringspec-mark: uring/single scenarios
+[   12.345678] ------------[ cut here ]------------
+[   12.345679] WARNING: CPU: 1 PID: 253 at io_uring/io_uring.c:1234 io_issue_sqe+0x1d/0x400
+[   12.345680] Modules linked in:
+[   12.345681] CPU: 1 UID: 0 PID: 253 Comm: ringspec Not tainted 6.12.118-gate-debug #1
+[   12.345682] RIP: 0010:io_issue_sqe+0x1d/0x400
+[   12.345683] Call Trace:
+[   12.345684]  <TASK>
+[   12.345685]  ? __warn+0x80/0x100
+[   12.345686]  io_submit_sqes+0x100/0x200
+[   12.345687]  </TASK>
+[   12.345688] ---[ end trace 0000000000000000 ]---
+[   12.400000] ringspec-mark: uring/async scenarios
+";
+
+    #[test]
+    fn a_warning_is_named_after_its_function_and_the_marker() {
+        let a = scan(WARNING);
+        assert_eq!(a.len(), 1, "{a:?}");
+        assert_eq!(a[0].class, AlarmClass::Warning);
+        assert_eq!(a[0].signature, "warning: WARNING in io_issue_sqe");
+        assert_eq!(a[0].during, "uring/single scenarios");
+        assert!(a[0].excerpt.last().unwrap().starts_with("---[ end trace"));
+        assert!(a[0].title.starts_with("WARNING: CPU: 1 PID: 253"));
+    }
+
+    #[test]
+    fn kasan_lockdep_kmemleak_ubsan_and_stalls_are_told_apart() {
+        let log = "\
+[    1.0] ringspec-mark: check getdents_cursor
+[    2.0] ==================================================================
+[    2.1] BUG: KASAN: slab-use-after-free in io_getdents64+0x12/0x80
+[    2.2] Read of size 8 at addr ffff888004c3a000 by task ringspec/99
+[    2.3] Call Trace:
+[    2.4]  dump_stack_lvl+0x1/0x2
+[    2.5]  print_report+0x1/0x2
+[    2.6]  kasan_report+0x1/0x2
+[    2.7]  io_getdents64+0x12/0x80
+[    2.8] ==================================================================
+[    3.0] ringspec-mark: uring/linked sequences
+[    3.1] ============================================
+[    3.2] WARNING: possible recursive locking detected
+[    3.3] 6.12.118-gate-debug #1 Not tainted
+[    3.4] --------------------------------------------
+[    3.5] ringspec/120 is trying to acquire lock:
+[    3.6] Call Trace:
+[    3.7]  dump_stack_lvl+0x1/0x2
+[    3.8]  __lock_acquire+0x1/0x2
+[    3.9]  lock_acquire+0x1/0x2
+[    3.91]  mutex_lock_nested+0x1/0x2
+[    3.92]  io_copy_file_range+0x40/0x100
+[    4.0] UBSAN: shift-out-of-bounds in io_uring/rw.c:12:5
+[    4.1] shift exponent 64 is too large for 64-bit type 'long long unsigned int'
+[    4.2] Call Trace:
+[    4.3]  __ubsan_handle_shift_out_of_bounds+0x1/0x2
+[    4.4]  io_prep_rw+0x1/0x2
+[    5.0] ringspec-mark: kmemleak scan after uring/single
+[    5.1] unreferenced object 0xffff888003f0e000 (size 4096):
+[    5.2]   comm \"ringspec\", pid 120, jiffies 4294937296
+[    5.3]   backtrace (crc 0):
+[    5.4]     kmemleak_alloc+0x1/0x2
+[    5.5]     __kmalloc_noprof+0x1/0x2
+[    5.6]     getname_flags+0x1/0x2
+[    5.7]     io_mknodat_prep+0x1/0x2
+[    6.0] rcu: INFO: rcu_preempt detected stalls on CPUs/tasks:
+[    7.0] INFO: task ringspec:120 blocked for more than 300 seconds.
+[    8.0] BUG: sleeping function called from invalid context at kernel/locking/mutex.c:585
+[    8.1] Call Trace:
+[    8.2]  __might_resched+0x1/0x2
+[    8.3]  mutex_lock_nested+0x1/0x2
+[    8.4]  io_getdents64+0x1/0x2
+[    9.0] WARNING: iou-wrk-120/121 still has locks held!
+[    9.1] 1 lock held by iou-wrk-120/121:
+[    9.2]  #0: ffff888 (&f->f_pos_lock){+.+.}-{4:4}, at: io_getdents64+0x1/0x2
+";
+        let a = scan(log);
+        let sigs: Vec<(&str, &str)> = a
+            .iter()
+            .map(|x| (x.signature.as_str(), x.during.as_str()))
+            .collect();
+        assert_eq!(
+            sigs,
+            vec![
+                (
+                    "kasan: slab-use-after-free in io_getdents64",
+                    "check getdents_cursor"
+                ),
+                (
+                    "lockdep: possible recursive locking detected in io_copy_file_range",
+                    "uring/linked sequences"
+                ),
+                (
+                    "ubsan: shift-out-of-bounds in io_prep_rw",
+                    "uring/linked sequences"
+                ),
+                (
+                    "kmemleak: leak in getname_flags",
+                    "kmemleak scan after uring/single"
+                ),
+                ("rcu-stall: stall", "kmemleak scan after uring/single"),
+                (
+                    "hung-task: blocked task",
+                    "kmemleak scan after uring/single"
+                ),
+                (
+                    "atomic-sleep: sleeping function called from invalid context in io_getdents64",
+                    "kmemleak scan after uring/single"
+                ),
+                (
+                    "lockdep: task still has locks held in io_getdents64",
+                    "kmemleak scan after uring/single"
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_clean_log_has_no_alarm() {
+        let log = "\
+[    0.000000] Linux version 6.12.118-gate (root@host) #1 SMP
+[    0.100000] kmemleak: Kernel memory leak detector initialized (mem pool available: 15679)
+[    1.000000] ringspec-mark: uring/single scenarios
+[    2.000000] EXT4-fs (loop0): mounted filesystem with ordered data mode.
+[    3.000000] BTRFS info (device loop1): first mount of filesystem
+";
+        assert!(scan(log).is_empty());
+    }
+
+    #[test]
+    fn timestamps_and_caller_ids_are_stripped() {
+        assert_eq!(strip_prefix("[   12.345678] WARNING: x"), "WARNING: x");
+        assert_eq!(strip_prefix("[   12.345678][ T253] BUG: y"), "BUG: y");
+        assert_eq!(strip_prefix("[    1.0] [T1] BUG: y"), "BUG: y");
+        assert_eq!(strip_prefix("plain"), "plain");
+        assert_eq!(
+            strip_prefix("[<ffffffff>] foo+0x1/0x2"),
+            "[<ffffffff>] foo+0x1/0x2"
+        );
+    }
+
+    #[test]
+    fn taint_names_its_flags() {
+        assert!(taint_alarm(0, "").is_none());
+        let a = taint_alarm((1 << 9) | (1 << 7), "uring/single").unwrap();
+        assert_eq!(a.class, AlarmClass::Taint);
+        assert!(
+            a.title.contains("D died") && a.title.contains("W warning"),
+            "{}",
+            a.title
+        );
+    }
 }

@@ -486,7 +486,12 @@ pub fn markdown(report: &GateReport) -> String {
                 r.property,
                 r.status,
                 md_escape(&r.target),
-                r.failures.iter().skip(1).cloned().collect::<Vec<_>>().join("\n")
+                r.failures
+                    .iter()
+                    .skip(1)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("\n")
             );
         }
     }

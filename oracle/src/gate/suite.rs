@@ -335,12 +335,12 @@ pub fn run_suite(cfg: &SuiteConfig, targets: TargetsFn<'_>) -> SuiteResult {
                 let t0 = Instant::now();
                 kernel_log::mark(&format!("{fs_name} {} sequences", t.name));
                 let (rows, finding, environment) = sequence_rows(cfg, &scratch, &fs_name, t);
-            if let Some(why) = environment {
-                result.problems.push(format!(
-                    "{fs_name} {}: the environment failed, not the kernel: {why}",
-                    t.name
-                ));
-            }
+                if let Some(why) = environment {
+                    result.problems.push(format!(
+                        "{fs_name} {}: the environment failed, not the kernel: {why}",
+                        t.name
+                    ));
+                }
                 let failed = rows.iter().filter(|r| r.status == Status::Fail).count();
                 eprintln!(
                     "ringspec suite: {fs_name} {}: {} sequences, {failed} op kinds failing \
@@ -395,9 +395,9 @@ fn end_of_target(cfg: &SuiteConfig, result: &SuiteResult, what: &str) {
     if let Some(p) = &cfg.checkpoint {
         let mut so_far = result.clone();
         so_far.rows.sort_by_key(Row::key);
-        so_far
-            .problems
-            .push(format!("checkpoint after {what}: the suite had not finished"));
+        so_far.problems.push(format!(
+            "checkpoint after {what}: the suite had not finished"
+        ));
         let _ = write_result(&so_far, p);
     }
 }

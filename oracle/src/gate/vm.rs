@@ -809,7 +809,10 @@ mod tests {
         );
         // The suite, then the kernel's log and taint, then the status that
         // announces them all, synced first.
-        let at = |needle: &str| s.find(needle).unwrap_or_else(|| panic!("{needle:?} in {s}"));
+        let at = |needle: &str| {
+            s.find(needle)
+                .unwrap_or_else(|| panic!("{needle:?} in {s}"))
+        };
         assert!(at("2> \"$S/suite.log\" > /dev/null\nrc=$?\n") < at("dmesg > \"$S/dmesg.txt\""));
         assert!(at("dmesg > \"$S/dmesg.txt\"") < at("cat /proc/sys/kernel/tainted"));
         assert!(at("cat /proc/sys/kernel/tainted") < at("sync\necho $rc > \"$S/status.partial\""));
