@@ -336,3 +336,88 @@ fn a_guest_that_cannot_power_off_is_ended_once_its_suite_has_finished() {
     assert!(!stderr.contains("timed out"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A stand-in for vng whose guest kernel prints a WARNING while the suite
+/// runs (on its console, as a kernel does), then powers off normally.
+const WARNING_VNG: &str = r#"#!/bin/sh
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --exec) cmd="$2"; shift 2 ;;
+    *) shift ;;
+    esac
+done
+echo "ringspec-mark: tmpfs syscalls scenarios"
+echo "------------[ cut here ]------------"
+echo "WARNING: CPU: 0 PID: 77 at io_uring/fs.c:330 io_getdents64+0x2a/0x1c0"
+echo "Call Trace:"
+echo " <TASK>"
+echo " io_issue_sqe+0x1d/0x400"
+echo " </TASK>"
+echo "---[ end trace 0000000000000000 ]---"
+sh -c "$cmd"
+"#;
+
+/// The gate fails a kernel whose results are right but whose log has a
+/// WARNING (a `kernel-log warning` row naming the target that ran), and a
+/// baseline that lists that alarm accepts it.
+#[test]
+fn a_kernel_that_warns_fails_the_gate_unless_the_baseline_knows_the_alarm() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = out_dir("warning-vm");
+    std::fs::create_dir_all(&dir).unwrap();
+    let vng = dir.join("vng");
+    std::fs::write(&vng, WARNING_VNG).unwrap();
+    std::fs::set_permissions(&vng, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let image = fake_image(&dir);
+    let gate = |out: &Path, baseline: Option<&Path>| {
+        let mut cmd = ringspec();
+        cmd.env("RINGSPEC_MODES", "none")
+            .env("RINGSPEC_SQE_SWEEP", "0")
+            .args(["gate", "--cases", "0", "--filter", "fadvise"])
+            .args(["--timeout", "10m", "--kernel"])
+            .arg(&image)
+            .arg("--vng")
+            .arg(&vng)
+            .arg("--out")
+            .arg(out);
+        match baseline {
+            Some(b) => cmd.arg("--baseline").arg(b),
+            None => cmd.arg("--no-baseline"),
+        };
+        cmd.output().unwrap()
+    };
+    let out = dir.join("out");
+    let o = gate(&out, None);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    let report = json(&out, "report.json");
+    let rows = report["result"]["rows"].as_array().unwrap();
+    let alarm = rows
+        .iter()
+        .find(|r| r["opcode"] == "kernel-log")
+        .unwrap_or_else(|| panic!("no kernel-log row: {report}"));
+    assert_eq!(alarm["property"], "warning");
+    assert_eq!(alarm["target"], "WARNING in io_getdents64");
+    assert_eq!(alarm["status"], "fail");
+    assert!(alarm["failures"][0]
+        .as_str()
+        .unwrap()
+        .contains("during tmpfs syscalls scenarios"));
+    // Every other row passed: only the kernel's log failed it.
+    assert!(rows
+        .iter()
+        .filter(|r| r["opcode"] != "kernel-log")
+        .all(|r| r["status"] != "fail"));
+    let summary = read(&out, "summary.md");
+    assert!(summary.contains("### Kernel log (1)"), "{summary}");
+    assert!(summary.contains("io_getdents64+0x2a/0x1c0"), "{summary}");
+    assert!(read(&out, "results.ktap").contains("not ok"));
+    assert!(read(&out, "junit.xml").contains("kernel-log"));
+    // Its baseline knows the alarm: reported as a known failure, passes.
+    let out2 = dir.join("out2");
+    let o = gate(&out2, Some(&out.join("baseline.json")));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{stderr}");
+    assert!(read(&out2, "summary.md").contains("1 known failures"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -757,4 +757,35 @@ mod tests {
             a.title
         );
     }
+
+    #[test]
+    fn one_row_per_signature_naming_where_it_came() {
+        let log = format!(
+            "{WARNING}{}",
+            WARNING.replace("uring/single", "uring/fixed")
+        );
+        let rows = alarm_rows(&scan(&log));
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        let r = &rows[0];
+        assert_eq!(
+            (
+                r.opcode.as_str(),
+                r.property.as_str(),
+                r.filesystem.as_str()
+            ),
+            (ROW_OPCODE, "warning", "-")
+        );
+        assert_eq!(r.target, "WARNING in io_issue_sqe");
+        assert_eq!(r.status, crate::gate::Status::Fail);
+        assert_eq!(r.counts.fail, 2);
+        assert_eq!(
+            r.failures[0],
+            "2 report(s) of warning during uring/single scenarios, uring/fixed scenarios"
+        );
+        assert!(
+            r.failures[2].contains("RIP: 0010:io_issue_sqe"),
+            "{:?}",
+            r.failures
+        );
+    }
 }
