@@ -12,8 +12,10 @@
 # otherwise.
 #
 #   scripts/gate-patch-mutants.sh [--cases N] [--fs tmpfs,ext4] [--only NAMES]
-#                                 [--src DIR] [--out DIR] [--debug]
+#                                 [--src DIR] [--out DIR] [--debug] [--filter F]
 #
+# --filter: scenario name filter passed to the gate (e.g. cfr_,getdents,mknod:
+# the families of the proposed opcodes, which is where the mutants live).
 # --debug: build and boot the debug kernel (`ringspec gate --debug-kernel`:
 # kernel/gate-debug.config over gate.config; KASAN, lockdep, kmemleak, ...),
 # whose kernel-log rows the Expected-Alarm mutants need.
@@ -32,6 +34,7 @@ only=""
 src=""
 out=target/gate-mutants
 debug=()
+filter=()
 while [ $# -gt 0 ]; do
     case "$1" in
     --cases) cases="$2"; shift 2 ;;
@@ -40,6 +43,7 @@ while [ $# -gt 0 ]; do
     --src) src="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
     --debug) debug=(--debug-kernel); shift ;;
+    --filter) filter=(--filter "$2"); shift 2 ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "gate-patch-mutants: unknown argument $1" >&2; exit 2 ;;
     esac
@@ -80,7 +84,7 @@ for name in "${names[@]}"; do
     baseline=()
     [ "$cases" != 0 ] || baseline=(--no-baseline)
     "$bin" gate --build-kernel "$src" --patches "$out/patches/$name" \
-        --cases "$cases" --fs "$fs" "${baseline[@]}" ${debug[@]+"${debug[@]}"} \
+        --cases "$cases" --fs "$fs" "${baseline[@]}" ${debug[@]+"${debug[@]}"} ${filter[@]+"${filter[@]}"} \
         --out "$out/$name" >"$out/$name.log" 2>&1
     rc=$?
     set -e
