@@ -143,6 +143,11 @@ fn proposed_mknod_eperm() {
     ring("mknod_eperm");
 }
 
+#[test]
+fn proposed_mknod_prep_failures() {
+    ring("mknod_prep_failures");
+}
+
 /// On this kernel, the proposed opcodes are supported exactly when configured
 /// and probed; on the host (6.15+) the defaults configure nothing, so they are
 /// unsupported whatever numbers 58..60 mean there.

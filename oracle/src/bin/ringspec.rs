@@ -143,6 +143,27 @@ enum Command {
     /// results.ktap, junit.xml and summary.md, compare with a baseline. Exit 0
     /// passed, 1 a regression or divergence, 2 infrastructure failure or bad
     /// arguments (never mixed).
+    /// Recompute the diff coverage of a finished `gate --coverage` run from
+    /// the counters its guest left in OUT/vm/gcov (coverage.info,
+    /// coverage-html/, the coverage section printed): for a report that
+    /// failed or after lcov was installed, without booting again.
+    #[command(hide = true)]
+    GateCoverage {
+        /// The gate's --out directory.
+        #[arg(long)]
+        out: PathBuf,
+        /// The kernel's build directory (make O=, with the .gcno files):
+        /// ~/.cache/ringspec/build/<slot>/obj.
+        #[arg(long)]
+        build_dir: PathBuf,
+        /// The patched source tree it was built from (default: the slot's src/
+        /// beside the build directory).
+        #[arg(long)]
+        tree: Option<PathBuf>,
+        /// The --patches directory of the gate.
+        #[arg(long)]
+        patches: Option<PathBuf>,
+    },
     Gate {
         /// A kernel image, a directory from scripts/fetch-kernels.sh (its
         /// vmlinuz and modules), or "host" for the running kernel.
@@ -164,6 +185,15 @@ enum Command {
         /// -gate-debug). Built in a cache slot of its own.
         #[arg(long, requires = "build_kernel")]
         debug_kernel: bool,
+        /// With --build-kernel: diff coverage. Merge kernel/gate-coverage.config
+        /// too (GCOV_KERNEL; io_uring/*.c, the mission's fs/ and mm/ files
+        /// and the patched .c files profiled; a cache slot of its own), copy
+        /// the guest's gcov counters back after the suite, and write
+        /// coverage.info, coverage-html/ and a coverage section in
+        /// summary.md listing the patch's added lines the suite never ran.
+        /// Needs lcov (apt-get install lcov).
+        #[arg(long, requires = "build_kernel")]
+        coverage: bool,
         /// Baseline to compare with (default: corpus/baselines/<release>.json
         /// when it exists).
         #[arg(long, conflicts_with = "no_baseline")]
@@ -574,11 +604,39 @@ fn dispatch(command: Command) -> ExitCode {
             }
             sqe_check(json)
         }
+        Command::GateCoverage {
+            out,
+            build_dir,
+            tree,
+            patches,
+        } => {
+            use oracle::gate::coverage;
+            if let Err(e) = coverage::check_tools() {
+                return fail(oracle::gate::EXIT_INFRA, e);
+            }
+            let tree = tree.unwrap_or_else(|| build_dir.with_file_name("src"));
+            let opts = coverage::CoverageOptions {
+                build_dir,
+                tree,
+                patches,
+            };
+            match coverage::report(&opts, &out.join("vm"), &out) {
+                Ok(c) => {
+                    say_raw!("{}", c.markdown);
+                    for f in &c.files {
+                        eprintln!("ringspec gate-coverage: wrote {}", f.display());
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(oracle::gate::EXIT_INFRA, e),
+            }
+        }
         Command::Gate {
             kernel,
             build_kernel,
             patches,
             debug_kernel,
+            coverage,
             baseline,
             no_baseline,
             out,
@@ -595,6 +653,7 @@ fn dispatch(command: Command) -> ExitCode {
             build_kernel,
             patches,
             debug_kernel,
+            coverage,
             baseline,
             no_baseline,
             out,
@@ -1297,6 +1356,7 @@ struct GateArgs {
     build_kernel: Option<PathBuf>,
     patches: Option<PathBuf>,
     debug_kernel: bool,
+    coverage: bool,
     baseline: Option<PathBuf>,
     no_baseline: bool,
     out: PathBuf,
@@ -1325,6 +1385,12 @@ fn gate_cmd(a: GateArgs) -> ExitCode {
     };
     if let Err(e) = baseline.load() {
         return fail(EXIT_INFRA, e);
+    }
+    if a.coverage {
+        // Before the build: a missing tool must not cost a kernel build.
+        if let Err(e) = gate::coverage::check_tools() {
+            return fail(EXIT_INFRA, e);
+        }
     }
     let mut modules = a.modules;
     let image = match (&a.build_kernel, a.kernel.as_str()) {
@@ -1381,6 +1447,7 @@ fn gate_cmd(a: GateArgs) -> ExitCode {
             ),
         );
     }
+    let mut coverage = None;
     let kernel = if let Some(src) = &a.build_kernel {
         let started = std::time::Instant::now();
         let mut build = gate::build::BuildOptions::new(src.clone());
@@ -1388,8 +1455,27 @@ fn gate_cmd(a: GateArgs) -> ExitCode {
         if a.debug_kernel {
             build.fragments.push(gate::build::debug_fragment());
         }
+        if a.coverage {
+            build.fragments.push(gate::build::coverage_fragment());
+            let mut touched = Vec::new();
+            if let Some(dir) = &a.patches {
+                for p in gate::build::list_patches(dir).unwrap_or_default() {
+                    if let Ok(text) = std::fs::read_to_string(&p) {
+                        touched.extend(gate::build::touched_files(&text));
+                    }
+                }
+            }
+            build.make_vars = gate::coverage::profile_make_vars(src, &touched);
+        }
         match gate::build::build_kernel(&build) {
             Ok(built) => {
+                if a.coverage {
+                    coverage = Some(gate::coverage::CoverageOptions {
+                        tree: built.tree.clone(),
+                        build_dir: built.build_dir.clone(),
+                        patches: a.patches.clone(),
+                    });
+                }
                 eprintln!(
                     "ringspec gate: kernel {} {} in {:.1} s",
                     built.release,
@@ -1422,6 +1508,7 @@ fn gate_cmd(a: GateArgs) -> ExitCode {
         out: a.out,
         suite,
         vm,
+        coverage,
     };
     match gate::run_gate(&opts, &gate_targets) {
         Err(e) => fail(EXIT_INFRA, e),

@@ -9,7 +9,8 @@
 //!   fixed files, SQPOLL, batches, linked chains) and judged op by op and by
 //!   final state;
 //! - direct ring checks ([`ring`]): SQE field validation, getdents64 racing
-//!   itself and lseek on one description, mknodat without CAP_MKNOD.
+//!   itself and lseek on one description, mknodat without CAP_MKNOD, MKNODAT
+//!   failing at prep and cancelled after it.
 //!
 //! A check whose opcode this kernel lacks (or that is not configured, see
 //! [`crate::proposed`]) is [`CheckOutcome::Unsupported`], never a pass.
@@ -59,6 +60,12 @@ pub fn ring_checks() -> Vec<(&'static str, Vec<OpKind>, OpKind, RingCheck)> {
             ring::getdents_concurrent,
         ),
         ("mknod_eperm", vec![Mknod], Mknod, ring::mknod_eperm),
+        (
+            "mknod_prep_failures",
+            vec![Mknod],
+            Mknod,
+            ring::mknod_prep_failures,
+        ),
     ]
 }
 

@@ -1,6 +1,7 @@
 //! Named checks of the proposed opcodes that talk to a ring directly: SQE
 //! field validation, getdents64 racing itself and lseek on one file
-//! description, and mknodat without CAP_MKNOD. Each takes a directory of its
+//! description, mknodat without CAP_MKNOD, and MKNODAT failing at prep or
+//! cancelled after it. Each takes a directory of its
 //! own (an fd) and the configured opcode numbers, and returns its problems.
 
 use crate::sqe::{flags, DevField, FdOperand, ProposedOpcodes, Sqe};
@@ -548,6 +549,101 @@ pub fn mknod_eperm(dir: RawFd, p: &ProposedOpcodes) -> Vec<String> {
         .join()
         .unwrap_or_else(|_| vec!["the check's thread panicked".into()])
     })
+}
+
+/// `mknod_prep_failures`: MKNODAT's path is read at prep (getname), so a
+/// path that cannot be read fails the request before it is issued, with
+/// mknodat(2)'s errno: a pointer into unmapped memory -EFAULT, an empty path
+/// -ENOENT, a path of PATH_MAX bytes -ENAMETOOLONG. And a MKNODAT that was
+/// prepared but never issued (linked after a request that fails: -ECANCELED)
+/// creates nothing and frees its name (the opcode's cleanup; a leak there is
+/// kmemleak's to report on a debug kernel).
+pub fn mknod_prep_failures(dir: RawFd, p: &ProposedOpcodes) -> Vec<String> {
+    let Some(n) = p.mknodat else {
+        return vec!["mknodat not configured".into()];
+    };
+    let Ok(mut ring) = IoUring::new(8) else {
+        return vec!["io_uring_setup failed".into()];
+    };
+    let mut problems = Vec::new();
+    let mode = libc::S_IFIFO | 0o600;
+    let empty = c("");
+    let long = c(&"n".repeat(libc::PATH_MAX as usize));
+    // Page 0 is never mapped: reading the path faults.
+    let unmapped: u64 = 1;
+    for (name, path, want) in [
+        ("unmapped path", unmapped, -libc::EFAULT),
+        ("empty path", empty.as_ptr() as u64, -libc::ENOENT),
+        (
+            "path of PATH_MAX bytes",
+            long.as_ptr() as u64,
+            -libc::ENAMETOOLONG,
+        ),
+    ] {
+        // SAFETY: mknodat reads the path or fails with EFAULT; nothing else.
+        let r = unsafe { libc::mknodat(dir, path as *const libc::c_char, mode, 0) };
+        let sys = if r == 0 {
+            0
+        } else {
+            -std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+        };
+        let got = run(
+            &mut ring,
+            &[Sqe::mknodat(n, dir, path, mode, 0, DevField::Off)],
+            Duration::from_secs(5),
+        )[0];
+        if sys != want {
+            problems.push(format!(
+                "{name}: mknodat(2) gave {}, expected {}",
+                errno_name(sys),
+                errno_name(want)
+            ));
+        }
+        if got != Some(want) {
+            problems.push(format!(
+                "{name}: MKNODAT gave {}, mknodat(2) {}",
+                got.map_or("no CQE".into(), errno_name),
+                errno_name(sys)
+            ));
+        }
+    }
+    // A chain whose head fails (EEXIST) cancels the prepared MKNODAT.
+    let exists = c("prep_exists");
+    let cancelled = c("prep_cancelled");
+    // SAFETY: valid C string.
+    if unsafe { libc::mknodat(dir, exists.as_ptr(), mode, 0) } != 0 {
+        problems.push(format!(
+            "mknodat prep_exists: {}",
+            std::io::Error::last_os_error()
+        ));
+        return problems;
+    }
+    let mut head = Sqe::mknodat(n, dir, exists.as_ptr() as u64, mode, 0, DevField::Off);
+    head.flags |= flags::IO_LINK;
+    let next = Sqe::mknodat(n, dir, cancelled.as_ptr() as u64, mode, 0, DevField::Off);
+    let got = run(&mut ring, &[head, next], Duration::from_secs(5));
+    if got != [Some(-libc::EEXIST), Some(-libc::ECANCELED)] {
+        problems.push(format!(
+            "linked after a failing MKNODAT: the chain gave {} and {}, expected -EEXIST and \
+             -ECANCELED",
+            got[0].map_or("no CQE".into(), errno_name),
+            got[1].map_or("no CQE".into(), errno_name)
+        ));
+    }
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: valid C string and stat buffer.
+    if unsafe {
+        libc::fstatat(
+            dir,
+            cancelled.as_ptr(),
+            st.as_mut_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    } == 0
+    {
+        problems.push("the cancelled MKNODAT created prep_cancelled".into());
+    }
+    problems
 }
 
 /// Removes CAP_MKNOD from the calling thread's effective set.

@@ -57,6 +57,14 @@ pub fn debug_fragment() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../kernel/gate-debug.config")
 }
 
+/// The coverage fragment merged after the others by `--coverage`:
+/// `<repo>/kernel/gate-coverage.config` (debugfs and GCOV_KERNEL; which
+/// objects are profiled is chosen on make's command line, see
+/// [`BuildOptions::make_vars`]).
+pub fn coverage_fragment() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../kernel/gate-coverage.config")
+}
+
 /// The build cache: `$RINGSPEC_BUILD_CACHE`, else
 /// `${XDG_CACHE_HOME:-$HOME/.cache}/ringspec/build`.
 pub fn default_cache() -> PathBuf {
@@ -84,6 +92,10 @@ pub struct BuildOptions {
     /// wins). Each set of fragment file names has a cache slot of its own,
     /// so a debug build does not throw away the plain one.
     pub fragments: Vec<PathBuf>,
+    /// Variables set on make's command line for the build (`NAME=value`,
+    /// e.g. `GCOV_PROFILE_fs.o=y`): they reach every sub-make and override
+    /// the Makefiles' own assignments. Part of the build's inputs.
+    pub make_vars: Vec<String>,
     /// The cache the slots live in.
     pub cache: PathBuf,
     /// make -j.
@@ -98,6 +110,7 @@ impl BuildOptions {
             source,
             patches: None,
             fragments: vec![default_fragment()],
+            make_vars: Vec::new(),
             cache: default_cache(),
             jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
@@ -109,8 +122,11 @@ impl BuildOptions {
 pub struct BuiltKernel {
     /// The bzImage to boot.
     pub image: PathBuf,
-    /// The build directory (make O=), with .config.
+    /// The build directory (make O=), with .config (and, in a coverage
+    /// build, the .gcno files).
     pub build_dir: PathBuf,
+    /// The patched source tree it was built from (the slot's `src/`).
+    pub tree: PathBuf,
     /// uname -r of the image (include/config/kernel.release).
     pub release: String,
     /// True when nothing had to be done (same inputs as the last build).
@@ -932,6 +948,9 @@ pub fn build_kernel(opts: &BuildOptions) -> Result<BuiltKernel, BuildError> {
         .field(source_fp.as_bytes())
         .field(&fragment_text)
         .field(IMAGE.as_bytes());
+    for v in &opts.make_vars {
+        build_key.field(v.as_bytes());
+    }
     for p in &patches {
         build_key.field(p.name.as_bytes()).field(&p.text);
     }
@@ -947,6 +966,7 @@ pub fn build_kernel(opts: &BuildOptions) -> Result<BuiltKernel, BuildError> {
         return Ok(BuiltKernel {
             image,
             build_dir: obj,
+            tree,
             release: state.release,
             cached: true,
             patches: names,
@@ -1034,11 +1054,15 @@ pub fn build_kernel(opts: &BuildOptions) -> Result<BuiltKernel, BuildError> {
         log.display()
     );
     let build_started = Instant::now();
-    run_logged(
-        make(&tree, &obj, opts.jobs, &["bzImage"]),
-        "make bzImage",
-        &log,
-    )?;
+    let mut make_image = make(&tree, &obj, opts.jobs, &["bzImage"]);
+    make_image.args(&opts.make_vars);
+    if !opts.make_vars.is_empty() {
+        log_line(
+            &log,
+            &format!("make variables: {}", opts.make_vars.join(" ")),
+        );
+    }
+    run_logged(make_image, "make bzImage", &log)?;
     if !image.is_file() {
         return Err(BuildError::Build {
             what: format!("make bzImage succeeded but {} is missing", image.display()),
@@ -1066,6 +1090,7 @@ pub fn build_kernel(opts: &BuildOptions) -> Result<BuiltKernel, BuildError> {
     Ok(BuiltKernel {
         image,
         build_dir: obj,
+        tree,
         release,
         cached: false,
         patches: names,
@@ -1277,6 +1302,20 @@ mod tests {
             !frag.iter().any(|(_, v)| v == "m"),
             "modules in the fragment"
         );
+    }
+
+    #[test]
+    fn the_coverage_fragment_asks_for_gcov_only_where_told() {
+        let text = std::fs::read_to_string(coverage_fragment()).unwrap();
+        let frag = parse_fragment(&text);
+        for k in ["CONFIG_DEBUG_FS", "CONFIG_GCOV_KERNEL"] {
+            assert!(
+                frag.iter().any(|(n, v)| n == k && v == "y"),
+                "{k}=y missing from kernel/gate-coverage.config"
+            );
+        }
+        // Profiling is chosen per object on make's command line.
+        assert!(frag.contains(&("CONFIG_GCOV_PROFILE_ALL".to_string(), "n".to_string())));
     }
 
     #[test]

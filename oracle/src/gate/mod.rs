@@ -17,6 +17,7 @@
 
 pub mod baseline;
 pub mod build;
+pub mod coverage;
 pub mod kernel_log;
 pub mod report;
 pub mod sqe_rows;
@@ -489,6 +490,9 @@ pub struct GateOptions {
     pub suite: suite::SuiteConfig,
     /// The VM settings (image runs only; `image` is filled from `kernel`).
     pub vm: vm::VmConfig,
+    /// Diff coverage (`--coverage`, a kernel built with
+    /// kernel/gate-coverage.config): reported after the verdict.
+    pub coverage: Option<coverage::CoverageOptions>,
 }
 
 impl BaselineChoice {
@@ -735,7 +739,22 @@ fn write_reports(opts: &GateOptions, report: GateReport) -> Result<GateOutcome, 
     )?;
     write("results.ktap", &report::ktap(&report))?;
     write("junit.xml", &report::junit(&report))?;
-    let summary = report::markdown(&report);
+    let mut summary = report::markdown(&report);
+    let mut coverage_files = Vec::new();
+    if let (Some(cov), KernelChoice::Image(_)) = (&opts.coverage, &opts.kernel) {
+        // After the verdict, which it never changes: a coverage failure is a
+        // note in the summary.
+        match coverage::report(cov, &out.join("vm"), out) {
+            Ok(c) => {
+                summary.push_str(&c.markdown);
+                coverage_files = c.files;
+            }
+            Err(e) => {
+                eprintln!("ringspec gate: coverage: {e}");
+                summary.push_str(&format!("\n## Coverage\n\nNo coverage report: {e}\n"));
+            }
+        }
+    }
     write("summary.md", &summary)?;
     if let Some(result) = &report.result {
         if result.problems.is_empty() {
@@ -746,6 +765,7 @@ fn write_reports(opts: &GateOptions, report: GateReport) -> Result<GateOutcome, 
             write(&f.file, &f.regression_toml)?;
         }
     }
+    files.extend(coverage_files);
     Ok(GateOutcome {
         report,
         summary,

@@ -470,6 +470,20 @@ pub fn guest_script(cfg: &VmConfig, suite: &SuiteConfig) -> String {
          \x20   cat /proc/sys/kernel/tainted > \"$S/tainted\" 2> /dev/null ;;\n\
          esac\nsync\n",
     );
+    // A coverage kernel's gcov counters (--coverage), before the status: the
+    // tree under /sys/kernel/debug/gcov mirrors the build's object directory;
+    // only the .gcda files are copied (the .gcno links point into the host's
+    // build directory, which the host reads itself). In a vng guest only.
+    s.push_str(
+        "case \"$(cat /proc/cmdline 2>/dev/null)\" in\n\
+         *virtme_initmount*)\n\
+         \x20   if [ -d /sys/kernel/debug/gcov ]; then\n\
+         \x20       (cd /sys/kernel/debug/gcov && find . -name '*.gcda' | while read -r f; do\n\
+         \x20           mkdir -p \"$S/gcov/${f%/*}\" && cat \"$f\" > \"$S/gcov/$f\"\n\
+         \x20       done) 2> \"$S/gcov.log\"\n\
+         \x20   fi ;;\n\
+         esac\nsync\n",
+    );
     s.push_str(
         "echo $rc > \"$S/status.partial\" && mv \"$S/status.partial\" \"$S/status\"\nsync\n",
     );
@@ -816,6 +830,9 @@ mod tests {
         assert!(at("2> \"$S/suite.log\" > /dev/null\nrc=$?\n") < at("dmesg > \"$S/dmesg.txt\""));
         assert!(at("dmesg > \"$S/dmesg.txt\"") < at("cat /proc/sys/kernel/tainted"));
         assert!(at("cat /proc/sys/kernel/tainted") < at("sync\necho $rc > \"$S/status.partial\""));
+        // A coverage kernel's counters reach the host before the status.
+        assert!(at("cd /sys/kernel/debug/gcov && find . -name '*.gcda'") > at("rc=$?"));
+        assert!(at("cat \"$f\" > \"$S/gcov/$f\"") < at("sync\necho $rc > \"$S/status.partial\""));
         assert!(at("export RINGSPEC_KMSG_MARKS=1") < at("2> \"$S/suite.log\""));
         assert!(s.contains("*virtme_initmount*)"), "{s}");
     }
