@@ -22,6 +22,30 @@ pub struct Entry {
     pub ino: Ino,
     /// Model time the entry was linked.
     pub born: u64,
+    /// tmpfs stable directory offset (fs/libfs.c simple_offset_add: allocated
+    /// from the directory's `next_offset`, kept or swapped by renames); the
+    /// d_off cookie that resumes a stream at this entry.
+    pub offset: u64,
+    /// Position in the directory's dentry list (larger = nearer the head):
+    /// d_alloc and d_move put a new or renamed entry at the head.
+    pub seq: u64,
+}
+
+/// The first offset tmpfs gives an entry (DIR_OFFSET_MIN: 0 and 1 are "." and
+/// "..", 2 is DIR_OFFSET_FIRST, "start at the head of the list").
+pub const TMPFS_FIRST_OFFSET: u64 = 3;
+
+/// tmpfs' end-of-directory position (DIR_OFFSET_EOD = S32_MAX).
+pub const TMPFS_EOD: i64 = i32::MAX as i64;
+
+/// What the model knows about a directory descriptor's file position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DirPos {
+    /// Exactly [`Desc::pos`].
+    #[default]
+    Exact,
+    /// Somewhere in `lo..=hi` (a filesystem cookie the model does not know).
+    Within(i64, i64),
 }
 
 /// What an inode is.
@@ -35,6 +59,8 @@ pub enum Kind {
         entries: BTreeMap<String, Entry>,
         /// Removed (rmdir or renamed over) while still open.
         dead: bool,
+        /// The next tmpfs offset to allocate (offset_ctx->next_offset).
+        next_offset: u64,
     },
     /// A symlink and its target.
     Symlink(String),
@@ -94,7 +120,7 @@ pub struct DirCursor {
     /// For the k-th record this descriptor returned: the `returned` set right
     /// after it and the model time, so `SeekDirent { entry: k }` can resume there.
     /// `None` for a record returned while the stream was unknown.
-    pub history: Vec<Option<(BTreeSet<String>, u64)>>,
+    pub history: Vec<Option<Resume>>,
     /// After an lseek to an arbitrary position the stream is unknown.
     pub unknown: bool,
     /// Set when a documented kernel bug makes this stream's next results
@@ -104,6 +130,21 @@ pub struct DirCursor {
     /// before that call are part of the stream (every filesystem reads the
     /// directory at that first call, not at open).
     pub started: bool,
+    /// What the model knows about the descriptor's position (the d_off cookie
+    /// of the last record returned, or a filesystem's end-of-directory mark).
+    pub pos: DirPos,
+}
+
+/// Where `SeekDirent` resumes a stream: the state right after one record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resume {
+    /// The names returned since the stream's start, this record included.
+    pub returned: BTreeSet<String>,
+    /// The stream's start (model time).
+    pub since: u64,
+    /// The record's d_off cookie: the exact value where known (tmpfs), else
+    /// the range it lies in.
+    pub pos: (i64, DirPos),
 }
 
 /// An open file description.
@@ -145,6 +186,8 @@ pub struct Fs {
     pub profile: Profile,
     /// Model time: incremented by every op.
     pub clock: u64,
+    /// Counter for [`Entry::seq`].
+    pub seq: u64,
     /// The interface of the op being planned: the profile's, except for op
     /// kinds the backend runs through the syscalls ([`Profile::sync_kinds`]).
     pub interface: std::cell::Cell<crate::profile::Interface>,
@@ -169,6 +212,7 @@ impl Fs {
             kind: Kind::Dir {
                 entries: BTreeMap::new(),
                 dead: false,
+                next_offset: TMPFS_FIRST_OFFSET,
             },
             perm: 0o755,
             nlink: 2,
@@ -193,6 +237,7 @@ impl Fs {
             interface: std::cell::Cell::new(profile.interface),
             profile,
             clock: 1,
+            seq: 0,
         }
     }
 
@@ -322,11 +367,39 @@ impl Fs {
         unreachable!("paths have at least one component")
     }
 
-    /// Links `ino` as `name` in `dir` (the caller checked it is free).
+    /// Links `ino` as `name` in `dir` (the caller checked it is free), at the
+    /// head of the dentry list with a newly allocated tmpfs offset.
     pub fn link_entry(&mut self, dir: Ino, name: &str, ino: Ino) {
+        self.link_entry_at(dir, name, ino, None);
+    }
+
+    /// [`Fs::link_entry`] keeping a given tmpfs offset (a rename that replaces
+    /// or exchanges an entry reuses its offset instead of allocating one).
+    pub fn link_entry_at(&mut self, dir: Ino, name: &str, ino: Ino, offset: Option<u64>) {
         let born = self.clock;
-        self.entries_mut(dir)
-            .insert(name.to_string(), Entry { ino, born });
+        self.seq += 1;
+        let seq = self.seq;
+        let Kind::Dir {
+            entries,
+            next_offset,
+            ..
+        } = &mut self.inodes[dir].kind
+        else {
+            panic!("inode {dir} is not a directory");
+        };
+        let offset = offset.unwrap_or_else(|| {
+            *next_offset += 1;
+            *next_offset - 1
+        });
+        entries.insert(
+            name.to_string(),
+            Entry {
+                ino,
+                born,
+                offset,
+                seq,
+            },
+        );
         if self.inodes[ino].is_dir() {
             self.inodes[dir].nlink += 1;
         }

@@ -6,7 +6,7 @@
 
 use crate::allowed::{Allowed, DirentChoice};
 use crate::exec::{or_fail, Plan};
-use crate::fs::{DirCursor, Fs, Kind};
+use crate::fs::{DirCursor, DirPos, Fs, Ino, Kind, Resume, TMPFS_EOD};
 use crate::op::{FdRef, Whence};
 use crate::outcome::{Data, Errno, FileType};
 use crate::profile::FsKind;
@@ -15,13 +15,16 @@ use std::collections::BTreeMap;
 impl Fs {
     pub(crate) fn plan_getdents(&self, fd: FdRef, count: u64) -> Plan {
         let d = or_fail!(self.desc(fd));
-        let Kind::Dir { entries, dead } = &self.inodes[d.ino].kind else {
+        let Kind::Dir { entries, dead, .. } = &self.inodes[d.ino].kind else {
             return Plan::fail(Errno::ENOTDIR);
         };
         if *dead {
             return Plan::fail(Errno::ENOENT);
         }
         let c = &d.cursor;
+        if self.profile.tmpfs_list_order_dirs() && !c.unknown {
+            return self.plan_tmpfs_getdents(fd, d.ino, d.pos, count);
+        }
         if let Some(bug) = c.known_bug {
             return Plan::pure(Allowed::KnownBug(bug));
         }
@@ -67,6 +70,14 @@ impl Fs {
             }
         }
         let rank = self.listing_rank(&mandatory, entries);
+        // Where the position ends up: the filesystem's end-of-directory mark
+        // once no candidate is left, else a cookie (see FsProfile::dir_pos_*).
+        let fsp = self.profile.fs.clone();
+        let cookie = fsp.dir_cookie_range();
+        let prev = self.dir_pos_span(d);
+        let eof = fsp.dir_eof_range(prev);
+        let candidates: Vec<String> = mandatory.keys().chain(optional.keys()).cloned().collect();
+        let optional_names: Vec<String> = optional.keys().cloned().collect();
         Plan::with(
             Allowed::Dirents(DirentChoice {
                 count,
@@ -77,6 +88,7 @@ impl Fs {
                 // and io_uring task work (TIF_NOTIFY_SIGNAL) on a thread that
                 // has used a ring counts: seen through the syscalls too.
                 may_stop_early: true,
+                ordered: false,
             }),
             move |fs, o| {
                 let clock = fs.clock;
@@ -88,16 +100,151 @@ impl Fs {
                         d.cursor.since = clock;
                     }
                 }
-                let Data::Dirents(recs) = &o.data else { return };
-                for r in recs {
+                let recs = match (&o.result, &o.data) {
+                    (Ok(_), Data::Dirents(recs)) => recs.clone(),
+                    (Ok(_), _) => Vec::new(),
+                    // EINVAL: the filesystem may have moved to the entry
+                    // that did not fit.
+                    (Err(_), _) => {
+                        set_span(d, cookie);
+                        return;
+                    }
+                };
+                let n = recs.len();
+                for (i, r) in recs.iter().enumerate() {
                     d.cursor.returned.insert(r.name.clone());
-                    let snapshot = (d.cursor.returned.clone(), d.cursor.since);
-                    d.cursor.history.push(Some(snapshot));
+                    // Only the last record of a call can be the stream's
+                    // last (its d_off is then the end mark).
+                    let span = if i + 1 == n {
+                        end_span(
+                            &d.cursor.returned,
+                            &candidates,
+                            &optional_names,
+                            cookie,
+                            eof,
+                        )
+                    } else {
+                        cookie
+                    };
+                    d.cursor.history.push(Some(Resume {
+                        returned: d.cursor.returned.clone(),
+                        since: d.cursor.since,
+                        pos: (0, DirPos::Within(span.0, span.1)),
+                    }));
                 }
+                let span = if n == 0 {
+                    eof
+                } else {
+                    end_span(
+                        &d.cursor.returned,
+                        &candidates,
+                        &optional_names,
+                        cookie,
+                        eof,
+                    )
+                };
+                set_span(d, span);
             },
         )
         // An EINVAL (buffer too small) still read the directory: the stream
         // has started (ext4 fills its hash-order cache at that first call).
+        .even_on_error()
+    }
+
+    /// What the model knows of a directory descriptor's position, as a range.
+    pub(crate) fn dir_pos_span(&self, d: &crate::fs::Desc) -> (i64, i64) {
+        match d.cursor.pos {
+            DirPos::Exact => (d.pos, d.pos),
+            DirPos::Within(lo, hi) => (lo, hi),
+        }
+    }
+
+    /// The rest of a tmpfs directory stream from position `pos`, as (name,
+    /// type, key): the key is the position that resumes the stream at that
+    /// element ("." 0, ".." 1, an entry its offset). fs/libfs.c offset_readdir:
+    /// dir_emit_dots, then nothing at DIR_OFFSET_EOD; at 2 the head of the
+    /// dentry list; above, offset_dir_lookup's entry with the largest offset
+    /// at or below `pos` (the head when there is none); then the list onwards.
+    fn tmpfs_stream(&self, dir: Ino, pos: i64) -> Vec<(String, FileType, i64)> {
+        let mut out = Vec::new();
+        if pos == 0 {
+            out.push((".".to_string(), FileType::Dir, 0));
+        }
+        if pos <= 1 {
+            out.push(("..".to_string(), FileType::Dir, 1));
+        }
+        if pos == TMPFS_EOD {
+            return out;
+        }
+        let mut list: Vec<(&String, &crate::fs::Entry)> = self.entries(dir).iter().collect();
+        list.sort_by_key(|(_, e)| std::cmp::Reverse(e.seq));
+        let start = if pos <= 2 {
+            0
+        } else {
+            list.iter()
+                .enumerate()
+                .filter(|(_, (_, e))| e.offset as i64 <= pos)
+                .max_by_key(|(_, (_, e))| e.offset)
+                .map_or(0, |(i, _)| i)
+        };
+        out.extend(list[start..].iter().map(|(name, e)| {
+            (
+                name.to_string(),
+                self.inodes[e.ino].file_type(),
+                e.offset as i64,
+            )
+        }));
+        out
+    }
+
+    /// getdents64 on tmpfs where the stream is known exactly
+    /// ([`crate::Profile::tmpfs_list_order_dirs`]): a prefix of
+    /// [`Fs::tmpfs_stream`], and the position moves to the first element not
+    /// returned (iterate_dir stores ctx->pos even when the call fails).
+    fn plan_tmpfs_getdents(&self, fd: FdRef, dir: Ino, pos: i64, count: u64) -> Plan {
+        let stream = self.tmpfs_stream(dir, pos);
+        let mandatory = stream.iter().map(|(n, t, _)| (n.clone(), *t)).collect();
+        let rank = stream
+            .iter()
+            .enumerate()
+            .map(|(i, (n, _, _))| (n.clone(), i as u64))
+            .collect();
+        let keys: Vec<i64> = stream.iter().map(|(_, _, k)| *k).collect();
+        let key_after = move |k: usize| keys.get(k).copied().unwrap_or(TMPFS_EOD);
+        Plan::with(
+            Allowed::Dirents(DirentChoice {
+                count,
+                mandatory,
+                optional: BTreeMap::new(),
+                rank,
+                may_stop_early: true,
+                ordered: true,
+            }),
+            move |fs, o| {
+                let recs = match (&o.result, &o.data) {
+                    (Ok(_), Data::Dirents(recs)) => recs.clone(),
+                    (Ok(_), _) => Vec::new(),
+                    (Err(e), _) if *e == Errno::EINVAL => Vec::new(),
+                    (Err(_), _) => return,
+                };
+                let clock = fs.clock;
+                let d = fs.desc_mut(fd).expect("slot");
+                if !d.cursor.started {
+                    d.cursor.started = true;
+                    d.cursor.since = clock;
+                }
+                for (i, r) in recs.iter().enumerate() {
+                    d.cursor.returned.insert(r.name.clone());
+                    d.cursor.history.push(Some(Resume {
+                        returned: d.cursor.returned.clone(),
+                        since: d.cursor.since,
+                        pos: (key_after(i + 1), DirPos::Exact),
+                    }));
+                }
+                d.pos = key_after(recs.len());
+                d.cursor.pos = DirPos::Exact;
+            },
+        )
         .even_on_error()
     }
 
@@ -151,16 +298,22 @@ impl Fs {
                 }
             }),
             Whence::Set if offset < 0 && tmpfs => Plan::fail(Errno::EINVAL),
-            Whence::Cur if offset == 0 => Plan::pure(Allowed::Unspecified(
-                "the position of a directory is a cookie",
-            )),
+            Whence::Cur if offset == 0 => match self.desc(fd) {
+                Ok(d) if d.cursor.pos == DirPos::Exact => Plan::pure(Allowed::ok(d.pos)),
+                _ => Plan::pure(Allowed::Unspecified(
+                    "the position of a directory is a cookie",
+                )),
+            },
             Whence::End | Whence::Data | Whence::Hole if tmpfs => Plan::fail(Errno::EINVAL),
             _ => Plan::with(
                 Allowed::Unspecified("directory position set to an arbitrary cookie"),
                 move |fs, o| {
                     if let Some(d) = fs.desc_mut(fd) {
                         d.cursor.unknown = true;
-                        d.pos = o.value().unwrap_or(d.pos);
+                        if let Some(v) = o.value() {
+                            d.pos = v;
+                            d.cursor.pos = DirPos::Exact;
+                        }
                     }
                 },
             ),
@@ -199,17 +352,26 @@ impl Fs {
             let Some(d) = fs.desc_mut(fd) else { return };
             let history = std::mem::take(&mut d.cursor.history);
             d.cursor = match target {
-                Some(Some((returned, since))) => DirCursor {
+                Some(Some(Resume {
                     returned,
                     since,
-                    started: true,
-                    history,
-                    ..DirCursor::default()
-                },
+                    pos: (value, pos),
+                })) => {
+                    d.pos = value;
+                    DirCursor {
+                        returned,
+                        since,
+                        started: true,
+                        history,
+                        pos,
+                        ..DirCursor::default()
+                    }
+                }
                 Some(None) => DirCursor {
                     unknown: true,
                     started: true,
                     history,
+                    pos: DirPos::Within(0, i64::MAX),
                     ..DirCursor::default()
                 },
                 None => {
@@ -222,5 +384,38 @@ impl Fs {
                 }
             };
         })
+    }
+}
+
+/// Records a position range on a directory descriptor.
+fn set_span(d: &mut crate::fs::Desc, (lo, hi): (i64, i64)) {
+    if lo == hi {
+        d.pos = lo;
+        d.cursor.pos = DirPos::Exact;
+    } else {
+        d.cursor.pos = DirPos::Within(lo, hi);
+    }
+}
+
+/// The position after a getdents64 call that returned records: the end mark
+/// once every candidate has been returned, a cookie while a mandatory one is
+/// left, either while only optional ones (which may not be in the stream) are.
+fn end_span(
+    returned: &std::collections::BTreeSet<String>,
+    candidates: &[String],
+    optional: &[String],
+    cookie: (i64, i64),
+    eof: (i64, i64),
+) -> (i64, i64) {
+    let left: Vec<&String> = candidates
+        .iter()
+        .filter(|n| !returned.contains(*n))
+        .collect();
+    if left.is_empty() {
+        eof
+    } else if left.iter().all(|n| optional.contains(n)) {
+        (cookie.0.min(eof.0), cookie.1.max(eof.1))
+    } else {
+        cookie
     }
 }

@@ -261,11 +261,19 @@ impl Fs {
             Off::At(p) => p,
             Off::Pos => d.pos,
         };
-        if !is_pipe
-            && (pos as u64)
-                .checked_add(len)
-                .is_none_or(|e| e > i64::MAX as u64)
-        {
+        // A directory's own position may be a cookie the model knows only
+        // as a range (see FsProfile::dir_eof_range).
+        let (lo, hi) = match (&inode.kind, offset) {
+            (Kind::Dir { .. }, Off::Pos) => self.dir_pos_span(d),
+            _ => (pos, pos),
+        };
+        let overflows = |p: i64| {
+            p < 0
+                || (p as u64)
+                    .checked_add(len)
+                    .is_none_or(|e| e > i64::MAX as u64)
+        };
+        if !is_pipe && overflows(lo) && overflows(hi) {
             return Plan::fail(Errno::EINVAL);
         }
         let ino = d.ino;
@@ -275,9 +283,8 @@ impl Fs {
             Kind::Dir { .. } if self.uring() && len == 0 => {
                 Plan::pure(Allowed::Exact(Outcome::ok_with(0, Data::Bytes(vec![]))))
             }
-            // After seek_dirent the position is a filesystem cookie the model
-            // does not know, and a huge one overflows rw_verify_area first.
-            Kind::Dir { .. } if !d.cursor.history.is_empty() => {
+            // rw_verify_area overflows first at a huge cookie.
+            Kind::Dir { .. } if overflows(hi) => {
                 Plan::pure(Allowed::err(Errno::EISDIR).or(Allowed::err(Errno::EINVAL)))
             }
             Kind::Dir { .. } => Plan::fail(Errno::EISDIR),

@@ -38,6 +38,7 @@ impl Fs {
                 kind: Kind::Dir {
                     entries: BTreeMap::new(),
                     dead: false,
+                    next_offset: crate::fs::TMPFS_FIRST_OFFSET,
                 },
                 perm,
                 nlink: 2,
@@ -156,8 +157,15 @@ impl Fs {
         let (op, on) = (old.parent, old.name.clone());
         let (np, nn) = (new.parent, new.name.clone());
         let dst = new.ino;
-        let tmpfs = self.profile.fs.kind == crate::profile::FsKind::Tmpfs;
+        // Before the tmpfs stream was modelled exactly (see
+        // Profile::tmpfs_list_order_dirs) an exchange poisoned it.
+        let tmpfs = self.profile.fs.kind == crate::profile::FsKind::Tmpfs
+            && !self.profile.tmpfs_list_order_dirs();
         Plan::with(Allowed::ok(0), move |fs, _| {
+            // tmpfs offsets (simple_offset_rename, _rename_exchange): a name
+            // that existed keeps its offset, whichever inode it now names.
+            let on_off = fs.entries(op).get(&on).map(|e| e.offset);
+            let nn_off = fs.entries(np).get(&nn).map(|e| e.offset);
             if exchange && tmpfs {
                 for d in fs.fds.values_mut().chain([&mut fs.root_desc]) {
                     if (d.ino == op || d.ino == np) && d.cursor.started {
@@ -171,13 +179,15 @@ impl Fs {
                 fs.unlink_entry(np, &nn);
                 if exchange {
                     fs.inodes[d].nlink += 1;
-                    fs.link_entry(op, &on, d);
+                    // d_exchange puts the target at the head of the old
+                    // directory's list first, then the moved entry.
+                    fs.link_entry_at(op, &on, d, on_off);
                 } else if let Kind::Dir { dead, .. } = &mut fs.inodes[d].kind {
                     *dead = true;
                     fs.inodes[d].nlink = 0;
                 }
             }
-            fs.link_entry(np, &nn, src);
+            fs.link_entry_at(np, &nn, src, nn_off);
         })
     }
 
