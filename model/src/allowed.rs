@@ -84,6 +84,9 @@ pub struct DirentChoice {
     /// fit and a call may stop only where the next one does not fit (or early,
     /// see `may_stop_early`).
     pub ordered: bool,
+    /// Other types an optional name may carry: entries of that name removed
+    /// since the stream started, which a filesystem may still return.
+    pub alt_types: BTreeMap<String, BTreeSet<FileType>>,
 }
 
 impl DirentChoice {
@@ -135,7 +138,11 @@ impl DirentChoice {
                     if !seen.insert(&r.name) {
                         return Err(format!("entry {:?} returned twice", r.name));
                     }
-                    if r.file_type != **t && r.file_type != FileType::Unknown {
+                    let alt = self
+                        .alt_types
+                        .get(&r.name)
+                        .is_some_and(|ts| ts.contains(&r.file_type));
+                    if r.file_type != **t && r.file_type != FileType::Unknown && !alt {
                         return Err(format!(
                             "entry {:?} has type {:?}, not {t:?}",
                             r.name, r.file_type

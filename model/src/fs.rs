@@ -115,8 +115,9 @@ pub struct DirCursor {
     pub returned: BTreeSet<String>,
     /// Model time of the (re)start: entries born after it are optional.
     pub since: u64,
-    /// Names removed from the directory since the start (they may still appear).
-    pub removed: BTreeMap<String, FileType>,
+    /// Names removed from the directory since the start (they may still
+    /// appear, with the type of any entry that had the name).
+    pub removed: BTreeMap<String, BTreeSet<FileType>>,
     /// For the k-th record this descriptor returned: the `returned` set right
     /// after it and the model time, so `SeekDirent { entry: k }` can resume there.
     /// `None` for a record returned while the stream was unknown.
@@ -419,7 +420,11 @@ impl Fs {
         self.inodes[e.ino].nlink = self.inodes[e.ino].nlink.saturating_sub(1);
         for d in self.fds.values_mut().chain([&mut self.root_desc]) {
             if d.ino == dir {
-                d.cursor.removed.insert(name.to_string(), t);
+                d.cursor
+                    .removed
+                    .entry(name.to_string())
+                    .or_default()
+                    .insert(t);
             }
         }
         e.ino

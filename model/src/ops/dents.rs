@@ -25,19 +25,34 @@ impl Fs {
         if self.profile.tmpfs_list_order_dirs() && !c.unknown {
             return self.plan_tmpfs_getdents(fd, d.ino, d.pos, count);
         }
+        // Where an untracked stream may leave the position: a cookie or the
+        // end mark.
+        let anywhere = {
+            let (c0, c1) = self.profile.fs.dir_cookie_range();
+            let (e0, e1) = self.profile.fs.dir_eof_range(self.dir_pos_span(d));
+            DirPos::Within(c0.min(e0), c1.max(e1))
+        };
         if let Some(bug) = c.known_bug {
-            return Plan::pure(Allowed::KnownBug(bug));
+            return Plan::with(Allowed::KnownBug(bug), move |fs, _| {
+                if let Some(d) = fs.desc_mut(fd) {
+                    d.cursor.pos = anywhere;
+                }
+            })
+            .even_on_error();
         }
         if c.unknown {
             // Anything goes, but the records still count for seek_dirent.
             return Plan::with(
                 Allowed::Unspecified("directory stream at a position the model does not track"),
                 move |fs, o| {
-                    if let (Some(d), Data::Dirents(recs)) = (fs.desc_mut(fd), &o.data) {
+                    let Some(d) = fs.desc_mut(fd) else { return };
+                    d.cursor.pos = anywhere;
+                    if let (Ok(_), Data::Dirents(recs)) = (&o.result, &o.data) {
                         d.cursor.history.extend(recs.iter().map(|_| None));
                     }
                 },
-            );
+            )
+            .even_on_error();
         }
         // Before the first call every current entry belongs to the stream,
         // except where the filesystem fixes the stream's end at open.
@@ -64,9 +79,22 @@ impl Fs {
                 optional.insert(name.clone(), t);
             }
         }
-        for (name, t) in &c.removed {
-            if !c.returned.contains(name) && !mandatory.contains_key(name) {
-                optional.entry(name.clone()).or_insert(*t);
+        // A removed name may still come back with its old type: ext4 emits
+        // the entry that did not fit the previous call (info->extra_fname)
+        // without rereading the directory.
+        let mut alt_types = BTreeMap::new();
+        for (name, types) in &c.removed {
+            if c.returned.contains(name) || mandatory.contains_key(name) {
+                continue;
+            }
+            for t in types {
+                let cur = *optional.entry(name.clone()).or_insert(*t);
+                if cur != *t {
+                    alt_types
+                        .entry(name.clone())
+                        .or_insert_with(std::collections::BTreeSet::new)
+                        .insert(*t);
+                }
             }
         }
         let rank = self.listing_rank(&mandatory, entries);
@@ -84,6 +112,7 @@ impl Fs {
                 mandatory,
                 optional,
                 rank,
+                alt_types,
                 // filldir64 stops after any record when a signal is pending,
                 // and io_uring task work (TIF_NOTIFY_SIGNAL) on a thread that
                 // has used a ring counts: seen through the syscalls too.
@@ -217,6 +246,7 @@ impl Fs {
                 mandatory,
                 optional: BTreeMap::new(),
                 rank,
+                alt_types: BTreeMap::new(),
                 may_stop_early: true,
                 ordered: true,
             }),
@@ -351,6 +381,11 @@ impl Fs {
             let clock = fs.clock;
             let Some(d) = fs.desc_mut(fd) else { return };
             let history = std::mem::take(&mut d.cursor.history);
+            // A seek is not a rewind: names removed since the stream started
+            // may still come back (POSIX leaves them unspecified until
+            // rewinddir; ext4 keeps the entry that did not fit the last call
+            // when the seek lands on the current position).
+            let removed = std::mem::take(&mut d.cursor.removed);
             d.cursor = match target {
                 Some(Some(Resume {
                     returned,
@@ -364,6 +399,7 @@ impl Fs {
                         started: true,
                         history,
                         pos,
+                        removed,
                         ..DirCursor::default()
                     }
                 }
