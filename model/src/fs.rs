@@ -111,13 +111,21 @@ impl Inode {
 /// (re)started, and which existed at that start.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct DirCursor {
-    /// Names returned since the stream (re)started.
-    pub returned: BTreeSet<String>,
+    /// Names returned since the stream (re)started, with the model time of
+    /// the call that returned them: an entry linked under the name after that
+    /// is a new entry, which the stream may list again.
+    pub returned: BTreeMap<String, u64>,
     /// Model time of the (re)start: entries born after it are optional.
     pub since: u64,
     /// Names removed from the directory since the start (they may still
     /// appear, with the type of any entry that had the name).
     pub removed: BTreeMap<String, BTreeSet<FileType>>,
+    /// `removed` as it was before rewinds that no getdents64 has followed
+    /// yet: ext4 resets its readdir cache only when a call starts at another
+    /// position than the last one ended at, so a seek back to that position
+    /// still emits the cached entry that did not fit (info->extra_fname), even
+    /// if it was removed before the rewind.
+    pub removed_before_rewind: BTreeMap<String, BTreeSet<FileType>>,
     /// For the k-th record this descriptor returned: the `returned` set right
     /// after it and the model time, so `SeekDirent { entry: k }` can resume there.
     /// `None` for a record returned while the stream was unknown.
@@ -139,8 +147,9 @@ pub struct DirCursor {
 /// Where `SeekDirent` resumes a stream: the state right after one record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Resume {
-    /// The names returned since the stream's start, this record included.
-    pub returned: BTreeSet<String>,
+    /// The names returned since the stream's start (with the time), this
+    /// record included.
+    pub returned: BTreeMap<String, u64>,
     /// The stream's start (model time).
     pub since: u64,
     /// The record's d_off cookie: the exact value where known (tmpfs), else
@@ -167,7 +176,22 @@ pub struct Desc {
     pub pos: i64,
     /// Directory stream state (directories only).
     pub cursor: DirCursor,
+    /// ext4's per-file readdir state (struct dir_private_info), made by the
+    /// first getdents64 and kept until close: `None` before it, `Some(true)`
+    /// while it was made at the end-of-directory position and not reset
+    /// since (see [`EXT4_REWIND_IGNORED`]), else `Some(false)`.
+    pub readdir_info: Option<bool>,
 }
+
+/// Found by ringspec on 6.18: when the first getdents64 on an ext4 directory
+/// descriptor runs at the htree end position (LLONG_MAX, e.g. after
+/// lseek(SEEK_HOLE) or lseek(LLONG_MAX)), ext4_htree_create_dir_info takes its
+/// hash from that position but leaves last_pos at 0, so the next rewind to 0
+/// is not seen as a seek: the call after it lists nothing and the directory
+/// reads as empty until a second rewind. Reproducer:
+/// corpus/regressions/ext4_rewind_ignored_after_first_getdents_at_eof.toml.
+pub const EXT4_REWIND_IGNORED: &str =
+    "ext4 ignores the first rewind after a descriptor's first getdents64 ran at the end position (6.18)";
 
 /// The whole model state.
 #[derive(Debug, Clone)]
@@ -233,6 +257,7 @@ impl Fs {
                 nonblock: false,
                 pos: 0,
                 cursor: DirCursor::default(),
+                readdir_info: None,
             },
             umask: 0o022,
             interface: std::cell::Cell::new(profile.interface),

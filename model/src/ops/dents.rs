@@ -6,14 +6,52 @@
 
 use crate::allowed::{Allowed, DirentChoice};
 use crate::exec::{or_fail, Plan};
-use crate::fs::{DirCursor, DirPos, Fs, Ino, Kind, Resume, TMPFS_EOD};
+use crate::fs::{DirCursor, DirPos, Fs, Ino, Kind, Resume, EXT4_REWIND_IGNORED, TMPFS_EOD};
 use crate::op::{FdRef, Whence};
 use crate::outcome::{Data, Errno, FileType};
 use crate::profile::FsKind;
 use std::collections::BTreeMap;
 
 impl Fs {
+    /// getdents64, with ext4's per-file readdir state (see
+    /// [`crate::fs::EXT4_REWIND_IGNORED`]) tracked around the stream model.
     pub(crate) fn plan_getdents(&self, fd: FdRef, count: u64) -> Plan {
+        if self.profile.fs.kind != FsKind::Ext4 {
+            return self.plan_getdents_stream(fd, count);
+        }
+        let Ok(d) = self.desc(fd) else {
+            return self.plan_getdents_stream(fd, count);
+        };
+        let at = |p: i64| d.cursor.pos == DirPos::Exact && d.pos == p;
+        if d.readdir_info == Some(true) && at(0) {
+            return Plan::with(Allowed::KnownBug(EXT4_REWIND_IGNORED), move |fs, _| {
+                if let Some(d) = fs.desc_mut(fd) {
+                    d.readdir_info = Some(false);
+                }
+            })
+            .even_on_error();
+        }
+        // ext4_dx_readdir returns at the end position before it notices a
+        // seek, so the state stays as made there; any other call resets it.
+        let stale = d.readdir_info.unwrap_or(true) && at(i64::MAX);
+        let mut plan = self.plan_getdents_stream(fd, count);
+        if matches!(plan.allowed, Allowed::Exact(_)) && plan.effect.is_none() {
+            // EBADF, ENOTDIR, ENOENT: nothing read.
+            return plan;
+        }
+        let inner = plan.effect.take();
+        plan.effect = Some(Box::new(move |fs, o| {
+            if let Some(e) = inner {
+                e(fs, o);
+            }
+            if let Some(d) = fs.desc_mut(fd) {
+                d.readdir_info = Some(stale);
+            }
+        }));
+        plan
+    }
+
+    fn plan_getdents_stream(&self, fd: FdRef, count: u64) -> Plan {
         let d = or_fail!(self.desc(fd));
         let Kind::Dir { entries, dead, .. } = &self.inodes[d.ino].kind else {
             return Plan::fail(Errno::ENOTDIR);
@@ -25,12 +63,14 @@ impl Fs {
         if self.profile.tmpfs_list_order_dirs() && !c.unknown {
             return self.plan_tmpfs_getdents(fd, d.ino, d.pos, count);
         }
-        // Where an untracked stream may leave the position: a cookie or the
-        // end mark.
+        // Where an untracked stream may leave the position: a cookie, the
+        // end mark, or where it was (xfs leaves a position past its last
+        // dataptr alone).
         let anywhere = {
+            let prev = self.dir_pos_span(d);
             let (c0, c1) = self.profile.fs.dir_cookie_range();
-            let (e0, e1) = self.profile.fs.dir_eof_range(self.dir_pos_span(d));
-            DirPos::Within(c0.min(e0), c1.max(e1))
+            let (e0, e1) = self.profile.fs.dir_eof_range(prev);
+            DirPos::Within(c0.min(e0).min(prev.0), c1.max(e1).max(prev.1))
         };
         if let Some(bug) = c.known_bug {
             return Plan::with(Allowed::KnownBug(bug), move |fs, _| {
@@ -63,13 +103,20 @@ impl Fs {
         };
         let mut mandatory = BTreeMap::new();
         let mut optional = BTreeMap::new();
+        let mut reborn = Vec::new();
         for (name, t) in [(".", FileType::Dir), ("..", FileType::Dir)] {
-            if !c.returned.contains(name) {
+            if !c.returned.contains_key(name) {
                 mandatory.insert(name.to_string(), t);
             }
         }
         for (name, e) in entries {
-            if c.returned.contains(name) {
+            if let Some(&at) = c.returned.get(name) {
+                // An entry linked under a returned name since is a new one,
+                // which may be listed (xfs appends it after the position).
+                if e.born > at {
+                    optional.insert(name.clone(), self.inodes[e.ino].file_type());
+                    reborn.push(name.clone());
+                }
                 continue;
             }
             let t = self.inodes[e.ino].file_type();
@@ -84,7 +131,7 @@ impl Fs {
         // without rereading the directory.
         let mut alt_types = BTreeMap::new();
         for (name, types) in &c.removed {
-            if c.returned.contains(name) || mandatory.contains_key(name) {
+            if c.returned.contains_key(name) || mandatory.contains_key(name) {
                 continue;
             }
             for t in types {
@@ -123,6 +170,7 @@ impl Fs {
                 let clock = fs.clock;
                 let fixed_at_open = fs.profile.fs.stream_fixed_at_open();
                 let d = fs.desc_mut(fd).expect("slot");
+                d.cursor.removed_before_rewind.clear();
                 if !d.cursor.started {
                     d.cursor.started = true;
                     if !fixed_at_open {
@@ -140,13 +188,16 @@ impl Fs {
                     }
                 };
                 let n = recs.len();
+                let mut reborn = reborn;
                 for (i, r) in recs.iter().enumerate() {
-                    d.cursor.returned.insert(r.name.clone());
+                    d.cursor.returned.insert(r.name.clone(), clock);
+                    reborn.retain(|n| *n != r.name);
                     // Only the last record of a call can be the stream's
                     // last (its d_off is then the end mark).
                     let span = if i + 1 == n {
                         end_span(
-                            &d.cursor.returned,
+                            &d.cursor,
+                            &reborn,
                             &candidates,
                             &optional_names,
                             cookie,
@@ -165,7 +216,8 @@ impl Fs {
                     eof
                 } else {
                     end_span(
-                        &d.cursor.returned,
+                        &d.cursor,
+                        &reborn,
                         &candidates,
                         &optional_names,
                         cookie,
@@ -264,7 +316,7 @@ impl Fs {
                     d.cursor.since = clock;
                 }
                 for (i, r) in recs.iter().enumerate() {
-                    d.cursor.returned.insert(r.name.clone());
+                    d.cursor.returned.insert(r.name.clone(), clock);
                     d.cursor.history.push(Some(Resume {
                         returned: d.cursor.returned.clone(),
                         since: d.cursor.since,
@@ -319,9 +371,11 @@ impl Fs {
                 let clock = fs.clock;
                 if let Some(d) = fs.desc_mut(fd) {
                     let history = std::mem::take(&mut d.cursor.history);
+                    let stale = carried_removed(&mut d.cursor);
                     d.cursor = DirCursor {
                         since: clock,
                         history,
+                        removed_before_rewind: stale,
                         ..DirCursor::default()
                     };
                     d.pos = 0;
@@ -377,7 +431,33 @@ impl Fs {
                 target = Some(None);
             }
         }
-        Plan::with(Allowed::ok(0), move |fs, _| {
+        // A removed ext4 directory has size 0, so it is no longer hashed
+        // (is_dx_dir) and ext4_llseek caps positions at s_maxbytes: a cookie
+        // above it (the end mark LLONG_MAX) gives EINVAL.
+        let mut allowed = Allowed::ok(0);
+        let dead = matches!(self.inodes[d.ino].kind, Kind::Dir { dead: true, .. });
+        if dead && self.profile.fs.kind == FsKind::Ext4 {
+            let max = self.profile.fs.max_file_size;
+            let (lo, hi) = match &target {
+                None => (0, 0),
+                Some(None) => (0, i64::MAX),
+                Some(Some(Resume {
+                    pos: (v, DirPos::Exact),
+                    ..
+                })) => (*v, *v),
+                Some(Some(Resume {
+                    pos: (_, DirPos::Within(lo, hi)),
+                    ..
+                })) => (*lo, *hi),
+            };
+            if lo > max {
+                return Plan::fail(Errno::EINVAL);
+            }
+            if hi > max {
+                allowed = allowed.or(Allowed::err(Errno::EINVAL));
+            }
+        }
+        Plan::with(allowed, move |fs, _| {
             let clock = fs.clock;
             let Some(d) = fs.desc_mut(fd) else { return };
             let history = std::mem::take(&mut d.cursor.history);
@@ -385,7 +465,7 @@ impl Fs {
             // may still come back (POSIX leaves them unspecified until
             // rewinddir; ext4 keeps the entry that did not fit the last call
             // when the seek lands on the current position).
-            let removed = std::mem::take(&mut d.cursor.removed);
+            let removed = carried_removed(&mut d.cursor);
             d.cursor = match target {
                 Some(Some(Resume {
                     returned,
@@ -415,6 +495,7 @@ impl Fs {
                     DirCursor {
                         since: clock,
                         history,
+                        removed_before_rewind: removed,
                         ..DirCursor::default()
                     }
                 }
@@ -436,16 +517,20 @@ fn set_span(d: &mut crate::fs::Desc, (lo, hi): (i64, i64)) {
 /// The position after a getdents64 call that returned records: the end mark
 /// once every candidate has been returned, a cookie while a mandatory one is
 /// left, either while only optional ones (which may not be in the stream) are.
+/// `cursor` is the stream after the call's records were recorded; `reborn`
+/// the new entries under returned names that this call did not list.
 fn end_span(
-    returned: &std::collections::BTreeSet<String>,
+    cursor: &DirCursor,
+    reborn: &[String],
     candidates: &[String],
     optional: &[String],
     cookie: (i64, i64),
     eof: (i64, i64),
 ) -> (i64, i64) {
+    // A new entry under a returned name not listed yet is an optional leftover.
     let left: Vec<&String> = candidates
         .iter()
-        .filter(|n| !returned.contains(*n))
+        .filter(|n| !cursor.returned.contains_key(*n) || reborn.contains(n))
         .collect();
     if left.is_empty() {
         eof
@@ -454,4 +539,17 @@ fn end_span(
     } else {
         cookie
     }
+}
+
+/// The removed names a seek keeps: those removed since the stream started,
+/// and those removed before rewinds no getdents64 has followed (see
+/// [`DirCursor::removed_before_rewind`]). Empties both on `cursor`.
+fn carried_removed(
+    cursor: &mut DirCursor,
+) -> BTreeMap<String, std::collections::BTreeSet<FileType>> {
+    let mut removed = std::mem::take(&mut cursor.removed);
+    for (name, types) in std::mem::take(&mut cursor.removed_before_rewind) {
+        removed.entry(name).or_default().extend(types);
+    }
+    removed
 }

@@ -67,6 +67,7 @@ impl Fs {
             nonblock,
             pos: 0,
             cursor: DirCursor::default(),
+            readdir_info: None,
         };
         let Some(ino) = found.ino else {
             if !creat {
@@ -77,9 +78,13 @@ impl Fs {
             let name = found.name.clone();
             let sb = self.sb(parent);
             let bs = self.profile.fs.block_size;
+            let btrfs = self.profile.fs.kind == crate::profile::FsKind::Btrfs;
             return Plan::with(Allowed::ok(0), move |fs, _| {
                 let ino = fs.alloc(Inode {
-                    kind: Kind::File(SparseFile::new(bs)),
+                    kind: Kind::File(SparseFile {
+                        grow_writes_eof_block: btrfs,
+                        ..SparseFile::new(bs)
+                    }),
                     perm,
                     nlink: 1,
                     sb,
@@ -562,6 +567,7 @@ impl Fs {
                 nonblock,
                 pos: 0,
                 cursor: DirCursor::default(),
+                readdir_info: None,
             };
             fs.close_slot(read_slot);
             fs.close_slot(write_slot);

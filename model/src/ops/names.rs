@@ -74,6 +74,20 @@ impl Fs {
         })
     }
 
+    /// filename_parentat: the directory holding the last component of `path`
+    /// (every earlier component followed), without looking the last one up.
+    fn parent_walk(&self, dir: Dir, path: &str) -> Result<Ino, Errno> {
+        let Some(i) = path.rfind('/') else {
+            return self.dir_start(dir);
+        };
+        let l = self.lookup(dir, &path[..i], true)?;
+        match l.ino {
+            Some(ino) if self.inodes[ino].is_dir() => Ok(ino),
+            Some(_) => Err(Errno::ENOTDIR),
+            None => Err(Errno::ENOENT),
+        }
+    }
+
     /// True if `ino` is `ancestor` or lies below it.
     fn is_within(&self, mut ino: Ino, ancestor: Ino) -> bool {
         loop {
@@ -108,11 +122,15 @@ impl Fs {
         if noreplace && exchange {
             return Plan::fail(Errno::EINVAL);
         }
-        let old = or_fail!(self.lookup(dir, path, false));
-        let new = or_fail!(self.lookup(new_dir, new_path, false));
-        if self.sb(old.parent) != self.sb(new.parent) {
+        // do_renameat2: filename_parentat resolves both parents, and the
+        // mount check (EXDEV) runs, before either last component is looked up.
+        let old_parent = or_fail!(self.parent_walk(dir, path));
+        let new_parent = or_fail!(self.parent_walk(new_dir, new_path));
+        if self.sb(old_parent) != self.sb(new_parent) {
             return Plan::fail(Errno::EXDEV);
         }
+        let old = or_fail!(self.lookup(dir, path, false));
+        let new = or_fail!(self.lookup(new_dir, new_path, false));
         let Some(src) = old.ino else {
             return Plan::fail(Errno::ENOENT);
         };
@@ -251,13 +269,17 @@ impl Fs {
         let perm = self.masked(perm);
         let sb = self.sb(parent);
         let bs = self.profile.fs.block_size;
+        let btrfs = self.profile.fs.kind == crate::profile::FsKind::Btrfs;
         Plan::with(Allowed::ok(0), move |fs, _| {
             let kind = match ifmt {
                 0o010000 => Kind::Fifo(Pipe::default()),
                 0o140000 => Kind::Sock,
                 0o020000 => Kind::Chr(dev.0, dev.1),
                 0o060000 => Kind::Blk(dev.0, dev.1),
-                _ => Kind::File(SparseFile::new(bs)),
+                _ => Kind::File(SparseFile {
+                    grow_writes_eof_block: btrfs,
+                    ..SparseFile::new(bs)
+                }),
             };
             let ino = fs.alloc(Inode {
                 kind,
