@@ -3,6 +3,14 @@
 
 use std::collections::BTreeMap;
 
+/// Found by ringspec on 6.18: on tmpfs, lseek(SEEK_HOLE) that walks written
+/// pages into the file's last possible page (holding byte LLONG_MAX - 1)
+/// returns LLONG_MIN, a negative offset, instead of a position (the page's
+/// end, 2^63, overflows loff_t in mapping_seek_hole_data). Reproducer:
+/// corpus/regressions/tmpfs_seek_hole_in_last_page_returns_llong_min.toml.
+pub const TMPFS_SEEK_HOLE_LAST_PAGE: &str =
+    "tmpfs SEEK_HOLE through the last possible page returns LLONG_MIN (6.18)";
+
 /// One allocated block.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Block {
@@ -140,6 +148,8 @@ impl SparseFile {
             return;
         }
         self.before_grow(pos + len);
+        // The size first, so that writing the runs grows nothing.
+        self.size = self.size.max(pos + len);
         self.punch(pos, len);
         self.allocate(pos, len, false);
         if zeros_written {
@@ -151,7 +161,6 @@ impl SparseFile {
                 self.write(pos + rel, &bytes[..n]);
             }
         }
-        self.size = self.size.max(pos + len);
     }
 
     /// Sets the size: shrinking drops blocks past it and zeroes the tail of the
@@ -343,6 +352,27 @@ impl SparseFile {
         out.sort_unstable();
         out.dedup();
         (out, false)
+    }
+
+    /// True when a tmpfs SEEK_HOLE from `pos` would walk written pages up to
+    /// and through the file's last possible page (the one holding byte
+    /// LLONG_MAX - 1), whose end is 2^63: 6.18 then returns LLONG_MIN (see
+    /// [`TMPFS_SEEK_HOLE_LAST_PAGE`]).
+    pub fn hole_search_reaches_last_page(&self, pos: u64) -> bool {
+        let bs = self.block_size;
+        let last_page = (i64::MAX as u64 - 1) / bs;
+        let written = |bi: u64| matches!(self.blocks.get(&bi), Some(Block::Data(_) | Block::Zero));
+        if !written(last_page) {
+            return false;
+        }
+        let mut bi = pos / bs;
+        while bi < last_page {
+            if !written(bi) {
+                return false;
+            }
+            bi += 1;
+        }
+        true
     }
 
     /// SEEK_DATA/SEEK_HOLE where only written blocks count as data (tmpfs: a

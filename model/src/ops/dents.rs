@@ -31,9 +31,30 @@ impl Fs {
             })
             .even_on_error();
         }
-        // ext4_dx_readdir returns at the end position before it notices a
-        // seek, so the state stays as made there; any other call resets it.
-        let stale = d.readdir_info.unwrap_or(true) && at(i64::MAX);
+        // ext4_dx_readdir returns 0 at the end position (LLONG_MAX), before
+        // it notices a seek: the position and the state stay as they are (a
+        // state made there stays stale); any other call resets the state.
+        if at(i64::MAX) {
+            let stale = d.readdir_info.unwrap_or(true);
+            return Plan::with(
+                Allowed::Dirents(DirentChoice {
+                    count,
+                    mandatory: BTreeMap::new(),
+                    optional: BTreeMap::new(),
+                    rank: BTreeMap::new(),
+                    may_stop_early: false,
+                    ordered: true,
+                    alt_types: BTreeMap::new(),
+                }),
+                move |fs, _| {
+                    if let Some(d) = fs.desc_mut(fd) {
+                        d.readdir_info = Some(stale);
+                        d.cursor.started = true;
+                    }
+                },
+            );
+        }
+        let stale = false;
         let mut plan = self.plan_getdents_stream(fd, count);
         if matches!(plan.allowed, Allowed::Exact(_)) && plan.effect.is_none() {
             // EBADF, ENOTDIR, ENOENT: nothing read.

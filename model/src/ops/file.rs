@@ -433,6 +433,11 @@ impl Fs {
                         }
                         if self.profile.fs.kind == crate::profile::FsKind::Tmpfs {
                             let hole = whence == Whence::Hole;
+                            if hole && f.hole_search_reaches_last_page(offset as u64) {
+                                return Plan::pure(Allowed::KnownBug(
+                                    crate::sparse::TMPFS_SEEK_HOLE_LAST_PAGE,
+                                ));
+                            }
                             return match f.seek_exact(offset as u64, hole) {
                                 None => Plan::fail(Errno::ENXIO),
                                 Some(v) => Plan::with(Allowed::ok(v as i64), move |fs, _| {
