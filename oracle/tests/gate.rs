@@ -421,3 +421,77 @@ fn a_kernel_that_warns_fails_the_gate_unless_the_baseline_knows_the_alarm() {
     assert!(read(&out2, "summary.md").contains("1 known failures"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A stand-in for vng whose guest kernel dies after the suite's last
+/// checkpoint: no status file, a BUG and a panic on the console.
+const CRASHING_VNG: &str = r#"#!/bin/sh
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --exec) cmd="$2"; shift 2 ;;
+    *) shift ;;
+    esac
+done
+sh -c "$cmd"
+# The guest dies before its status reaches the host.
+for s in "$(dirname "$0")"/out/vm/status; do rm -f "$s"; done
+echo "ringspec-mark: tmpfs checks"
+echo "BUG: kernel NULL pointer dereference, address: 0000000000000008"
+echo "Oops: 0000 [#1] PREEMPT SMP"
+echo "RIP: 0010:io_getdents64+0x44/0x1c0"
+echo "Kernel panic - not syncing: Fatal exception"
+"#;
+
+/// A guest whose kernel dies mid-run still yields its rows up to the crash
+/// (the suite's checkpoint) and the crash as kernel-log rows: a failed gate,
+/// not an infrastructure failure.
+#[test]
+fn a_crashed_guest_yields_its_rows_and_the_crash() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = out_dir("crash-vm");
+    std::fs::create_dir_all(&dir).unwrap();
+    let vng = dir.join("vng");
+    std::fs::write(&vng, CRASHING_VNG).unwrap();
+    std::fs::set_permissions(&vng, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let image = fake_image(&dir);
+    let out = dir.join("out");
+    let o = ringspec()
+        .env("RINGSPEC_MODES", "none")
+        .env("RINGSPEC_SQE_SWEEP", "0")
+        .args([
+            "gate",
+            "--no-baseline",
+            "--cases",
+            "0",
+            "--filter",
+            "fadvise",
+        ])
+        .args(["--timeout", "10m", "--kernel"])
+        .arg(&image)
+        .arg("--vng")
+        .arg(&vng)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    let report = json(&out, "report.json");
+    assert_eq!(report["verdict"], "failed", "{report}");
+    let rows = report["result"]["rows"].as_array().unwrap();
+    let classes: Vec<&str> = rows
+        .iter()
+        .filter(|r| r["opcode"] == "kernel-log")
+        .map(|r| r["property"].as_str().unwrap())
+        .collect();
+    assert!(classes.contains(&"bug"), "{classes:?}");
+    assert!(classes.contains(&"panic"), "{classes:?}");
+    // The rows the suite finished before the crash are there, and passed.
+    assert!(rows
+        .iter()
+        .any(|r| r["opcode"] == "fadvise" && r["status"] == "pass"));
+    assert!(report["notes"].as_array().unwrap().iter().any(|n| n
+        .as_str()
+        .unwrap()
+        .contains("crashed before the suite finished")));
+    let _ = std::fs::remove_dir_all(&dir);
+}
