@@ -265,6 +265,36 @@ fn suite_inputs_are_checked_before_any_work() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Writes `script` as a fake vng in `dir` beside a fake kernel image, and
+/// returns a closure that runs a quick gate (syscalls only, the fadvise
+/// scenarios, no campaign, no SQE sweep) through it into `out`, against
+/// `baseline` (None: `--no-baseline`).
+fn fake_vm_gate(dir: &Path, script: &str) -> impl Fn(&Path, Option<&Path>) -> std::process::Output {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::create_dir_all(dir).unwrap();
+    let vng = dir.join("vng");
+    std::fs::write(&vng, script).unwrap();
+    std::fs::set_permissions(&vng, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let image = fake_image(dir);
+    move |out: &Path, baseline: Option<&Path>| {
+        let mut cmd = ringspec();
+        cmd.env("RINGSPEC_MODES", "none")
+            .env("RINGSPEC_SQE_SWEEP", "0")
+            .args(["gate", "--cases", "0", "--filter", "fadvise"])
+            .args(["--timeout", "10m", "--kernel"])
+            .arg(&image)
+            .arg("--vng")
+            .arg(&vng)
+            .arg("--out")
+            .arg(out);
+        match baseline {
+            Some(b) => cmd.arg("--baseline").arg(b),
+            None => cmd.arg("--no-baseline"),
+        };
+        cmd.output().unwrap()
+    }
+}
+
 /// A stand-in for vng: runs the guest's command on the host (as
 /// virtme-ng-init would in the guest), then never exits, like QEMU around a
 /// kernel without ACPI whose power-off is a halt.
@@ -282,35 +312,11 @@ exec sleep 600
 
 #[test]
 fn a_guest_that_cannot_power_off_is_ended_once_its_suite_has_finished() {
-    use std::os::unix::fs::PermissionsExt as _;
     let dir = out_dir("hanging-vm");
-    std::fs::create_dir_all(&dir).unwrap();
-    let vng = dir.join("vng");
-    std::fs::write(&vng, HANGING_VNG).unwrap();
-    std::fs::set_permissions(&vng, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let image = fake_image(&dir);
+    let gate = fake_vm_gate(&dir, HANGING_VNG);
     let out = dir.join("out");
     let started = std::time::Instant::now();
-    let o = ringspec()
-        // A quick suite: syscalls only, two scenario files' cases, no campaign.
-        .env("RINGSPEC_MODES", "none")
-        .env("RINGSPEC_SQE_SWEEP", "0")
-        .args([
-            "gate",
-            "--no-baseline",
-            "--cases",
-            "0",
-            "--filter",
-            "fadvise",
-        ])
-        .args(["--timeout", "10m", "--kernel"])
-        .arg(&image)
-        .arg("--vng")
-        .arg(&vng)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let o = gate(&out, None);
     let secs = started.elapsed().as_secs_f64();
     let stderr = String::from_utf8_lossy(&o.stderr);
     let stdout = String::from_utf8_lossy(&o.stdout);
@@ -362,30 +368,8 @@ sh -c "$cmd"
 /// baseline that lists that alarm accepts it.
 #[test]
 fn a_kernel_that_warns_fails_the_gate_unless_the_baseline_knows_the_alarm() {
-    use std::os::unix::fs::PermissionsExt as _;
     let dir = out_dir("warning-vm");
-    std::fs::create_dir_all(&dir).unwrap();
-    let vng = dir.join("vng");
-    std::fs::write(&vng, WARNING_VNG).unwrap();
-    std::fs::set_permissions(&vng, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let image = fake_image(&dir);
-    let gate = |out: &Path, baseline: Option<&Path>| {
-        let mut cmd = ringspec();
-        cmd.env("RINGSPEC_MODES", "none")
-            .env("RINGSPEC_SQE_SWEEP", "0")
-            .args(["gate", "--cases", "0", "--filter", "fadvise"])
-            .args(["--timeout", "10m", "--kernel"])
-            .arg(&image)
-            .arg("--vng")
-            .arg(&vng)
-            .arg("--out")
-            .arg(out);
-        match baseline {
-            Some(b) => cmd.arg("--baseline").arg(b),
-            None => cmd.arg("--no-baseline"),
-        };
-        cmd.output().unwrap()
-    };
+    let gate = fake_vm_gate(&dir, WARNING_VNG);
     let out = dir.join("out");
     let o = gate(&out, None);
     let stderr = String::from_utf8_lossy(&o.stderr);
@@ -446,33 +430,10 @@ echo "Kernel panic - not syncing: Fatal exception"
 /// not an infrastructure failure.
 #[test]
 fn a_crashed_guest_yields_its_rows_and_the_crash() {
-    use std::os::unix::fs::PermissionsExt as _;
     let dir = out_dir("crash-vm");
-    std::fs::create_dir_all(&dir).unwrap();
-    let vng = dir.join("vng");
-    std::fs::write(&vng, CRASHING_VNG).unwrap();
-    std::fs::set_permissions(&vng, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let image = fake_image(&dir);
+    let gate = fake_vm_gate(&dir, CRASHING_VNG);
     let out = dir.join("out");
-    let o = ringspec()
-        .env("RINGSPEC_MODES", "none")
-        .env("RINGSPEC_SQE_SWEEP", "0")
-        .args([
-            "gate",
-            "--no-baseline",
-            "--cases",
-            "0",
-            "--filter",
-            "fadvise",
-        ])
-        .args(["--timeout", "10m", "--kernel"])
-        .arg(&image)
-        .arg("--vng")
-        .arg(&vng)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let o = gate(&out, None);
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{stderr}");
     let report = json(&out, "report.json");
