@@ -269,7 +269,11 @@ fn suite_inputs_are_checked_before_any_work() {
 /// returns a closure that runs a quick gate (syscalls only, the fadvise
 /// scenarios, no campaign, no SQE sweep) through it into `out`, against
 /// `baseline` (None: `--no-baseline`).
-fn fake_vm_gate(dir: &Path, script: &str) -> impl Fn(&Path, Option<&Path>) -> std::process::Output {
+fn fake_vm_gate(
+    dir: &Path,
+    script: &str,
+    timeout: &'static str,
+) -> impl Fn(&Path, Option<&Path>) -> std::process::Output {
     use std::os::unix::fs::PermissionsExt as _;
     std::fs::create_dir_all(dir).unwrap();
     let vng = dir.join("vng");
@@ -281,7 +285,7 @@ fn fake_vm_gate(dir: &Path, script: &str) -> impl Fn(&Path, Option<&Path>) -> st
         cmd.env("RINGSPEC_MODES", "none")
             .env("RINGSPEC_SQE_SWEEP", "0")
             .args(["gate", "--cases", "0", "--filter", "fadvise"])
-            .args(["--timeout", "10m", "--kernel"])
+            .args(["--timeout", timeout, "--kernel"])
             .arg(&image)
             .arg("--vng")
             .arg(&vng)
@@ -313,7 +317,7 @@ exec sleep 600
 #[test]
 fn a_guest_that_cannot_power_off_is_ended_once_its_suite_has_finished() {
     let dir = out_dir("hanging-vm");
-    let gate = fake_vm_gate(&dir, HANGING_VNG);
+    let gate = fake_vm_gate(&dir, HANGING_VNG, "10m");
     let out = dir.join("out");
     let started = std::time::Instant::now();
     let o = gate(&out, None);
@@ -369,7 +373,7 @@ sh -c "$cmd"
 #[test]
 fn a_kernel_that_warns_fails_the_gate_unless_the_baseline_knows_the_alarm() {
     let dir = out_dir("warning-vm");
-    let gate = fake_vm_gate(&dir, WARNING_VNG);
+    let gate = fake_vm_gate(&dir, WARNING_VNG, "10m");
     let out = dir.join("out");
     let o = gate(&out, None);
     let stderr = String::from_utf8_lossy(&o.stderr);
@@ -431,7 +435,7 @@ echo "Kernel panic - not syncing: Fatal exception"
 #[test]
 fn a_crashed_guest_yields_its_rows_and_the_crash() {
     let dir = out_dir("crash-vm");
-    let gate = fake_vm_gate(&dir, CRASHING_VNG);
+    let gate = fake_vm_gate(&dir, CRASHING_VNG, "10m");
     let out = dir.join("out");
     let o = gate(&out, None);
     let stderr = String::from_utf8_lossy(&o.stderr);
@@ -454,5 +458,46 @@ fn a_crashed_guest_yields_its_rows_and_the_crash() {
         .as_str()
         .unwrap()
         .contains("crashed before the suite finished")));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A stand-in for vng whose guest hangs after the suite's checkpoint, with
+/// the hung-task detector's report on its console.
+const HUNG_VNG: &str = r#"#!/bin/sh
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --exec) cmd="$2"; shift 2 ;;
+    *) shift ;;
+    esac
+done
+sh -c "$cmd"
+for s in "$(dirname "$0")"/out/vm/status; do rm -f "$s"; done
+echo "ringspec-mark: tmpfs uring/single scenarios"
+echo "INFO: task ringspec:634 blocked for more than 311 seconds."
+echo "Call Trace:"
+echo " __mutex_lock+0x1/0x2"
+echo " fdget_pos+0x1/0x2"
+exec sleep 600
+"#;
+
+/// A guest that hangs after its kernel reported a hung task is a failed
+/// gate with a `kernel-log hung-task` row when the timeout kills it, not an
+/// infrastructure failure.
+#[test]
+fn a_guest_that_hangs_after_a_kernel_alarm_fails_the_gate() {
+    let dir = out_dir("hung-vm");
+    // This guest never ends: the gate's timeout kills it.
+    let gate = fake_vm_gate(&dir, HUNG_VNG, "40s");
+    let out = dir.join("out");
+    let o = gate(&out, None);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    let report = json(&out, "report.json");
+    let rows = report["result"]["rows"].as_array().unwrap();
+    assert!(
+        rows.iter()
+            .any(|r| r["opcode"] == "kernel-log" && r["property"] == "hung-task"),
+        "{report}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -666,6 +666,34 @@ pub fn run_in_vm(cfg: &VmConfig, suite: &SuiteConfig) -> Result<VmRun, VmError> 
         if started.elapsed() >= cfg.timeout {
             kill_group();
             let _ = child.wait();
+            // A guest whose kernel reported an alarm (a hung task, a
+            // lockup) and never finished has failed, not the
+            // infrastructure: its rows up to the last checkpoint and the
+            // alarms are the verdict.
+            let console = std::fs::read(&log_path)
+                .map(|b| String::from_utf8_lossy(&b).replace(['\0', '\r'], ""))
+                .unwrap_or_default();
+            let alarms = super::kernel_log::scan(&console);
+            let result: Option<SuiteResult> = std::fs::read_to_string(shared.join("result.json"))
+                .ok()
+                .and_then(|t| serde_json::from_str(&t).ok());
+            if let (Some(first), Some(result)) = (alarms.first(), result) {
+                return Ok(VmRun {
+                    result,
+                    status: -1,
+                    seconds: started.elapsed().as_secs_f64(),
+                    shutdown_seconds: None,
+                    killed_after_suite: false,
+                    kernel_log: console.clone(),
+                    tainted: None,
+                    crashed: Some(format!(
+                        "the guest never finished (killed after {} s) after the kernel \
+                         reported: {}",
+                        cfg.timeout.as_secs(),
+                        first.title
+                    )),
+                });
+            }
             return Err(VmError::TimedOut {
                 after: cfg.timeout,
                 started: shared.join("started").exists(),
