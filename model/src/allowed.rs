@@ -79,6 +79,14 @@ pub struct DirentChoice {
     /// one of lower rank is still unreturned; optional entries are free, and
     /// entries of equal rank may come in either order. Empty: any order.
     pub rank: BTreeMap<String, u64>,
+    /// The stream is known exactly: the mandatory entries are the whole rest
+    /// of it in rank order (distinct ranks), so EINVAL means the first does not
+    /// fit and a call may stop only where the next one does not fit (or early,
+    /// see `may_stop_early`).
+    pub ordered: bool,
+    /// Other types an optional name may carry: entries of that name removed
+    /// since the stream started, which a filesystem may still return.
+    pub alt_types: BTreeMap<String, BTreeSet<FileType>>,
 }
 
 impl DirentChoice {
@@ -86,7 +94,21 @@ impl DirentChoice {
         let reclen = |n: &str| crate::outcome::dirent_reclen(n.len()) as u64;
         let candidates: BTreeMap<&String, &FileType> =
             self.mandatory.iter().chain(self.optional.iter()).collect();
-        let fits_none = |space: u64| candidates.keys().any(|n| reclen(n) > space);
+        // The entry an exactly known stream emits next, once `seen` are out.
+        let next_in_order = |seen: &BTreeSet<&String>| {
+            self.rank
+                .iter()
+                .filter(|(n, _)| !seen.contains(n))
+                .min_by_key(|(_, &k)| k)
+                .map(|(n, _)| n.clone())
+        };
+        let fits_none = |space: u64| {
+            if self.ordered {
+                next_in_order(&BTreeSet::new()).is_some_and(|n| reclen(&n) > space)
+            } else {
+                candidates.keys().any(|n| reclen(n) > space)
+            }
+        };
         match (&o.result, &o.data) {
             (Err(e), _) if *e == Errno::EINVAL => {
                 if fits_none(self.count) {
@@ -116,7 +138,11 @@ impl DirentChoice {
                     if !seen.insert(&r.name) {
                         return Err(format!("entry {:?} returned twice", r.name));
                     }
-                    if r.file_type != **t && r.file_type != FileType::Unknown {
+                    let alt = self
+                        .alt_types
+                        .get(&r.name)
+                        .is_some_and(|ts| ts.contains(&r.file_type));
+                    if r.file_type != **t && r.file_type != FileType::Unknown && !alt {
                         return Err(format!(
                             "entry {:?} has type {:?}, not {t:?}",
                             r.name, r.file_type
@@ -150,7 +176,12 @@ impl DirentChoice {
                 let rest: Vec<&&String> =
                     candidates.keys().filter(|n| !seen.contains(**n)).collect();
                 let space = self.count - sum;
-                let could_stop = rest.iter().any(|n| reclen(n) > space)
+                let next_too_big = if self.ordered {
+                    next_in_order(&seen).is_some_and(|n| reclen(&n) > space)
+                } else {
+                    rest.iter().any(|n| reclen(n) > space)
+                };
+                let could_stop = next_too_big
                     || self.mandatory.keys().all(|n| seen.contains(n))
                     || (self.may_stop_early && !recs.is_empty());
                 if could_stop {

@@ -22,6 +22,30 @@ pub struct Entry {
     pub ino: Ino,
     /// Model time the entry was linked.
     pub born: u64,
+    /// tmpfs stable directory offset (fs/libfs.c simple_offset_add: allocated
+    /// from the directory's `next_offset`, kept or swapped by renames); the
+    /// d_off cookie that resumes a stream at this entry.
+    pub offset: u64,
+    /// Position in the directory's dentry list (larger = nearer the head):
+    /// d_alloc and d_move put a new or renamed entry at the head.
+    pub seq: u64,
+}
+
+/// The first offset tmpfs gives an entry (DIR_OFFSET_MIN: 0 and 1 are "." and
+/// "..", 2 is DIR_OFFSET_FIRST, "start at the head of the list").
+pub const TMPFS_FIRST_OFFSET: u64 = 3;
+
+/// tmpfs' end-of-directory position (DIR_OFFSET_EOD = S32_MAX).
+pub const TMPFS_EOD: i64 = i32::MAX as i64;
+
+/// What the model knows about a directory descriptor's file position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DirPos {
+    /// Exactly [`Desc::pos`].
+    #[default]
+    Exact,
+    /// Somewhere in `lo..=hi` (a filesystem cookie the model does not know).
+    Within(i64, i64),
 }
 
 /// What an inode is.
@@ -35,6 +59,8 @@ pub enum Kind {
         entries: BTreeMap<String, Entry>,
         /// Removed (rmdir or renamed over) while still open.
         dead: bool,
+        /// The next tmpfs offset to allocate (offset_ctx->next_offset).
+        next_offset: u64,
     },
     /// A symlink and its target.
     Symlink(String),
@@ -85,16 +111,25 @@ impl Inode {
 /// (re)started, and which existed at that start.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct DirCursor {
-    /// Names returned since the stream (re)started.
-    pub returned: BTreeSet<String>,
+    /// Names returned since the stream (re)started, with the model time of
+    /// the call that returned them: an entry linked under the name after that
+    /// is a new entry, which the stream may list again.
+    pub returned: BTreeMap<String, u64>,
     /// Model time of the (re)start: entries born after it are optional.
     pub since: u64,
-    /// Names removed from the directory since the start (they may still appear).
-    pub removed: BTreeMap<String, FileType>,
+    /// Names removed from the directory since the start (they may still
+    /// appear, with the type of any entry that had the name).
+    pub removed: BTreeMap<String, BTreeSet<FileType>>,
+    /// `removed` as it was before rewinds that no getdents64 has followed
+    /// yet: ext4 resets its readdir cache only when a call starts at another
+    /// position than the last one ended at, so a seek back to that position
+    /// still emits the cached entry that did not fit (info->extra_fname), even
+    /// if it was removed before the rewind.
+    pub removed_before_rewind: BTreeMap<String, BTreeSet<FileType>>,
     /// For the k-th record this descriptor returned: the `returned` set right
     /// after it and the model time, so `SeekDirent { entry: k }` can resume there.
     /// `None` for a record returned while the stream was unknown.
-    pub history: Vec<Option<(BTreeSet<String>, u64)>>,
+    pub history: Vec<Option<Resume>>,
     /// After an lseek to an arbitrary position the stream is unknown.
     pub unknown: bool,
     /// Set when a documented kernel bug makes this stream's next results
@@ -104,6 +139,22 @@ pub struct DirCursor {
     /// before that call are part of the stream (every filesystem reads the
     /// directory at that first call, not at open).
     pub started: bool,
+    /// What the model knows about the descriptor's position (the d_off cookie
+    /// of the last record returned, or a filesystem's end-of-directory mark).
+    pub pos: DirPos,
+}
+
+/// Where `SeekDirent` resumes a stream: the state right after one record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resume {
+    /// The names returned since the stream's start (with the time), this
+    /// record included.
+    pub returned: BTreeMap<String, u64>,
+    /// The stream's start (model time).
+    pub since: u64,
+    /// The record's d_off cookie: the exact value where known (tmpfs), else
+    /// the range it lies in.
+    pub pos: (i64, DirPos),
 }
 
 /// An open file description.
@@ -125,7 +176,22 @@ pub struct Desc {
     pub pos: i64,
     /// Directory stream state (directories only).
     pub cursor: DirCursor,
+    /// ext4's per-file readdir state (struct dir_private_info), made by the
+    /// first getdents64 and kept until close: `None` before it, `Some(true)`
+    /// while it was made at the end-of-directory position and not reset
+    /// since (see [`EXT4_REWIND_IGNORED`]), else `Some(false)`.
+    pub readdir_info: Option<bool>,
 }
+
+/// Found by ringspec on 6.18: when the first getdents64 on an ext4 directory
+/// descriptor runs at the htree end position (LLONG_MAX, e.g. after
+/// lseek(SEEK_HOLE) or lseek(LLONG_MAX)), ext4_htree_create_dir_info takes its
+/// hash from that position but leaves last_pos at 0, so the next rewind to 0
+/// is not seen as a seek: the call after it lists nothing and the directory
+/// reads as empty until a second rewind. Reproducer:
+/// corpus/regressions/ext4_rewind_ignored_after_first_getdents_at_eof.toml.
+pub const EXT4_REWIND_IGNORED: &str =
+    "ext4 ignores the first rewind after a descriptor's first getdents64 ran at the end position (6.18)";
 
 /// The whole model state.
 #[derive(Debug, Clone)]
@@ -145,6 +211,8 @@ pub struct Fs {
     pub profile: Profile,
     /// Model time: incremented by every op.
     pub clock: u64,
+    /// Counter for [`Entry::seq`].
+    pub seq: u64,
     /// The interface of the op being planned: the profile's, except for op
     /// kinds the backend runs through the syscalls ([`Profile::sync_kinds`]).
     pub interface: std::cell::Cell<crate::profile::Interface>,
@@ -169,6 +237,7 @@ impl Fs {
             kind: Kind::Dir {
                 entries: BTreeMap::new(),
                 dead: false,
+                next_offset: TMPFS_FIRST_OFFSET,
             },
             perm: 0o755,
             nlink: 2,
@@ -188,11 +257,13 @@ impl Fs {
                 nonblock: false,
                 pos: 0,
                 cursor: DirCursor::default(),
+                readdir_info: None,
             },
             umask: 0o022,
             interface: std::cell::Cell::new(profile.interface),
             profile,
             clock: 1,
+            seq: 0,
         }
     }
 
@@ -322,11 +393,39 @@ impl Fs {
         unreachable!("paths have at least one component")
     }
 
-    /// Links `ino` as `name` in `dir` (the caller checked it is free).
+    /// Links `ino` as `name` in `dir` (the caller checked it is free), at the
+    /// head of the dentry list with a newly allocated tmpfs offset.
     pub fn link_entry(&mut self, dir: Ino, name: &str, ino: Ino) {
+        self.link_entry_at(dir, name, ino, None);
+    }
+
+    /// [`Fs::link_entry`] keeping a given tmpfs offset (a rename that replaces
+    /// or exchanges an entry reuses its offset instead of allocating one).
+    pub fn link_entry_at(&mut self, dir: Ino, name: &str, ino: Ino, offset: Option<u64>) {
         let born = self.clock;
-        self.entries_mut(dir)
-            .insert(name.to_string(), Entry { ino, born });
+        self.seq += 1;
+        let seq = self.seq;
+        let Kind::Dir {
+            entries,
+            next_offset,
+            ..
+        } = &mut self.inodes[dir].kind
+        else {
+            panic!("inode {dir} is not a directory");
+        };
+        let offset = offset.unwrap_or_else(|| {
+            *next_offset += 1;
+            *next_offset - 1
+        });
+        entries.insert(
+            name.to_string(),
+            Entry {
+                ino,
+                born,
+                offset,
+                seq,
+            },
+        );
         if self.inodes[ino].is_dir() {
             self.inodes[dir].nlink += 1;
         }
@@ -346,7 +445,11 @@ impl Fs {
         self.inodes[e.ino].nlink = self.inodes[e.ino].nlink.saturating_sub(1);
         for d in self.fds.values_mut().chain([&mut self.root_desc]) {
             if d.ino == dir {
-                d.cursor.removed.insert(name.to_string(), t);
+                d.cursor
+                    .removed
+                    .entry(name.to_string())
+                    .or_default()
+                    .insert(t);
             }
         }
         e.ino

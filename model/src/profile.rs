@@ -107,6 +107,35 @@ impl FsProfile {
         self.kind == FsKind::Btrfs
     }
 
+    /// The range of a directory position that is a cookie in the middle of a
+    /// stream: ext4 63-bit hash cookies, xfs 31-bit dataptrs, btrfs directory
+    /// indexes and tmpfs offsets below INT_MAX. Measured on 6.18.
+    pub fn dir_cookie_range(&self) -> (i64, i64) {
+        match self.kind {
+            FsKind::Tmpfs | FsKind::Xfs | FsKind::Btrfs => (0, i32::MAX as i64),
+            FsKind::Ext4 | FsKind::Other => (0, i64::MAX),
+        }
+    }
+
+    /// The position a directory stream is left at when a getdents64 call
+    /// finds its end, given the range of the position before the call.
+    /// Measured on 6.18: ext4 (hashed directories) LLONG_MAX; xfs 512 for a
+    /// shortform or single-block directory, 0x7fffffff for a larger one;
+    /// btrfs INT_MAX, then LLONG_MAX once a call starts at or past INT_MAX;
+    /// tmpfs DIR_OFFSET_EOD (S32_MAX; before 6.6 a small ordinal).
+    pub fn dir_eof_range(&self, (lo, hi): (i64, i64)) -> (i64, i64) {
+        const INT_MAX: i64 = i32::MAX as i64;
+        match self.kind {
+            FsKind::Ext4 => (i64::MAX, i64::MAX),
+            FsKind::Xfs => (512, INT_MAX),
+            FsKind::Btrfs if lo >= INT_MAX => (i64::MAX, i64::MAX),
+            FsKind::Btrfs if hi < INT_MAX => (INT_MAX, INT_MAX),
+            FsKind::Btrfs => (INT_MAX, i64::MAX),
+            FsKind::Tmpfs => (0, INT_MAX),
+            FsKind::Other => (0, i64::MAX),
+        }
+    }
+
     /// st_nlink of a directory with `subdirs` subdirectories: btrfs always
     /// reports 1, the others 2 + subdirectories.
     pub fn dir_nlink(&self, subdirs: u32) -> u32 {
@@ -234,6 +263,18 @@ impl Profile {
     /// True if the kernel is at least `major.minor`.
     pub fn kernel_at_least(&self, major: u32, minor: u32) -> bool {
         self.kernel >= (major, minor)
+    }
+
+    /// tmpfs directories iterate their dentry list (newest or last renamed
+    /// first) and resume a stream by looking its position up in the offset map
+    /// (fs/libfs.c offset_dir_lookup: the entry with the largest offset at or
+    /// below the position, or the head of the list when there is none). Mainline
+    /// since "libfs: Use d_children list to iterate simple_offset directories"
+    /// (6.14) with the mas_find_rev fix that followed it; measured on 6.18. The
+    /// stable series took them at patch levels not known here, so older
+    /// kernels keep the set-based stream model.
+    pub fn tmpfs_list_order_dirs(&self) -> bool {
+        self.fs.kind == FsKind::Tmpfs && self.kernel_at_least(6, 16)
     }
 
     /// O_CREAT|O_DIRECTORY is refused with EINVAL: mainline 6.4, and the

@@ -3,6 +3,14 @@
 
 use std::collections::BTreeMap;
 
+/// Found by ringspec on 6.18: on tmpfs, lseek(SEEK_HOLE) that walks written
+/// pages into the file's last possible page (holding byte LLONG_MAX - 1)
+/// returns LLONG_MIN, a negative offset, instead of a position (the page's
+/// end, 2^63, overflows loff_t in mapping_seek_hole_data). Reproducer:
+/// corpus/regressions/tmpfs_seek_hole_in_last_page_returns_llong_min.toml.
+pub const TMPFS_SEEK_HOLE_LAST_PAGE: &str =
+    "tmpfs SEEK_HOLE through the last possible page returns LLONG_MIN (6.18)";
+
 /// One allocated block.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Block {
@@ -25,6 +33,10 @@ pub struct SparseFile {
     pub block_size: u64,
     /// Allocated blocks by index; absent = hole.
     pub blocks: BTreeMap<u64, Block>,
+    /// Growing the file from an unaligned size writes the zeroed tail of the
+    /// old EOF block, which makes that block data (btrfs: btrfs_cont_expand
+    /// calls btrfs_truncate_block on the old size; measured on 6.18).
+    pub grow_writes_eof_block: bool,
 }
 
 impl SparseFile {
@@ -34,6 +46,21 @@ impl SparseFile {
             size: 0,
             block_size,
             blocks: BTreeMap::new(),
+            grow_writes_eof_block: false,
+        }
+    }
+
+    /// Called before the size grows to `new_size`: where
+    /// [`SparseFile::grow_writes_eof_block`] is set, the block holding the old
+    /// EOF becomes written data (zeros where it was a hole or unwritten).
+    pub fn before_grow(&mut self, new_size: u64) {
+        let bs = self.block_size;
+        if !self.grow_writes_eof_block || new_size <= self.size || self.size.is_multiple_of(bs) {
+            return;
+        }
+        let bi = self.size / bs;
+        if matches!(self.blocks.get(&bi), None | Some(Block::Unwritten)) {
+            self.blocks.insert(bi, Block::Zero);
         }
     }
 
@@ -64,6 +91,7 @@ impl SparseFile {
         }
         let bs = self.block_size;
         let end = pos + data.len() as u64;
+        self.before_grow(end);
         let mut p = pos;
         while p < end {
             let bi = p / bs;
@@ -119,6 +147,9 @@ impl SparseFile {
         if len == 0 {
             return;
         }
+        self.before_grow(pos + len);
+        // The size first, so that writing the runs grows nothing.
+        self.size = self.size.max(pos + len);
         self.punch(pos, len);
         self.allocate(pos, len, false);
         if zeros_written {
@@ -130,12 +161,12 @@ impl SparseFile {
                 self.write(pos + rel, &bytes[..n]);
             }
         }
-        self.size = self.size.max(pos + len);
     }
 
     /// Sets the size: shrinking drops blocks past it and zeroes the tail of the
     /// last block, so a later grow reads zeros.
     pub fn truncate(&mut self, size: u64) {
+        self.before_grow(size);
         let bs = self.block_size;
         if size < self.size {
             let first_gone = size.div_ceil(bs);
@@ -171,6 +202,24 @@ impl SparseFile {
                 for b in &mut d[(from - bstart) as usize..(to - bstart) as usize] {
                     *b = 0;
                 }
+            }
+        }
+    }
+
+    /// After a PUNCH_HOLE of `[pos, pos+len)`: when the range covers every
+    /// byte of the block holding EOF that lies below the size, the filesystem
+    /// may free that block or keep it as zeroed data (ext4 rounds a punch that
+    /// reaches EOF up to the page end), so it becomes unwritten: zeros that
+    /// SEEK_DATA/SEEK_HOLE may report either way.
+    pub fn punched_eof_block_may_go(&mut self, pos: u64, len: u64) {
+        let bs = self.block_size;
+        if self.size == 0 || self.size.is_multiple_of(bs) {
+            return;
+        }
+        let last = (self.size - 1) / bs;
+        if pos <= last * bs && pos.saturating_add(len) >= self.size {
+            if let Some(b) = self.blocks.get_mut(&last) {
+                *b = Block::Unwritten;
             }
         }
     }
@@ -303,6 +352,27 @@ impl SparseFile {
         out.sort_unstable();
         out.dedup();
         (out, false)
+    }
+
+    /// True when a tmpfs SEEK_HOLE from `pos` would walk written pages up to
+    /// and through the file's last possible page (the one holding byte
+    /// LLONG_MAX - 1), whose end is 2^63: 6.18 then returns LLONG_MIN (see
+    /// [`TMPFS_SEEK_HOLE_LAST_PAGE`]).
+    pub fn hole_search_reaches_last_page(&self, pos: u64) -> bool {
+        let bs = self.block_size;
+        let last_page = (i64::MAX as u64 - 1) / bs;
+        let written = |bi: u64| matches!(self.blocks.get(&bi), Some(Block::Data(_) | Block::Zero));
+        if !written(last_page) {
+            return false;
+        }
+        let mut bi = pos / bs;
+        while bi < last_page {
+            if !written(bi) {
+                return false;
+            }
+            bi += 1;
+        }
+        true
     }
 
     /// SEEK_DATA/SEEK_HOLE where only written blocks count as data (tmpfs: a

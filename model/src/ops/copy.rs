@@ -325,12 +325,39 @@ impl Fs {
                     return Plan::fail(Errno::ESPIPE);
                 }
                 let (pos, uses_pos) = self.side_pos(din, off_in);
-                if pos < 0
-                    || (pos as u64)
-                        .checked_add(len)
-                        .is_none_or(|e| e > i64::MAX as u64)
-                {
+                // A directory's position may be a cookie known only as a range
+                // (after getdents64 reached the end: ext4 LLONG_MAX).
+                let (lo, hi) = if uses_pos && self.inodes[din.ino].is_dir() {
+                    self.dir_pos_span(din)
+                } else {
+                    (pos, pos)
+                };
+                let overflows = |p: i64| {
+                    p < 0
+                        || (p as u64)
+                            .checked_add(len)
+                            .is_none_or(|e| e > i64::MAX as u64)
+                };
+                if overflows(lo) && overflows(hi) {
                     return Plan::fail(Errno::EINVAL);
+                }
+                if overflows(hi) {
+                    // Either EINVAL or what the checks after it give; an op
+                    // that could block is not run.
+                    // Only a directory gets here: no ->splice_read.
+                    let nonblock = nonblock_flag || dout.nonblock;
+                    let rest = if op.readers == 0 && op.lazy_release {
+                        return Plan::pure(Allowed::Unmodelled(crate::pipe::LAZY_RELEASE));
+                    } else if op.readers == 0 {
+                        Errno::EPIPE
+                    } else if op.is_full() && !nonblock {
+                        return Plan::pure(Allowed::Blocks);
+                    } else if op.is_full() {
+                        Errno::EAGAIN
+                    } else {
+                        Errno::EINVAL
+                    };
+                    return Plan::pure(Allowed::err(rest).or(Allowed::err(Errno::EINVAL)));
                 }
                 let nonblock = nonblock_flag || dout.nonblock;
                 // wait_for_space

@@ -67,6 +67,7 @@ impl Fs {
             nonblock,
             pos: 0,
             cursor: DirCursor::default(),
+            readdir_info: None,
         };
         let Some(ino) = found.ino else {
             if !creat {
@@ -77,9 +78,13 @@ impl Fs {
             let name = found.name.clone();
             let sb = self.sb(parent);
             let bs = self.profile.fs.block_size;
+            let btrfs = self.profile.fs.kind == crate::profile::FsKind::Btrfs;
             return Plan::with(Allowed::ok(0), move |fs, _| {
                 let ino = fs.alloc(Inode {
-                    kind: Kind::File(SparseFile::new(bs)),
+                    kind: Kind::File(SparseFile {
+                        grow_writes_eof_block: btrfs,
+                        ..SparseFile::new(bs)
+                    }),
                     perm,
                     nlink: 1,
                     sb,
@@ -261,11 +266,19 @@ impl Fs {
             Off::At(p) => p,
             Off::Pos => d.pos,
         };
-        if !is_pipe
-            && (pos as u64)
-                .checked_add(len)
-                .is_none_or(|e| e > i64::MAX as u64)
-        {
+        // A directory's own position may be a cookie the model knows only
+        // as a range (see FsProfile::dir_eof_range).
+        let (lo, hi) = match (&inode.kind, offset) {
+            (Kind::Dir { .. }, Off::Pos) => self.dir_pos_span(d),
+            _ => (pos, pos),
+        };
+        let overflows = |p: i64| {
+            p < 0
+                || (p as u64)
+                    .checked_add(len)
+                    .is_none_or(|e| e > i64::MAX as u64)
+        };
+        if !is_pipe && overflows(lo) && overflows(hi) {
             return Plan::fail(Errno::EINVAL);
         }
         let ino = d.ino;
@@ -275,9 +288,8 @@ impl Fs {
             Kind::Dir { .. } if self.uring() && len == 0 => {
                 Plan::pure(Allowed::Exact(Outcome::ok_with(0, Data::Bytes(vec![]))))
             }
-            // After seek_dirent the position is a filesystem cookie the model
-            // does not know, and a huge one overflows rw_verify_area first.
-            Kind::Dir { .. } if !d.cursor.history.is_empty() => {
+            // rw_verify_area overflows first at a huge cookie.
+            Kind::Dir { .. } if overflows(hi) => {
                 Plan::pure(Allowed::err(Errno::EISDIR).or(Allowed::err(Errno::EINVAL)))
             }
             Kind::Dir { .. } => Plan::fail(Errno::EISDIR),
@@ -421,6 +433,11 @@ impl Fs {
                         }
                         if self.profile.fs.kind == crate::profile::FsKind::Tmpfs {
                             let hole = whence == Whence::Hole;
+                            if hole && f.hole_search_reaches_last_page(offset as u64) {
+                                return Plan::pure(Allowed::KnownBug(
+                                    crate::sparse::TMPFS_SEEK_HOLE_LAST_PAGE,
+                                ));
+                            }
                             return match f.seek_exact(offset as u64, hole) {
                                 None => Plan::fail(Errno::ENXIO),
                                 Some(v) => Plan::with(Allowed::ok(v as i64), move |fs, _| {
@@ -555,6 +572,7 @@ impl Fs {
                 nonblock,
                 pos: 0,
                 cursor: DirCursor::default(),
+                readdir_info: None,
             };
             fs.close_slot(read_slot);
             fs.close_slot(write_slot);

@@ -38,6 +38,7 @@ impl Fs {
                 kind: Kind::Dir {
                     entries: BTreeMap::new(),
                     dead: false,
+                    next_offset: crate::fs::TMPFS_FIRST_OFFSET,
                 },
                 perm,
                 nlink: 2,
@@ -71,6 +72,20 @@ impl Fs {
                 fs.inodes[ino].nlink = 0;
             }
         })
+    }
+
+    /// filename_parentat: the directory holding the last component of `path`
+    /// (every earlier component followed), without looking the last one up.
+    fn parent_walk(&self, dir: Dir, path: &str) -> Result<Ino, Errno> {
+        let Some(i) = path.rfind('/') else {
+            return self.dir_start(dir);
+        };
+        let l = self.lookup(dir, &path[..i], true)?;
+        match l.ino {
+            Some(ino) if self.inodes[ino].is_dir() => Ok(ino),
+            Some(_) => Err(Errno::ENOTDIR),
+            None => Err(Errno::ENOENT),
+        }
     }
 
     /// True if `ino` is `ancestor` or lies below it.
@@ -107,11 +122,15 @@ impl Fs {
         if noreplace && exchange {
             return Plan::fail(Errno::EINVAL);
         }
-        let old = or_fail!(self.lookup(dir, path, false));
-        let new = or_fail!(self.lookup(new_dir, new_path, false));
-        if self.sb(old.parent) != self.sb(new.parent) {
+        // do_renameat2: filename_parentat resolves both parents, and the
+        // mount check (EXDEV) runs, before either last component is looked up.
+        let old_parent = or_fail!(self.parent_walk(dir, path));
+        let new_parent = or_fail!(self.parent_walk(new_dir, new_path));
+        if self.sb(old_parent) != self.sb(new_parent) {
             return Plan::fail(Errno::EXDEV);
         }
+        let old = or_fail!(self.lookup(dir, path, false));
+        let new = or_fail!(self.lookup(new_dir, new_path, false));
         let Some(src) = old.ino else {
             return Plan::fail(Errno::ENOENT);
         };
@@ -156,8 +175,15 @@ impl Fs {
         let (op, on) = (old.parent, old.name.clone());
         let (np, nn) = (new.parent, new.name.clone());
         let dst = new.ino;
-        let tmpfs = self.profile.fs.kind == crate::profile::FsKind::Tmpfs;
+        // Before the tmpfs stream was modelled exactly (see
+        // Profile::tmpfs_list_order_dirs) an exchange poisoned it.
+        let tmpfs = self.profile.fs.kind == crate::profile::FsKind::Tmpfs
+            && !self.profile.tmpfs_list_order_dirs();
         Plan::with(Allowed::ok(0), move |fs, _| {
+            // tmpfs offsets (simple_offset_rename, _rename_exchange): a name
+            // that existed keeps its offset, whichever inode it now names.
+            let on_off = fs.entries(op).get(&on).map(|e| e.offset);
+            let nn_off = fs.entries(np).get(&nn).map(|e| e.offset);
             if exchange && tmpfs {
                 for d in fs.fds.values_mut().chain([&mut fs.root_desc]) {
                     if (d.ino == op || d.ino == np) && d.cursor.started {
@@ -171,13 +197,15 @@ impl Fs {
                 fs.unlink_entry(np, &nn);
                 if exchange {
                     fs.inodes[d].nlink += 1;
-                    fs.link_entry(op, &on, d);
+                    // d_exchange puts the target at the head of the old
+                    // directory's list first, then the moved entry.
+                    fs.link_entry_at(op, &on, d, on_off);
                 } else if let Kind::Dir { dead, .. } = &mut fs.inodes[d].kind {
                     *dead = true;
                     fs.inodes[d].nlink = 0;
                 }
             }
-            fs.link_entry(np, &nn, src);
+            fs.link_entry_at(np, &nn, src, nn_off);
         })
     }
 
@@ -241,13 +269,17 @@ impl Fs {
         let perm = self.masked(perm);
         let sb = self.sb(parent);
         let bs = self.profile.fs.block_size;
+        let btrfs = self.profile.fs.kind == crate::profile::FsKind::Btrfs;
         Plan::with(Allowed::ok(0), move |fs, _| {
             let kind = match ifmt {
                 0o010000 => Kind::Fifo(Pipe::default()),
                 0o140000 => Kind::Sock,
                 0o020000 => Kind::Chr(dev.0, dev.1),
                 0o060000 => Kind::Blk(dev.0, dev.1),
-                _ => Kind::File(SparseFile::new(bs)),
+                _ => Kind::File(SparseFile {
+                    grow_writes_eof_block: btrfs,
+                    ..SparseFile::new(bs)
+                }),
             };
             let ino = fs.alloc(Inode {
                 kind,

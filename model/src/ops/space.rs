@@ -120,12 +120,21 @@ impl Fs {
         }
         let (off, n) = (offset as u64, len as u64);
         match mode & MODE_MASK {
-            PUNCH_HOLE => Plan::with(Allowed::ok(0), move |fs, _| {
-                fs.file_changed(ino);
-                if let Kind::File(f) = &mut fs.inodes[ino].kind {
-                    f.punch(off, n);
-                }
-            }),
+            PUNCH_HOLE => {
+                // ext4_punch_hole extends a range that reaches EOF to the end
+                // of the page holding it, so that block may be freed too
+                // (tmpfs keeps its partial page).
+                let to_eof_block = self.profile.fs.kind != crate::profile::FsKind::Tmpfs;
+                Plan::with(Allowed::ok(0), move |fs, _| {
+                    fs.file_changed(ino);
+                    if let Kind::File(f) = &mut fs.inodes[ino].kind {
+                        f.punch(off, n);
+                        if to_eof_block {
+                            f.punched_eof_block_may_go(off, n);
+                        }
+                    }
+                })
+            }
             0 => {
                 let keep = mode & KEEP_SIZE != 0;
                 let mut allowed = Allowed::ok(0);
@@ -137,6 +146,7 @@ impl Fs {
                 Plan::with(allowed, move |fs, _| {
                     fs.file_changed(ino);
                     if let Kind::File(f) = &mut fs.inodes[ino].kind {
+                        f.before_grow(off - off % f.block_size);
                         f.allocate(off, n, tmpfs);
                         if !keep && end as u64 > size {
                             f.size = end as u64;
@@ -160,6 +170,7 @@ impl Fs {
                 Plan::with(allowed, move |fs, _| {
                     fs.file_changed(ino);
                     if let Kind::File(f) = &mut fs.inodes[ino].kind {
+                        f.before_grow(off - off % f.block_size);
                         match op {
                             ZERO_RANGE => f.zero_range(off, n, false),
                             WRITE_ZEROES => f.zero_range(off, n, true),
