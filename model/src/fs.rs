@@ -181,6 +181,10 @@ pub struct Desc {
     /// while it was made at the end-of-directory position and not reset
     /// since (see [`EXT4_REWIND_IGNORED`]), else `Some(false)`.
     pub readdir_info: Option<bool>,
+    /// A named FIFO's writer-open counter ([`crate::pipe::Pipe::w_counter`])
+    /// when this description was opened: until it moves, pipe_poll hides the
+    /// hang-up of a FIFO that had no writer yet.
+    pub fifo_w_seen: u64,
 }
 
 /// Found by ringspec on 6.18: when the first getdents64 on an ext4 directory
@@ -258,6 +262,7 @@ impl Fs {
                 pos: 0,
                 cursor: DirCursor::default(),
                 readdir_info: None,
+                fifo_w_seen: 0,
             },
             umask: 0o022,
             interface: std::cell::Cell::new(profile.interface),
