@@ -217,6 +217,8 @@ pub struct Fs {
     pub clock: u64,
     /// Counter for [`Entry::seq`].
     pub seq: u64,
+    /// The scratch filesystem may be full (see [`crate::exec::SCRATCH_MAY_BE_FULL`]).
+    pub may_be_full: bool,
     /// The interface of the op being planned: the profile's, except for op
     /// kinds the backend runs through the syscalls ([`Profile::sync_kinds`]).
     pub interface: std::cell::Cell<crate::profile::Interface>,
@@ -269,6 +271,7 @@ impl Fs {
             profile,
             clock: 1,
             seq: 0,
+            may_be_full: false,
         }
     }
 
