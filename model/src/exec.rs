@@ -64,6 +64,31 @@ impl Plan {
     }
 }
 
+/// Why a run is poisoned once the scratch filesystem may be full.
+pub const SCRATCH_MAY_BE_FULL: &str =
+    "the scratch filesystem may be full (a large transfer came back short or ENOSPC)";
+
+/// True when an outcome says the scratch filesystem may have filled up: an
+/// ENOSPC, or a transfer allowed to move more than
+/// [`crate::ops::space::ENOSPC_THRESHOLD`] bytes that moved fewer than the
+/// most it could (a splice-based copy of a huge hole writes zeros until the
+/// filesystem is full; seen on xfs and tmpfs).
+fn filled_scratch(allowed: &Allowed, actual: &Outcome) -> bool {
+    fn most(a: &Allowed) -> Option<i64> {
+        match a {
+            Allowed::Transfer { max, .. } => Some(*max),
+            Allowed::OneOf(alts) => alts.iter().filter_map(most).max(),
+            _ => None,
+        }
+    }
+    match actual.result {
+        Err(e) => e == crate::Errno::ENOSPC,
+        Ok(n) => {
+            most(allowed).is_some_and(|m| m as u64 > crate::ops::space::ENOSPC_THRESHOLD && n < m)
+        }
+    }
+}
+
 /// Why an outcome was refused by [`Fs::commit`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mismatch {
@@ -90,6 +115,9 @@ impl Fs {
             });
         }
         self.clock += 1;
+        if filled_scratch(&plan.allowed, actual) {
+            self.may_be_full = true;
+        }
         if actual.result.is_ok() || plan.effect_on_error {
             if let Some(effect) = plan.effect {
                 effect(self, actual);
@@ -124,8 +152,19 @@ impl Fs {
         }
     }
 
-    /// Plans one op (dispatch to the op families).
+    /// Plans one op: [`Fs::plan_op`], except that once the scratch
+    /// filesystem may be full ([`Fs::may_be_full`]) every op that may run is
+    /// [`Allowed::Unmodelled`] (the model does not track free space).
     pub fn plan(&self, op: &Op) -> Plan {
+        let p = self.plan_op(op);
+        if self.may_be_full && p.allowed != Allowed::Blocks {
+            return Plan::pure(Allowed::Unmodelled(SCRATCH_MAY_BE_FULL));
+        }
+        p
+    }
+
+    /// Plans one op (dispatch to the op families).
+    pub fn plan_op(&self, op: &Op) -> Plan {
         let iface = if self.profile.sync_kinds.contains(&op.kind()) {
             crate::profile::Interface::Syscall
         } else {

@@ -181,6 +181,10 @@ pub struct Desc {
     /// while it was made at the end-of-directory position and not reset
     /// since (see [`EXT4_REWIND_IGNORED`]), else `Some(false)`.
     pub readdir_info: Option<bool>,
+    /// A named FIFO's writer-open counter ([`crate::pipe::Pipe::w_counter`])
+    /// when this description was opened: until it moves, pipe_poll hides the
+    /// hang-up of a FIFO that had no writer yet.
+    pub fifo_w_seen: u64,
 }
 
 /// Found by ringspec on 6.18: when the first getdents64 on an ext4 directory
@@ -213,6 +217,8 @@ pub struct Fs {
     pub clock: u64,
     /// Counter for [`Entry::seq`].
     pub seq: u64,
+    /// The scratch filesystem may be full (see [`crate::exec::SCRATCH_MAY_BE_FULL`]).
+    pub may_be_full: bool,
     /// The interface of the op being planned: the profile's, except for op
     /// kinds the backend runs through the syscalls ([`Profile::sync_kinds`]).
     pub interface: std::cell::Cell<crate::profile::Interface>,
@@ -258,12 +264,14 @@ impl Fs {
                 pos: 0,
                 cursor: DirCursor::default(),
                 readdir_info: None,
+                fifo_w_seen: 0,
             },
             umask: 0o022,
             interface: std::cell::Cell::new(profile.interface),
             profile,
             clock: 1,
             seq: 0,
+            may_be_full: false,
         }
     }
 

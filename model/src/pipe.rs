@@ -43,6 +43,8 @@ pub struct Pipe {
     /// Debian 6.1 and 6.12 in TCG guests (uring/async write and splice rows),
     /// not on 6.18. Writers then get [`LAZY_RELEASE`] (the run is poisoned).
     pub lazy_release: bool,
+    /// How many times a FIFO was opened for writing (pipe->w_counter).
+    pub w_counter: u64,
 }
 
 /// Why a run is poisoned when a pipe's last reader may not be released yet

@@ -22,6 +22,10 @@ impl Fs {
         let Ok(d) = self.desc(fd) else {
             return self.plan_getdents_stream(fd, count);
         };
+        // iterate_dir refuses a removed directory (ENOENT) before ext4 runs.
+        if !matches!(self.inodes[d.ino].kind, Kind::Dir { dead: false, .. }) {
+            return self.plan_getdents_stream(fd, count);
+        }
         let at = |p: i64| d.cursor.pos == DirPos::Exact && d.pos == p;
         if d.readdir_info == Some(true) && at(0) {
             return Plan::with(Allowed::KnownBug(EXT4_REWIND_IGNORED), move |fs, _| {

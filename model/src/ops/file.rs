@@ -68,6 +68,7 @@ impl Fs {
             pos: 0,
             cursor: DirCursor::default(),
             readdir_info: None,
+            fifo_w_seen: 0,
         };
         let Some(ino) = found.ino else {
             if !creat {
@@ -134,11 +135,20 @@ impl Fs {
                     };
                 }
                 return Plan::with(Allowed::ok(0), move |fs, _| {
+                    let mut seen = 0;
                     if let Kind::Fifo(p) = &mut fs.inodes[ino].kind {
                         p.readers += read as u32;
                         p.writers += write as u32;
+                        p.w_counter += write as u64;
+                        seen = p.w_counter;
                     }
-                    fs.install(slot, desc(ino));
+                    fs.install(
+                        slot,
+                        Desc {
+                            fifo_w_seen: seen,
+                            ..desc(ino)
+                        },
+                    );
                 });
             }
             _ => {}
@@ -216,6 +226,30 @@ impl Fs {
         }
     }
 
+    /// IORING_OP_READ on a named FIFO opened without O_NONBLOCK: fifo_open
+    /// does not set FMODE_NOWAIT, so io_file_supports_nowait asks poll for
+    /// EPOLLIN and, while the FIFO is empty, the request waits for it before
+    /// the read (and its position check) runs. pipe_poll reports nothing for
+    /// an empty FIFO with writers, or without writers when none has opened
+    /// it since this description was opened (the hang-up is hidden until a
+    /// writer was seen). Measured on 6.18 (single and async modes).
+    fn uring_read_waits_for_fifo(&self, fd: FdRef) -> bool {
+        if !self.uring() {
+            return false;
+        }
+        let Ok(d) = self.desc(fd) else { return false };
+        let inode = &self.inodes[d.ino];
+        let Kind::Fifo(p) = &inode.kind else {
+            return false;
+        };
+        // Anonymous pipes (pipefs, superblock 2) have FMODE_NOWAIT.
+        d.readable
+            && !d.nonblock
+            && inode.sb != 2
+            && p.is_empty()
+            && (p.writers > 0 || p.w_counter == d.fifo_w_seen)
+    }
+
     /// True when the model judges io_uring opcodes.
     pub(crate) fn uring(&self) -> bool {
         self.interface.get() == crate::profile::Interface::Uring
@@ -257,6 +291,9 @@ impl Fs {
     }
 
     pub(crate) fn plan_read(&self, fd: FdRef, len: u64, offset: Off) -> Plan {
+        if self.uring_read_waits_for_fifo(fd) {
+            return Plan::pure(Allowed::Blocks);
+        }
         let d = or_fail!(self.rw_desc(fd, offset, len, false));
         let offset = self.uring_offset(d, offset);
         let inode = &self.inodes[d.ino];
@@ -573,6 +610,7 @@ impl Fs {
                 pos: 0,
                 cursor: DirCursor::default(),
                 readdir_info: None,
+                fifo_w_seen: 0,
             };
             fs.close_slot(read_slot);
             fs.close_slot(write_slot);
