@@ -26,7 +26,7 @@ fn regressions_replay_all_targets() {
             let res = campaign::run_one(&scratch, &format!("r{i}"), t, &r.ops)
                 .unwrap_or_else(|e| panic!("{e}"));
             replayed += 1;
-            if let Err(e) = r.judge(&res.verdict) {
+            if let Err(e) = r.judge(&t.name, &res.verdict) {
                 failures.push(format!("{} on {}: {e}", path.display(), t.name));
             }
         }

@@ -344,9 +344,21 @@ impl Fs {
     /// but the last must be a (possibly symlinked) directory; the last is followed
     /// if it is a symlink and `follow` is set.
     pub fn lookup(&self, dir: Dir, path: &str, follow: bool) -> Result<Lookup, Errno> {
+        self.lookup_counting_symlinks(dir, path, follow)
+            .map(|(found, _)| found)
+    }
+
+    /// [`Fs::lookup`], with the number of symlinks the walk followed.
+    pub fn lookup_counting_symlinks(
+        &self,
+        dir: Dir,
+        path: &str,
+        follow: bool,
+    ) -> Result<(Lookup, u32), Errno> {
         let start = self.dir_start(dir)?;
         let mut hops = 0;
         self.walk(start, path, follow, &mut hops)
+            .map(|found| (found, hops))
     }
 
     fn walk(&self, start: Ino, path: &str, follow: bool, hops: &mut u32) -> Result<Lookup, Errno> {

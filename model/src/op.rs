@@ -852,6 +852,13 @@ pub fn is_safe_path(p: &str) -> bool {
         })
 }
 
+/// A length as an io_uring SQE carries it: the 32-bit `len` field, so a
+/// longer request is sent as `u32::MAX` (saturated, never wrapped). The
+/// backend encodes with this and the model plans io_uring ops with it.
+pub fn sqe_len32(len: u64) -> u32 {
+    len.min(u32::MAX as u64) as u32
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

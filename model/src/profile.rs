@@ -99,6 +99,17 @@ impl FsProfile {
         matches!(self.kind, FsKind::Xfs | FsKind::Btrfs)
     }
 
+    /// True where blocks inside the file that the model holds as holes may be
+    /// allocated and reported as data by SEEK_DATA/SEEK_HOLE: xfs speculative
+    /// preallocation (delalloc past EOF, fs/xfs/xfs_iomap.c
+    /// xfs_iomap_prealloc_size) lands inside the file when it grows by another
+    /// path (copy_file_range, truncate), and iomap_seek_hole treats delalloc as
+    /// data (measured on 6.18: SEEK_HOLE 131072 for 22 written bytes followed by
+    /// a copy to 2^31).
+    pub fn holes_may_be_preallocated(&self) -> bool {
+        self.kind == FsKind::Xfs
+    }
+
     /// True where a directory stream never lists entries created after the
     /// directory was opened (btrfs records the last index at opendir since
     /// "btrfs: fix infinite directory reads"); elsewhere the stream starts at
@@ -202,6 +213,9 @@ impl FsProfile {
     }
 }
 
+/// A kernel behaviour a profile has or lacks ([`Profile::FEATURES`]).
+pub type FeaturePredicate = fn(&Profile) -> bool;
+
 /// Everything the model is parameterised by.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Profile {
@@ -268,14 +282,43 @@ impl Profile {
     /// tmpfs directories iterate their dentry list (newest or last renamed
     /// first) and resume a stream by looking its position up in the offset map
     /// (fs/libfs.c offset_dir_lookup: the entry with the largest offset at or
-    /// below the position, or the head of the list when there is none). Mainline
-    /// since "libfs: Use d_children list to iterate simple_offset directories"
-    /// (6.14) with the mas_find_rev fix that followed it; measured on 6.18. The
-    /// stable series took them at patch levels not known here, so older
+    /// below the position, or the head of the list when there is none). That is
+    /// "libfs: Use d_children list to iterate simple_offset directories"
+    /// (b9b588f22a0c, 6.14) with its fix "libfs: Fix duplicate directory entry
+    /// in offset_dir_lookup" (f70681e9e606, mas_find_rev, 6.14), which the
+    /// stable series took together in 6.13.9 and 6.12.21 (stable review of
+    /// 2025-03-25). Measured on 6.18, Debian's 6.12.100 and 6.12.118; older
     /// kernels keep the set-based stream model.
     pub fn tmpfs_list_order_dirs(&self) -> bool {
-        self.fs.kind == FsKind::Tmpfs && self.kernel_at_least(6, 16)
+        self.fs.kind == FsKind::Tmpfs
+            && match self.kernel {
+                (6, 12) => self.kernel_patch >= 21,
+                (6, 13) => self.kernel_patch >= 9,
+                _ => self.kernel_at_least(6, 14),
+            }
     }
+
+    /// Whether the kernel behaviour named `name` (one of [`Profile::FEATURES`])
+    /// holds under this profile; `None` for an unknown name. Scenario tables
+    /// name these (`needs = [...]`) instead of repeating kernel versions.
+    pub fn feature(&self, name: &str) -> Option<bool> {
+        Self::FEATURES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, holds)| holds(self))
+    }
+
+    /// The kernel behaviours a scenario may require by name, each decided by
+    /// the predicate of the same name (the versions live there only).
+    pub const FEATURES: &'static [(&'static str, FeaturePredicate)] = &[
+        ("tmpfs_list_order_dirs", Profile::tmpfs_list_order_dirs),
+        (
+            "open_creat_directory_is_einval",
+            Profile::open_creat_directory_is_einval,
+        ),
+        ("uring_fadvise_len64", Profile::uring_fadvise_len64),
+        ("has_falloc_write_zeroes", Profile::has_falloc_write_zeroes),
+    ];
 
     /// O_CREAT|O_DIRECTORY is refused with EINVAL: mainline 6.4, and the
     /// 6.1 stable series carries the fix (seen on Debian's 6.1.0-50).

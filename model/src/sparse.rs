@@ -354,6 +354,41 @@ impl SparseFile {
         (out, false)
     }
 
+    /// The holes (runs of absent blocks) that meet `pos..size`, as inclusive
+    /// `(start, end)` ranges clipped to `pos..=size`: where a filesystem may
+    /// have preallocated blocks in a hole (see
+    /// `FsProfile::holes_may_be_preallocated`), SEEK_HOLE may land anywhere in
+    /// one of them and SEEK_DATA anywhere in the first.
+    pub fn holes_from(&self, pos: u64) -> Vec<(u64, u64)> {
+        let bs = self.block_size;
+        let mut out = vec![];
+        let mut cursor = pos;
+        let mut blocks = self.blocks.range(pos / bs..).peekable();
+        while cursor < self.size {
+            // Skip the blocks that cover `cursor`.
+            while let Some((&bi, _)) = blocks.peek() {
+                if (bi + 1) * bs <= cursor {
+                    blocks.next();
+                } else {
+                    break;
+                }
+            }
+            match blocks.peek() {
+                Some((&bi, _)) if bi * bs <= cursor => cursor = (bi + 1) * bs,
+                Some((&bi, _)) => {
+                    let end = (bi * bs).min(self.size);
+                    out.push((cursor, end));
+                    cursor = end;
+                }
+                None => {
+                    out.push((cursor, self.size));
+                    cursor = self.size;
+                }
+            }
+        }
+        out
+    }
+
     /// True when a tmpfs SEEK_HOLE from `pos` would walk written pages up to
     /// and through the file's last possible page (the one holding byte
     /// LLONG_MAX - 1), whose end is 2^63: 6.18 then returns LLONG_MIN (see
@@ -467,5 +502,17 @@ mod tests {
         assert_eq!(f.seek_candidates(0, false), (vec![0, 8192], false));
         // SEEK_HOLE from 8192: the block is data, next block 12288 is a hole, or EOF.
         assert_eq!(f.seek_candidates(8192, true), (vec![12288, 20000], false));
+    }
+
+    #[test]
+    fn holes_from_lists_the_holes_clipped_to_the_file() {
+        let mut f = SparseFile::new(4096);
+        f.write(0, b"a");
+        f.write(8192, b"x");
+        f.truncate(20_000);
+        assert_eq!(f.holes_from(0), vec![(4096, 8192), (12288, 20000)]);
+        assert_eq!(f.holes_from(5000), vec![(5000, 8192), (12288, 20000)]);
+        assert_eq!(f.holes_from(8192), vec![(12288, 20000)]);
+        assert_eq!(f.holes_from(20_000), vec![]);
     }
 }

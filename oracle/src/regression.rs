@@ -51,6 +51,11 @@ pub struct Regression {
     /// Expected verdict of the replay.
     #[serde(default)]
     pub expect: ExpectVerdict,
+    /// Targets ("syscalls", "uring/async") where the replay must agree even
+    /// though `expect` is "poisoned": a kernel bug that only some submission
+    /// paths hit.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub agree_on: Vec<String>,
     /// The minimal sequence.
     pub ops: Vec<Op>,
 }
@@ -122,9 +127,15 @@ impl Regression {
             .collect()
     }
 
-    /// Whether a replay verdict is what the file expects; `Err` explains.
-    pub fn judge(&self, verdict: &Verdict) -> Result<(), String> {
-        match (self.expect, verdict) {
+    /// Whether a replay verdict on `target` is what the file expects; `Err`
+    /// explains.
+    pub fn judge(&self, target: &str, verdict: &Verdict) -> Result<(), String> {
+        let expect = if self.agree_on.iter().any(|t| t == target) {
+            ExpectVerdict::Agree
+        } else {
+            self.expect
+        };
+        match (expect, verdict) {
             (ExpectVerdict::Agree, Verdict::Agree) => Ok(()),
             (ExpectVerdict::Poisoned, Verdict::Poisoned(_)) => Ok(()),
             (_, Verdict::Diverged(d)) => Err(d.to_string()),
@@ -147,6 +158,7 @@ impl Regression {
             kernel: None,
             found_by: None,
             expect: ExpectVerdict::Agree,
+            agree_on: vec![],
             ops: ops.to_vec(),
         }
     }
@@ -226,6 +238,7 @@ mod tests {
             kernel: Some("6.18.0".into()),
             found_by: Some("ringspec run --seed 7".into()),
             expect: ExpectVerdict::Poisoned,
+            agree_on: vec!["syscalls".into()],
             ops: vec![
                 Op::Open {
                     slot: 0,
@@ -245,6 +258,11 @@ mod tests {
         let back: Regression = toml::from_str(&text).unwrap();
         assert_eq!(back.ops, r.ops);
         assert_eq!(back.expect, ExpectVerdict::Poisoned);
+        assert_eq!(back.agree_on, vec!["syscalls".to_string()]);
+        let poisoned = Verdict::Poisoned("op #1 write: known kernel bug".into());
+        assert!(back.judge("uring/single", &poisoned).is_ok());
+        assert!(back.judge("syscalls", &poisoned).is_err());
+        assert!(back.judge("syscalls", &Verdict::Agree).is_ok());
         assert_eq!(text.lines().filter(|l| l.starts_with("  {")).count(), 2);
     }
 

@@ -44,6 +44,11 @@ pub struct Scenario {
     /// Oldest kernel (major, minor) the expectation holds on.
     #[serde(default)]
     pub min_kernel: Option<(u32, u32)>,
+    /// Kernel behaviours the expectation needs, by the name of the model's
+    /// predicate (`model::Profile::FEATURES`, e.g. "tmpfs_list_order_dirs"):
+    /// the case is skipped where one does not hold.
+    #[serde(default)]
+    pub needs: Vec<String>,
     /// First kernel (major, minor) the expectation no longer holds on.
     #[serde(default)]
     pub before_kernel: Option<(u32, u32)>,
@@ -243,6 +248,16 @@ pub fn load_dir(dir: &Path) -> Result<Vec<(String, Scenario)>, String> {
                     c.name
                 ));
             }
+            let profile = model::Profile::default_tmpfs();
+            if let Some(need) = c.needs.iter().find(|n| profile.feature(n).is_none()) {
+                let known: Vec<&str> = model::Profile::FEATURES.iter().map(|(n, _)| *n).collect();
+                return Err(format!(
+                    "{}: scenario {}: unknown need {need:?}; known: {}",
+                    f.display(),
+                    c.name,
+                    known.join(", ")
+                ));
+            }
             for op in c.setup.iter().chain(std::iter::once(&c.run)) {
                 op.validate()
                     .map_err(|e| format!("{}: scenario {}: {e}", f.display(), c.name))?;
@@ -305,6 +320,11 @@ impl Scenario {
             if profile.kernel < k {
                 return ScenarioResult::Skipped(format!("needs kernel {}.{}+", k.0, k.1));
             }
+        }
+        if let Some(need) = self.needs.iter().find(|n| profile.feature(n) != Some(true)) {
+            return ScenarioResult::Skipped(format!(
+                "needs {need} (model::Profile::{need}), which does not hold on this kernel"
+            ));
         }
         if let Some(k) = self.before_kernel {
             if profile.kernel >= k {

@@ -514,7 +514,7 @@ fn offi64(o: Off) -> i64 {
 
 /// A 64-bit count in a 32-bit SQE field: saturated (see the module documentation).
 fn len32(n: u64) -> u32 {
-    n.min(u32::MAX as u64) as u32
+    model::sqe_len32(n)
 }
 
 /// The slots an op fills or empties (open, pipe, close), whichever path runs it.

@@ -107,7 +107,7 @@ impl Fs {
             if flags & !SPLICE_F_FD_IN_FIXED != 0 {
                 return Plan::fail(Errno::EINVAL);
             }
-            len.min(u32::MAX as u64)
+            crate::op::sqe_len32(len) as u64
         } else {
             len
         };
@@ -216,6 +216,12 @@ impl Fs {
         flags: u32,
     ) -> Plan {
         let uring = self.uring();
+        // IORING_OP_SPLICE's length is the SQE's 32-bit len.
+        let len = if uring {
+            crate::op::sqe_len32(len) as u64
+        } else {
+            len
+        };
         if !uring && len == 0 {
             return Plan::pure(transfer(self, 0, 0, off_in, off_out, "len 0"));
         }
@@ -479,6 +485,12 @@ impl Fs {
 
     pub(crate) fn plan_tee(&self, fd_in: FdRef, fd_out: FdRef, len: u64, flags: u32) -> Plan {
         let uring = self.uring();
+        // IORING_OP_TEE's length is the SQE's 32-bit len.
+        let len = if uring {
+            crate::op::sqe_len32(len) as u64
+        } else {
+            len
+        };
         let valid = if uring {
             SPLICE_F_ALL | SPLICE_F_FD_IN_FIXED
         } else {

@@ -13,6 +13,26 @@ use crate::sparse::SparseFile;
 /// MAX_RW_COUNT: the kernel clamps one read/write/splice to this many bytes.
 pub const MAX_RW_COUNT: u64 = 0x7fff_f000;
 
+/// Found by ringspec on 6.18 (corpus/regressions/
+/// btrfs_uring_append_write_at_max_size_einval.toml): see
+/// [`URING_APPEND_RETRY_EINVAL`]. btrfs's NOWAIT buffered write moves ki_pos
+/// to EOF (generic_write_checks, IOCB_APPEND) and then gives EAGAIN; io_write
+/// does not restore ki_pos, so the blocking retry's rw_verify_area sees
+/// EOF plus len overflow loff_t. write(2) writes the bytes that fit. IOSQE_ASYNC
+/// skips the NOWAIT attempt.
+pub(crate) const URING_APPEND_RETRY_EINVAL: &str = "io_uring O_APPEND write cut short at the \
+     maximum file size fails EINVAL on btrfs (the io-wq retry verifies the EOF the NOWAIT \
+     attempt left in ki_pos) (6.18)";
+
+/// True where [`URING_APPEND_RETRY_EINVAL`] applies to an O_APPEND write of
+/// `len` bytes at EOF `pos`.
+fn uring_append_retry_einval(fs: &Fs, pos: i64, len: u64) -> bool {
+    fs.uring()
+        && !fs.profile.uring_async
+        && fs.profile.fs.kind == crate::profile::FsKind::Btrfs
+        && (pos as u64).saturating_add(len) > i64::MAX as u64
+}
+
 /// Found by ringspec on 6.18 (corpus/scenarios/fsize_limit.toml): an io_uring
 /// write at the file position that the write limit (RLIMIT_FSIZE, s_maxbytes)
 /// cuts short is retried for the rest, the retry fails with EFBIG, and the CQE
@@ -56,7 +76,7 @@ impl Fs {
         }
         // O_CREAT|O_EXCL never follows a trailing symlink; O_NOFOLLOW neither.
         let follow = !(nofollow || creat && excl);
-        let found = or_fail!(self.lookup(dir, path, follow));
+        let (found, symlinks) = or_fail!(self.lookup_counting_symlinks(dir, path, follow));
         let append = has(OpenFlag::Append);
         let desc = move |ino| Desc {
             ino,
@@ -121,9 +141,19 @@ impl Fs {
                 // fifo_open. io_uring first tries an open inline with O_NONBLOCK
                 // forced (io_openat2, unless O_CREAT/O_TRUNC or IOSQE_ASYNC), so
                 // a FIFO opens as if O_NONBLOCK were given; the descriptor it
-                // returns is not non-blocking.
-                let nonblock =
-                    nonblock || (self.uring() && !self.profile.uring_async && !creat && !trunc);
+                // returns is not non-blocking. That attempt walks the path with
+                // LOOKUP_CACHED: a symlink on the way may need to leave RCU mode
+                // (xfs, measured on 6.18), and then the open is retried in io-wq
+                // without O_NONBLOCK and may wait like open(2). Either may
+                // happen, so an open that could wait is not run.
+                let inline = self.uring() && !self.profile.uring_async && !creat && !trunc;
+                let may_retry_blocking = inline && symlinks > 0 && !nonblock;
+                if may_retry_blocking
+                    && ((read && !write && p.writers == 0) || (write && !read && p.readers == 0))
+                {
+                    return Plan::pure(Allowed::Blocks);
+                }
+                let nonblock = nonblock || inline;
                 if read && !write && p.writers == 0 && !nonblock {
                     return Plan::pure(Allowed::Blocks);
                 }
@@ -397,6 +427,9 @@ impl Fs {
                 // O_APPEND writes at EOF, pwrite included (a Linux quirk).
                 if d.append {
                     pos = f.size as i64;
+                    if uring_append_retry_einval(self, pos, len) {
+                        return Plan::pure(Allowed::KnownBug(URING_APPEND_RETRY_EINVAL));
+                    }
                 }
                 let max = self.write_limit();
                 if pos >= max {
@@ -487,6 +520,11 @@ impl Fs {
                         let vals: Vec<i64> = cands.iter().map(|&v| v as i64).collect();
                         let mut allowed =
                             Allowed::Values(vals, "filesystems may report holes as data");
+                        if self.profile.fs.holes_may_be_preallocated() {
+                            if let Some(prealloc) = preallocated_seek(f, offset as u64, whence) {
+                                allowed = allowed.or(prealloc);
+                            }
+                        }
                         if enxio || negative_on_btrfs {
                             allowed = allowed.or(Allowed::err(Errno::ENXIO));
                         }
@@ -617,5 +655,34 @@ impl Fs {
             fs.fds.insert(read_slot, end(true));
             fs.fds.insert(write_slot, end(false));
         })
+    }
+}
+
+/// Where SEEK_HOLE or SEEK_DATA from `pos` may land when the holes of `f` may
+/// hold preallocated blocks reported as data: SEEK_HOLE anywhere in any hole
+/// from `pos` on (the holes before it were preallocated), SEEK_DATA anywhere
+/// in the hole that holds `pos` (a preallocated block there is data).
+fn preallocated_seek(f: &crate::sparse::SparseFile, pos: u64, whence: Whence) -> Option<Allowed> {
+    const WHY: &str = "xfs may report preallocated blocks in a hole as data";
+    let holes = f.holes_from(pos);
+    let range = |(min, max): (u64, u64)| Allowed::Count {
+        min: min as i64,
+        max: max as i64,
+        bytes: None,
+        why: WHY,
+    };
+    let ranges: Vec<Allowed> = match whence {
+        Whence::Hole => holes.into_iter().map(range).collect(),
+        _ => holes
+            .into_iter()
+            .take(1)
+            .filter(|&(start, _)| start == pos)
+            .map(|(start, end)| range((start, end.min(f.size.saturating_sub(1)))))
+            .collect(),
+    };
+    match ranges.len() {
+        0 => None,
+        1 => ranges.into_iter().next(),
+        _ => Some(Allowed::OneOf(ranges)),
     }
 }

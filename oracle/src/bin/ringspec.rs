@@ -1003,21 +1003,33 @@ impl Origin {
     }
 }
 
-/// Writes `f` as a regression file `<prefix>-<target>-<seed>-<n>.toml` in
-/// `dir`, recording the filesystem, target, kernel and the campaign command.
+/// Writes `f` as a regression file `<prefix>-<fs>-<target>-<seed>-<n>.toml`
+/// in `dir` (a `-2`, `-3`... suffix rather than overwriting an existing
+/// file), recording the filesystem, target, kernel and the campaign command.
 fn save_finding(
     f: &campaign::Finding,
     origin: &Origin,
     dir: &std::path::Path,
     prefix: &str,
 ) -> Result<PathBuf, String> {
-    let name = format!(
-        "{prefix}-{}-{}-{}",
+    let base = format!(
+        "{prefix}-{}-{}-{}-{}",
+        origin.fs,
         f.target.replace('/', "-"),
         f.seed,
         f.after_sequences
     );
-    let path = dir.join(format!("{name}.toml"));
+    let (name, path) = (1..)
+        .map(|n| match n {
+            1 => base.clone(),
+            n => format!("{base}-{n}"),
+        })
+        .map(|name| {
+            let path = dir.join(format!("{name}.toml"));
+            (name, path)
+        })
+        .find(|(_, path)| !path.exists())
+        .expect("an unused name");
     let mut reg = Regression::from_finding(&name, Some(f.seed), &f.ops, &f.divergence);
     reg.fs = Some(origin.fs.clone());
     reg.target = Some(f.target.clone());
@@ -1119,7 +1131,7 @@ fn replay(regs: &[(PathBuf, Regression)]) -> ExitCode {
                 Err(e) => return fail(EXIT_ENVIRONMENT, e),
                 Ok(res) => {
                     ran += 1;
-                    match r.judge(&res.verdict) {
+                    match r.judge(&t.name, &res.verdict) {
                         Ok(()) => say!("ok   {} on {} ({fs_name})", path.display(), t.name),
                         Err(e) => {
                             failed += 1;
