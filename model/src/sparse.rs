@@ -11,6 +11,14 @@ use std::collections::BTreeMap;
 pub const TMPFS_SEEK_HOLE_LAST_PAGE: &str =
     "tmpfs SEEK_HOLE through the last possible page returns LLONG_MIN (6.18)";
 
+/// Found by ringspec's soak on 6.18: on xfs, lseek(SEEK_DATA) from a hole
+/// whose next data is in the file's last possible block (holding byte
+/// LLONG_MAX - 1) sometimes returns ENXIO (1 of 3 replays of the same
+/// sequence): data is missed. Reproducer:
+/// corpus/regressions/xfs_seek_data_in_last_block_enxio.toml.
+pub const XFS_SEEK_DATA_LAST_BLOCK: &str =
+    "xfs SEEK_DATA may miss data in the last possible block (ENXIO) (6.18)";
+
 /// One allocated block.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Block {
@@ -387,6 +395,17 @@ impl SparseFile {
             }
         }
         out
+    }
+
+    /// True when the first data (written or unwritten) at or after `pos` is
+    /// in the file's last possible block, the one holding byte LLONG_MAX - 1
+    /// (see [`XFS_SEEK_DATA_LAST_BLOCK`]).
+    pub fn next_data_is_in_last_block(&self, pos: u64) -> bool {
+        let last = (i64::MAX as u64 - 1) / self.block_size;
+        self.blocks
+            .range(pos / self.block_size..)
+            .next()
+            .is_some_and(|(&bi, _)| bi == last)
     }
 
     /// True when a tmpfs SEEK_HOLE from `pos` would walk written pages up to
