@@ -12,6 +12,7 @@ pub mod allowed;
 pub mod exec;
 pub mod fs;
 pub mod op;
+pub mod opcode;
 pub mod ops;
 pub mod outcome;
 pub mod pipe;

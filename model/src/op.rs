@@ -8,6 +8,7 @@
 //! with `/`, and symlink targets obey the same rule, so nothing can leave the scratch
 //! roots.
 
+use crate::opcode::{op, UringOpcode, UringOpcode::Mainline, UringOpcode::Proposed};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -561,122 +562,83 @@ fn default_dir_mode() -> u32 {
     0o755
 }
 
-/// The kind of an op, for per-opcode counts and `--ops` selection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OpKind {
-    /// [`Op::Open`].
-    Open,
-    /// [`Op::Close`].
-    Close,
-    /// [`Op::Read`].
-    Read,
-    /// [`Op::Write`].
-    Write,
-    /// [`Op::Lseek`].
-    Lseek,
-    /// [`Op::SeekDirent`].
-    SeekDirent,
-    /// [`Op::Ftruncate`].
-    Ftruncate,
-    /// [`Op::Fsync`].
-    Fsync,
-    /// [`Op::Stat`].
-    Stat,
-    /// [`Op::Fstat`].
-    Fstat,
-    /// [`Op::Mkdir`].
-    Mkdir,
-    /// [`Op::Unlink`].
-    Unlink,
-    /// [`Op::Rename`].
-    Rename,
-    /// [`Op::Link`].
-    Link,
-    /// [`Op::Symlink`].
-    Symlink,
-    /// [`Op::Pipe`].
-    Pipe,
-    /// [`Op::Umask`].
-    Umask,
-    /// [`Op::CopyFileRange`].
-    CopyFileRange,
-    /// [`Op::Splice`].
-    Splice,
-    /// [`Op::Tee`].
-    Tee,
-    /// [`Op::Getdents`].
-    Getdents,
-    /// [`Op::Fadvise`].
-    Fadvise,
-    /// [`Op::Fallocate`].
-    Fallocate,
-    /// [`Op::Mknod`].
-    Mknod,
+/// Declares the op kinds from one row each: the variant, its name (files,
+/// command line, serde), and the io_uring opcode that runs it. [`OpKind`],
+/// [`OpKind::ALL`], [`OpKind::name`] and [`OpKind::uring_opcode`] are derived.
+macro_rules! op_kinds {
+    ($($kind:ident = $name:literal, $opcode:expr;)*) => {
+        /// The kind of an op, for per-opcode counts and `--ops` selection.
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+        )]
+        pub enum OpKind {
+            $(
+                #[doc = concat!("[`Op::", stringify!($kind), "`].")]
+                #[serde(rename = $name)]
+                $kind,
+            )*
+        }
+
+        impl OpKind {
+            /// Every kind, in declaration order.
+            pub const ALL: [OpKind; [$($name),*].len()] = [$(OpKind::$kind),*];
+
+            /// The snake_case name used in files and on the command line.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(OpKind::$kind => $name,)*
+                }
+            }
+
+            /// The io_uring opcode that runs ops of this kind.
+            pub fn uring_opcode(self) -> UringOpcode {
+                match self {
+                    $(OpKind::$kind => $opcode,)*
+                }
+            }
+        }
+    };
+}
+
+op_kinds! {
+    Open = "open", Mainline(op::OPENAT);
+    Close = "close", Mainline(op::CLOSE);
+    Read = "read", Mainline(op::READ);
+    Write = "write", Mainline(op::WRITE);
+    Lseek = "lseek", UringOpcode::None;
+    SeekDirent = "seek_dirent", UringOpcode::None;
+    Ftruncate = "ftruncate", Mainline(op::FTRUNCATE);
+    Fsync = "fsync", Mainline(op::FSYNC);
+    Stat = "stat", Mainline(op::STATX);
+    Fstat = "fstat", Mainline(op::STATX);
+    Mkdir = "mkdir", Mainline(op::MKDIRAT);
+    Unlink = "unlink", Mainline(op::UNLINKAT);
+    Rename = "rename", Mainline(op::RENAMEAT);
+    Link = "link", Mainline(op::LINKAT);
+    Symlink = "symlink", Mainline(op::SYMLINKAT);
+    Pipe = "pipe", Mainline(op::PIPE);
+    Umask = "umask", UringOpcode::None;
+    CopyFileRange = "copy_file_range", Proposed(crate::opcode::Proposed::CopyFileRange);
+    Splice = "splice", Mainline(op::SPLICE);
+    Tee = "tee", Mainline(op::TEE);
+    Getdents = "getdents", Proposed(crate::opcode::Proposed::Getdents64);
+    Fadvise = "fadvise", Mainline(op::FADVISE);
+    Fallocate = "fallocate", Mainline(op::FALLOCATE);
+    Mknod = "mknod", Proposed(crate::opcode::Proposed::Mknodat);
 }
 
 impl OpKind {
-    /// Every kind, in declaration order.
-    pub const ALL: [OpKind; 24] = [
-        OpKind::Open,
-        OpKind::Close,
-        OpKind::Read,
-        OpKind::Write,
-        OpKind::Lseek,
-        OpKind::SeekDirent,
-        OpKind::Ftruncate,
-        OpKind::Fsync,
-        OpKind::Stat,
-        OpKind::Fstat,
-        OpKind::Mkdir,
-        OpKind::Unlink,
-        OpKind::Rename,
-        OpKind::Link,
-        OpKind::Symlink,
-        OpKind::Pipe,
-        OpKind::Umask,
-        OpKind::CopyFileRange,
-        OpKind::Splice,
-        OpKind::Tee,
-        OpKind::Getdents,
-        OpKind::Fadvise,
-        OpKind::Fallocate,
-        OpKind::Mknod,
-    ];
-
-    /// The snake_case name used in files and on the command line.
-    pub fn name(self) -> &'static str {
-        match self {
-            OpKind::Open => "open",
-            OpKind::Close => "close",
-            OpKind::Read => "read",
-            OpKind::Write => "write",
-            OpKind::Lseek => "lseek",
-            OpKind::SeekDirent => "seek_dirent",
-            OpKind::Ftruncate => "ftruncate",
-            OpKind::Fsync => "fsync",
-            OpKind::Stat => "stat",
-            OpKind::Fstat => "fstat",
-            OpKind::Mkdir => "mkdir",
-            OpKind::Unlink => "unlink",
-            OpKind::Rename => "rename",
-            OpKind::Link => "link",
-            OpKind::Symlink => "symlink",
-            OpKind::Pipe => "pipe",
-            OpKind::Umask => "umask",
-            OpKind::CopyFileRange => "copy_file_range",
-            OpKind::Splice => "splice",
-            OpKind::Tee => "tee",
-            OpKind::Getdents => "getdents",
-            OpKind::Fadvise => "fadvise",
-            OpKind::Fallocate => "fallocate",
-            OpKind::Mknod => "mknod",
-        }
-    }
-
     /// Parses a name as printed by [`OpKind::name`].
     pub fn from_name(name: &str) -> Option<OpKind> {
         OpKind::ALL.iter().copied().find(|k| k.name() == name)
+    }
+
+    /// The mainline opcode number that runs this kind, if there is one.
+    pub fn mainline_opcode(self) -> Option<u8> {
+        match self.uring_opcode() {
+            UringOpcode::Mainline(n) => Some(n),
+            _ => None,
+        }
     }
 }
 

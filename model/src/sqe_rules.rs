@@ -172,37 +172,7 @@ pub mod sqe_flags {
 pub const SPLICE_F_FD_IN_FIXED: u32 = 1 << 31;
 
 /// IORING_OP_* numbers of the opcodes in the table.
-pub mod op {
-    #![allow(missing_docs)]
-    pub const NOP: u8 = 0;
-    pub const READV: u8 = 1;
-    pub const WRITEV: u8 = 2;
-    pub const FSYNC: u8 = 3;
-    pub const SYNC_FILE_RANGE: u8 = 8;
-    pub const ASYNC_CANCEL: u8 = 14;
-    pub const FALLOCATE: u8 = 17;
-    pub const OPENAT: u8 = 18;
-    pub const CLOSE: u8 = 19;
-    pub const STATX: u8 = 21;
-    pub const READ: u8 = 22;
-    pub const WRITE: u8 = 23;
-    pub const FADVISE: u8 = 24;
-    pub const MADVISE: u8 = 25;
-    pub const OPENAT2: u8 = 28;
-    pub const SPLICE: u8 = 30;
-    pub const TEE: u8 = 33;
-    pub const RENAMEAT: u8 = 35;
-    pub const UNLINKAT: u8 = 36;
-    pub const MKDIRAT: u8 = 37;
-    pub const SYMLINKAT: u8 = 38;
-    pub const LINKAT: u8 = 39;
-    pub const FSETXATTR: u8 = 41;
-    pub const SETXATTR: u8 = 42;
-    pub const FGETXATTR: u8 = 43;
-    pub const GETXATTR: u8 = 44;
-    pub const FTRUNCATE: u8 = 55;
-    pub const PIPE: u8 = 62;
-}
+pub use crate::opcode::{op, Proposed, ProposedNumbers};
 
 /// The fields of an SQE the table has rules for (`opcode`, `flags` and
 /// `user_data` are handled generically). Union members share a field: `off` is
@@ -575,25 +545,12 @@ pub enum Code {
     Mainline(u8),
     /// A proposed opcode without a mainline number: its number comes from
     /// [`Proposed`].
-    Proposed(ProposedOp),
-}
-
-/// The proposed opcodes (see `oracle::sqe::ProposedOpcodes`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ProposedOp {
-    /// COPY_FILE_RANGE, encoded like SPLICE.
-    CopyFileRange,
-    /// GETDENTS64: fd, addr = buffer, len = size, off must be 0.
-    Getdents64,
-    /// MKNODAT: fd = dirfd, addr = path, len = mode, dev in `off`.
-    Mknodat,
+    Proposed(Proposed),
 }
 
 /// The rules of one opcode.
 #[derive(Debug, Clone, Copy)]
 pub struct OpRules {
-    /// IORING_OP_ name without the prefix.
-    pub name: &'static str,
     /// Its number.
     pub code: Code,
     /// First kernel with the opcode.
@@ -641,33 +598,19 @@ impl OpRules {
             .collect()
     }
 
+    /// The IORING_OP_ name without the prefix ("SPLICE"), from the opcode table.
+    pub fn name(&self) -> &'static str {
+        match self.code {
+            Code::Mainline(n) => crate::opcode::name(n).unwrap_or("?"),
+            Code::Proposed(p) => p.uapi_name(),
+        }
+    }
+
     /// The opcode number, given the proposed numbers (None: not configured).
-    pub fn number(&self, proposed: &Proposed) -> Option<u8> {
+    pub fn number(&self, proposed: &ProposedNumbers) -> Option<u8> {
         match self.code {
             Code::Mainline(n) => Some(n),
             Code::Proposed(p) => proposed.number(p),
-        }
-    }
-}
-
-/// Configured numbers of the proposed opcodes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Proposed {
-    /// COPY_FILE_RANGE.
-    pub copy_file_range: Option<u8>,
-    /// GETDENTS64.
-    pub getdents64: Option<u8>,
-    /// MKNODAT.
-    pub mknodat: Option<u8>,
-}
-
-impl Proposed {
-    /// The number of `p`, if configured.
-    pub fn number(&self, p: ProposedOp) -> Option<u8> {
-        match p {
-            ProposedOp::CopyFileRange => self.copy_file_range,
-            ProposedOp::Getdents64 => self.getdents64,
-            ProposedOp::Mknodat => self.mknodat,
         }
     }
 }
@@ -681,7 +624,7 @@ pub struct RingProfile {
     /// derives it from the table).
     pub last_op: u8,
     /// Proposed opcode numbers of a patched kernel.
-    pub proposed: Proposed,
+    pub proposed: ProposedNumbers,
     /// The highest user address + 1 (access_ok); x86_64 with 4-level paging.
     pub task_size: u64,
 }
@@ -709,7 +652,7 @@ impl RingProfile {
         RingProfile {
             kernel: p.kernel,
             last_op,
-            proposed: Proposed::default(),
+            proposed: ProposedNumbers::NONE,
             task_size: TASK_SIZE_4LEVEL,
         }
     }
@@ -875,7 +818,7 @@ pub fn summary(kernel: (u32, u32)) -> String {
         };
         out += &format!(
             "{:16} {:>8}  zero {:2} [{}]  reads {:2}  ignored {:2} [{}]  prep checks {}  errnos {}\n",
-            r.name,
+            r.name(),
             code,
             zero.len(),
             zero.join(" "),
@@ -974,7 +917,7 @@ fn evaluate(profile: &RingProfile, sqe: &SqeFields, ctx: &SqeContext) -> Allowed
         return AllowedSet::error(EINVAL, "sqe->flags bit 7 (not an IOSQE_* flag)".into());
     }
     if fl & sqe_flags::BUFFER_SELECT != 0 && !r.buffer_select {
-        return AllowedSet::error(EOPNOTSUPP, format!("IOSQE_BUFFER_SELECT on {}", r.name));
+        return AllowedSet::error(EOPNOTSUPP, format!("IOSQE_BUFFER_SELECT on {}", r.name()));
     }
     let drain_disabled = ctx.drain_disabled || fl & sqe_flags::CQE_SKIP_SUCCESS != 0;
     if fl & sqe_flags::IO_DRAIN != 0 && drain_disabled {
@@ -984,7 +927,7 @@ fn evaluate(profile: &RingProfile, sqe: &SqeFields, ctx: &SqeContext) -> Allowed
         );
     }
     if sqe.ioprio != 0 && !r.ioprio {
-        return AllowedSet::error(EINVAL, format!("ioprio on {} (no ioprio)", r.name));
+        return AllowedSet::error(EINVAL, format!("ioprio on {} (no ioprio)", r.name()));
     }
     if sqe.personality != 0 && !ctx.personalities.contains(&sqe.personality) {
         return AllowedSet::error(EINVAL, format!("unknown personality {}", sqe.personality));
@@ -996,10 +939,10 @@ fn evaluate(profile: &RingProfile, sqe: &SqeFields, ctx: &SqeContext) -> Allowed
             Verdict::Pass => {}
             Verdict::Fail(e, why) => {
                 if maybe.is_empty() {
-                    return AllowedSet::error(e, format!("{}: {why}", r.name));
+                    return AllowedSet::error(e, format!("{}: {why}", r.name()));
                 }
                 // An earlier uncertain check may fail first.
-                let mut s = AllowedSet::error(e, format!("{}: {why}", r.name));
+                let mut s = AllowedSet::error(e, format!("{}: {why}", r.name()));
                 for (e, w) in maybe {
                     s.add_errno(e);
                     s.why += &format!(", or {w}");
@@ -1016,7 +959,7 @@ fn evaluate(profile: &RingProfile, sqe: &SqeFields, ctx: &SqeContext) -> Allowed
     }
     // Issue.
     let mut set = AllowedSet {
-        why: format!("{}: passes prep", r.name),
+        why: format!("{}: passes prep", r.name()),
         ..AllowedSet::default()
     };
     for (e, w) in &maybe {
@@ -1028,7 +971,7 @@ fn evaluate(profile: &RingProfile, sqe: &SqeFields, ctx: &SqeContext) -> Allowed
             values: [-EBADF].into(),
             range: None,
             rejected: false,
-            why: format!("{}: the file is not open (EBADF at issue)", r.name),
+            why: format!("{}: the file is not open (EBADF at issue)", r.name()),
         };
     }
     match r.res {
@@ -1445,7 +1388,6 @@ const RW_NOTE: &str = "__io_prep_rw: ioprio_check_cap, attr_type_mask (pad) 0 or
 /// The table: every opcode in scope.
 pub const TABLE: &[OpRules] = &[
     OpRules {
-        name: "NOP",
         code: Code::Mainline(op::NOP),
         since: (5, 1),
         ioprio: false,
@@ -1488,7 +1430,6 @@ pub const TABLE: &[OpRules] = &[
                len as the result, any i32 (not in opcodes.md).",
     },
     OpRules {
-        name: "READV",
         code: Code::Mainline(op::READV),
         since: (5, 1),
         ioprio: true,
@@ -1520,7 +1461,6 @@ pub const TABLE: &[OpRules] = &[
         note: RW_NOTE,
     },
     OpRules {
-        name: "WRITEV",
         code: Code::Mainline(op::WRITEV),
         since: (5, 1),
         ioprio: true,
@@ -1552,7 +1492,6 @@ pub const TABLE: &[OpRules] = &[
         note: RW_NOTE,
     },
     OpRules {
-        name: "FSYNC",
         code: Code::Mainline(op::FSYNC),
         since: (5, 1),
         ioprio: false,
@@ -1587,7 +1526,6 @@ pub const TABLE: &[OpRules] = &[
                refuses a negative off at prep (EINVAL, even with a bad fd).",
     },
     OpRules {
-        name: "SYNC_FILE_RANGE",
         code: Code::Mainline(op::SYNC_FILE_RANGE),
         since: (5, 2),
         ioprio: false,
@@ -1613,7 +1551,6 @@ pub const TABLE: &[OpRules] = &[
         note: "Not in opcodes.md: addr, buf_index, splice_fd_in must be 0.",
     },
     OpRules {
-        name: "FALLOCATE",
         code: Code::Mainline(op::FALLOCATE),
         since: (5, 6),
         ioprio: false,
@@ -1642,7 +1579,6 @@ pub const TABLE: &[OpRules] = &[
         note: "As opcodes.md.",
     },
     OpRules {
-        name: "OPENAT",
         code: Code::Mainline(op::OPENAT),
         since: (5, 6),
         ioprio: false,
@@ -1682,7 +1618,6 @@ pub const TABLE: &[OpRules] = &[
         note: "As opcodes.md; a FIFO blocks in io-wq.",
     },
     OpRules {
-        name: "CLOSE",
         code: Code::Mainline(op::CLOSE),
         since: (5, 6),
         ioprio: false,
@@ -1715,7 +1650,6 @@ pub const TABLE: &[OpRules] = &[
         note: "As opcodes.md; file_index with a non-zero fd: EINVAL.",
     },
     OpRules {
-        name: "STATX",
         code: Code::Mainline(op::STATX),
         since: (5, 6),
         ioprio: false,
@@ -1749,7 +1683,6 @@ pub const TABLE: &[OpRules] = &[
                accepts NULL since 6.11; io_uring's getname_uflags does not).",
     },
     OpRules {
-        name: "READ",
         code: Code::Mainline(op::READ),
         since: (5, 6),
         ioprio: true,
@@ -1775,7 +1708,6 @@ pub const TABLE: &[OpRules] = &[
         note: RW_NOTE,
     },
     OpRules {
-        name: "WRITE",
         code: Code::Mainline(op::WRITE),
         since: (5, 6),
         ioprio: true,
@@ -1801,7 +1733,6 @@ pub const TABLE: &[OpRules] = &[
         note: RW_NOTE,
     },
     OpRules {
-        name: "FADVISE",
         code: Code::Mainline(op::FADVISE),
         since: (5, 6),
         ioprio: false,
@@ -1837,7 +1768,6 @@ pub const TABLE: &[OpRules] = &[
         note: "As opcodes.md (addr is the 64-bit length since 6.11, must be 0 before).",
     },
     OpRules {
-        name: "MADVISE",
         code: Code::Mainline(op::MADVISE),
         since: (5, 6),
         ioprio: false,
@@ -1870,7 +1800,6 @@ pub const TABLE: &[OpRules] = &[
         note: "Not in opcodes.md: since 6.11 off is a 64-bit length (before: must be 0).",
     },
     OpRules {
-        name: "OPENAT2",
         code: Code::Mainline(op::OPENAT2),
         since: (5, 6),
         ioprio: false,
@@ -1909,7 +1838,6 @@ pub const TABLE: &[OpRules] = &[
                non-zero tail: E2BIG), then OPENAT's checks.",
     },
     OpRules {
-        name: "SPLICE",
         code: Code::Mainline(op::SPLICE),
         since: (5, 7),
         ioprio: false,
@@ -1945,7 +1873,6 @@ pub const TABLE: &[OpRules] = &[
         note: "As opcodes.md.",
     },
     OpRules {
-        name: "TEE",
         code: Code::Mainline(op::TEE),
         since: (5, 8),
         ioprio: false,
@@ -1981,7 +1908,6 @@ pub const TABLE: &[OpRules] = &[
         note: "As opcodes.md.",
     },
     OpRules {
-        name: "RENAMEAT",
         code: Code::Mainline(op::RENAMEAT),
         since: (5, 11),
         ioprio: false,
@@ -2021,7 +1947,6 @@ pub const TABLE: &[OpRules] = &[
                splice_fd_in (EINVAL).",
     },
     OpRules {
-        name: "UNLINKAT",
         code: Code::Mainline(op::UNLINKAT),
         since: (5, 11),
         ioprio: false,
@@ -2060,7 +1985,6 @@ pub const TABLE: &[OpRules] = &[
                splice_fd_in (EINVAL).",
     },
     OpRules {
-        name: "MKDIRAT",
         code: Code::Mainline(op::MKDIRAT),
         since: (5, 15),
         ioprio: false,
@@ -2093,7 +2017,6 @@ pub const TABLE: &[OpRules] = &[
         note: "As opcodes.md.",
     },
     OpRules {
-        name: "SYMLINKAT",
         code: Code::Mainline(op::SYMLINKAT),
         since: (5, 15),
         ioprio: false,
@@ -2131,7 +2054,6 @@ pub const TABLE: &[OpRules] = &[
                splice_fd_in (EINVAL).",
     },
     OpRules {
-        name: "LINKAT",
         code: Code::Mainline(op::LINKAT),
         since: (5, 15),
         ioprio: false,
@@ -2171,7 +2093,6 @@ pub const TABLE: &[OpRules] = &[
         note: "Not in opcodes.md: buf_index and splice_fd_in must be 0 (EINVAL).",
     },
     OpRules {
-        name: "FSETXATTR",
         code: Code::Mainline(op::FSETXATTR),
         since: (5, 19),
         ioprio: false,
@@ -2201,7 +2122,6 @@ pub const TABLE: &[OpRules] = &[
                addr3, pad ignored); IOSQE_FIXED_FILE is a registered index (needs_file).",
     },
     OpRules {
-        name: "SETXATTR",
         code: Code::Mainline(op::SETXATTR),
         since: (5, 19),
         ioprio: false,
@@ -2236,7 +2156,6 @@ pub const TABLE: &[OpRules] = &[
         note: "Path in addr3, resolved from the current directory (AT_FDCWD).",
     },
     OpRules {
-        name: "FGETXATTR",
         code: Code::Mainline(op::FGETXATTR),
         since: (5, 19),
         ioprio: false,
@@ -2264,7 +2183,6 @@ pub const TABLE: &[OpRules] = &[
         note: "Not in opcodes.md: xattr_flags must be 0 (EINVAL).",
     },
     OpRules {
-        name: "GETXATTR",
         code: Code::Mainline(op::GETXATTR),
         since: (5, 19),
         ioprio: false,
@@ -2298,7 +2216,6 @@ pub const TABLE: &[OpRules] = &[
         note: "Path in addr3, resolved from the current directory (AT_FDCWD).",
     },
     OpRules {
-        name: "FTRUNCATE",
         code: Code::Mainline(op::FTRUNCATE),
         since: (6, 9),
         ioprio: false,
@@ -2328,7 +2245,6 @@ pub const TABLE: &[OpRules] = &[
         note: "As opcodes.md.",
     },
     OpRules {
-        name: "PIPE",
         code: Code::Mainline(op::PIPE),
         since: (6, 16),
         ioprio: false,
@@ -2366,8 +2282,7 @@ pub const TABLE: &[OpRules] = &[
                ignored; a notification pipe without CONFIG_WATCH_QUEUE: ENOPKG.",
     },
     OpRules {
-        name: "COPY_FILE_RANGE",
-        code: Code::Proposed(ProposedOp::CopyFileRange),
+        code: Code::Proposed(Proposed::CopyFileRange),
         since: (0, 0),
         ioprio: false,
         buffer_select: false,
@@ -2403,8 +2318,7 @@ pub const TABLE: &[OpRules] = &[
                implements it (checked there by check:sqe_fields on 6.12).",
     },
     OpRules {
-        name: "GETDENTS64",
-        code: Code::Proposed(ProposedOp::Getdents64),
+        code: Code::Proposed(Proposed::Getdents64),
         since: (0, 0),
         ioprio: false,
         buffer_select: false,
@@ -2432,8 +2346,7 @@ pub const TABLE: &[OpRules] = &[
                implements it (checked there by check:sqe_fields on 6.12).",
     },
     OpRules {
-        name: "MKNODAT",
-        code: Code::Proposed(ProposedOp::Mknodat),
+        code: Code::Proposed(Proposed::Mknodat),
         since: (0, 0),
         ioprio: false,
         buffer_select: false,
@@ -2477,7 +2390,7 @@ mod tests {
         RingProfile {
             kernel: (6, 18),
             last_op: 62,
-            proposed: Proposed::default(),
+            proposed: ProposedNumbers::NONE,
             task_size: TASK_SIZE_4LEVEL,
         }
     }
@@ -2487,7 +2400,7 @@ mod tests {
         for r in TABLE {
             for f in Field::ALL {
                 let n = r.fields.iter().filter(|(g, _)| *g == f).count();
-                assert_eq!(n, 1, "{}: {f} has {n} rules", r.name);
+                assert_eq!(n, 1, "{}: {f} has {n} rules", r.name());
             }
             for kernel in [(5, 10), (6, 10), (6, 18)] {
                 for (f, _) in r.must_be_zero(kernel) {
@@ -2499,7 +2412,12 @@ mod tests {
                         .iter()
                         .filter(|c| matches!(c, Check::Zero(fs) if fs.contains(&f)))
                         .count();
-                    assert_eq!(steps, 1, "{}: zero field {f} checked {steps} times", r.name);
+                    assert_eq!(
+                        steps,
+                        1,
+                        "{}: zero field {f} checked {steps} times",
+                        r.name()
+                    );
                 }
             }
             for c in r.prep {
@@ -2509,7 +2427,7 @@ mod tests {
                             r.fields.iter().any(|(g, rule)| *g == f
                                 && (matches!(rule, Rule::Zero(_) | Rule::Since { .. }))),
                             "{}: prep checks {f} which is not a zero rule",
-                            r.name
+                            r.name()
                         );
                     }
                 }
@@ -2518,7 +2436,7 @@ mod tests {
                 r.ioprio,
                 r.rule(Ioprio, (6, 18)) != Rule::Zero(EINVAL),
                 "{}",
-                r.name
+                r.name()
             );
         }
     }

@@ -1,106 +1,8 @@
 //! What the running kernel's io_uring offers (IORING_REGISTER_PROBE).
 
-use model::OpKind;
 use serde::Serialize;
 
-/// Opcode names by number, as in include/uapi/linux/io_uring.h (6.19).
-pub const OPCODE_NAMES: [&str; 65] = [
-    "NOP",
-    "READV",
-    "WRITEV",
-    "FSYNC",
-    "READ_FIXED",
-    "WRITE_FIXED",
-    "POLL_ADD",
-    "POLL_REMOVE",
-    "SYNC_FILE_RANGE",
-    "SENDMSG",
-    "RECVMSG",
-    "TIMEOUT",
-    "TIMEOUT_REMOVE",
-    "ACCEPT",
-    "ASYNC_CANCEL",
-    "LINK_TIMEOUT",
-    "CONNECT",
-    "FALLOCATE",
-    "OPENAT",
-    "CLOSE",
-    "FILES_UPDATE",
-    "STATX",
-    "READ",
-    "WRITE",
-    "FADVISE",
-    "MADVISE",
-    "SEND",
-    "RECV",
-    "OPENAT2",
-    "EPOLL_CTL",
-    "SPLICE",
-    "PROVIDE_BUFFERS",
-    "REMOVE_BUFFERS",
-    "TEE",
-    "SHUTDOWN",
-    "RENAMEAT",
-    "UNLINKAT",
-    "MKDIRAT",
-    "SYMLINKAT",
-    "LINKAT",
-    "MSG_RING",
-    "FSETXATTR",
-    "SETXATTR",
-    "FGETXATTR",
-    "GETXATTR",
-    "SOCKET",
-    "URING_CMD",
-    "SEND_ZC",
-    "SENDMSG_ZC",
-    "READ_MULTISHOT",
-    "WAITID",
-    "FUTEX_WAIT",
-    "FUTEX_WAKE",
-    "FUTEX_WAITV",
-    "FIXED_FD_INSTALL",
-    "FTRUNCATE",
-    "BIND",
-    "LISTEN",
-    "RECV_ZC",
-    "EPOLL_WAIT",
-    "READV_FIXED",
-    "WRITEV_FIXED",
-    "PIPE",
-    "NOP128",
-    "URING_CMD128",
-];
-
-/// The mainline opcode that runs an op kind, if one exists. copy_file_range,
-/// getdents64 and mknodat have none (their proposed numbers are configuration).
-pub fn mainline_opcode(kind: OpKind) -> Option<u8> {
-    Some(match kind {
-        OpKind::Open => 18,
-        OpKind::Close => 19,
-        OpKind::Read => 22,
-        OpKind::Write => 23,
-        OpKind::Fsync => 3,
-        OpKind::Stat | OpKind::Fstat => 21,
-        OpKind::Mkdir => 37,
-        OpKind::Unlink => 36,
-        OpKind::Rename => 35,
-        OpKind::Link => 39,
-        OpKind::Symlink => 38,
-        OpKind::Ftruncate => 55,
-        OpKind::Pipe => 62,
-        OpKind::Splice => 30,
-        OpKind::Tee => 33,
-        OpKind::Fadvise => 24,
-        OpKind::Fallocate => 17,
-        OpKind::Lseek
-        | OpKind::SeekDirent
-        | OpKind::Umask
-        | OpKind::CopyFileRange
-        | OpKind::Getdents
-        | OpKind::Mknod => return None,
-    })
-}
+use model::opcode::NAMES as OPCODE_NAMES;
 
 /// One row of the probe.
 #[derive(Debug, Clone, Serialize)]
@@ -205,8 +107,8 @@ mod tests {
         assert_eq!(OPCODE_NAMES[33], "TEE");
         assert_eq!(OPCODE_NAMES[55], "FTRUNCATE");
         assert_eq!(OPCODE_NAMES[62], "PIPE");
-        for k in OpKind::ALL {
-            if let Some(op) = mainline_opcode(k) {
+        for k in model::OpKind::ALL {
+            if let Some(op) = k.mainline_opcode() {
                 assert!((op as usize) < OPCODE_NAMES.len());
             }
         }

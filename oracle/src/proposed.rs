@@ -15,15 +15,13 @@
 //! last opcode, so the ops run synchronously and are reported as unsupported on
 //! this kernel, as before.
 
-use crate::sqe::{DevField, ProposedOpcodes};
+use crate::sqe::{Proposed, ProposedOpcodes};
 
 /// The numbers the patches in kernel/patches/ give the proposed opcodes.
-pub const PATCH_NUMBERS: ProposedOpcodes = ProposedOpcodes {
-    copy_file_range: Some(58),
-    getdents64: Some(59),
-    mknodat: Some(60),
-    mknod_dev: DevField::Off,
-};
+pub const PATCH_NUMBERS: ProposedOpcodes = ProposedOpcodes::NONE
+    .with(Proposed::CopyFileRange, 58)
+    .with(Proposed::Getdents64, 59)
+    .with(Proposed::Mknodat, 60);
 
 /// The first and last (major, minor) versions whose mainline opcode table ends
 /// at IORING_OP_LISTEN (57): where [`PATCH_NUMBERS`] is the default.
@@ -100,7 +98,7 @@ mod tests {
     #[test]
     fn patch_numbers_follow_the_6_12_table() {
         // IORING_OP_LISTEN is 57 in 6.12: the patches append 58, 59, 60.
-        assert_eq!(crate::probe::OPCODE_NAMES[57], "LISTEN");
+        assert_eq!(model::opcode::NAMES[57], "LISTEN");
         let last = mainline_last_op((6, 12)).unwrap();
         assert!(PATCH_NUMBERS.check_collisions(last).is_ok());
         // On 6.15+ the same numbers are mainline opcodes and are refused.

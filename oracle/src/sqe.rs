@@ -81,31 +81,9 @@ const _: () = assert!(std::mem::size_of::<Sqe>() == 64);
 const _: () = assert!(std::mem::size_of::<squeue::Entry>() == 64);
 const _: () = assert!(std::mem::align_of::<squeue::Entry>() <= 8);
 
-/// IORING_OP_* numbers of the mainline opcodes ringspec uses (include/uapi/linux/io_uring.h).
-pub mod op {
-    #![allow(missing_docs)]
-    pub const NOP: u8 = 0;
-    pub const FSYNC: u8 = 3;
-    pub const FALLOCATE: u8 = 17;
-    pub const OPENAT: u8 = 18;
-    pub const CLOSE: u8 = 19;
-    pub const STATX: u8 = 21;
-    pub const READ: u8 = 22;
-    pub const WRITE: u8 = 23;
-    pub const FADVISE: u8 = 24;
-    pub const SPLICE: u8 = 30;
-    pub const ASYNC_CANCEL: u8 = 14;
-    pub const TEE: u8 = 33;
-    pub const RENAMEAT: u8 = 35;
-    pub const UNLINKAT: u8 = 36;
-    pub const MKDIRAT: u8 = 37;
-    pub const SYMLINKAT: u8 = 38;
-    pub const LINKAT: u8 = 39;
-    /// Since 6.9.
-    pub const FTRUNCATE: u8 = 55;
-    /// Since 6.16.
-    pub const PIPE: u8 = 62;
-}
+/// IORING_OP_* numbers (the model's opcode table, include/uapi/linux/io_uring.h).
+pub use model::opcode::op;
+pub use model::opcode::{Proposed, ProposedNumbers};
 
 /// IOSQE_* bits of [`Sqe::flags`].
 pub mod flags {
@@ -567,12 +545,9 @@ pub enum DevField {
 /// configured number is used only if the ring's probe lists it as supported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ProposedOpcodes {
-    /// COPY_FILE_RANGE's number (encoding: [`Sqe::copy_file_range`]).
-    pub copy_file_range: Option<u8>,
-    /// GETDENTS64's number (encoding: [`Sqe::getdents64`]).
-    pub getdents64: Option<u8>,
-    /// MKNODAT's number (encoding: [`Sqe::mknodat`]).
-    pub mknodat: Option<u8>,
+    /// Each proposed opcode's number (encodings: [`Sqe::copy_file_range`],
+    /// [`Sqe::getdents64`], [`Sqe::mknodat`]).
+    pub numbers: ProposedNumbers,
     /// The field MKNODAT's dev goes in.
     pub mknod_dev: DevField,
 }
@@ -581,6 +556,23 @@ pub struct ProposedOpcodes {
 pub const PROPOSED_ENV: &str = "RINGSPEC_PROPOSED";
 
 impl ProposedOpcodes {
+    /// No proposed opcode configured.
+    pub const NONE: ProposedOpcodes = ProposedOpcodes {
+        numbers: ProposedNumbers::NONE,
+        mknod_dev: DevField::Off,
+    };
+
+    /// This configuration with `p` at number `n`.
+    pub const fn with(mut self, p: Proposed, n: u8) -> ProposedOpcodes {
+        self.numbers = self.numbers.with(p, n);
+        self
+    }
+
+    /// The number configured for `p`, if any.
+    pub fn number(&self, p: Proposed) -> Option<u8> {
+        self.numbers.number(p)
+    }
+
     /// Parses `copy_file_range=70,getdents64=71,mknodat=72,mknod_dev=off` (every
     /// key optional; `mknod_dev` is `off`, `addr3` or `op_flags`; an empty string
     /// configures nothing). Numbers are 0..=255.
@@ -597,9 +589,10 @@ impl ProposedOpcodes {
                 })
             };
             match k {
-                "copy_file_range" => p.copy_file_range = Some(num()?),
-                "getdents64" | "getdents" => p.getdents64 = Some(num()?),
-                "mknodat" | "mknod" => p.mknodat = Some(num()?),
+                _ if Proposed::from_name(k).is_some() => {
+                    let op = Proposed::from_name(k).expect("checked");
+                    p.numbers.set(op, Some(num()?));
+                }
                 "mknod_dev" => {
                     p.mknod_dev = match v {
                         "off" => DevField::Off,
@@ -645,14 +638,7 @@ impl ProposedOpcodes {
 
     /// The configured (name, number) pairs.
     pub fn numbers(&self) -> Vec<(&'static str, u8)> {
-        [
-            ("copy_file_range", self.copy_file_range),
-            ("getdents64", self.getdents64),
-            ("mknodat", self.mknodat),
-        ]
-        .into_iter()
-        .filter_map(|(n, v)| v.map(|v| (n, v)))
-        .collect()
+        self.numbers.iter().map(|(p, n)| (p.name(), n)).collect()
     }
 
     /// Rejects a number that is a mainline opcode of the running kernel: below its
@@ -1030,8 +1016,19 @@ mod tests {
     fn proposed_numbers_parse_and_collide() {
         let p = ProposedOpcodes::parse("copy_file_range=70, getdents64=71,mknodat=72").unwrap();
         assert_eq!(
-            (p.copy_file_range, p.getdents64, p.mknodat, p.mknod_dev),
+            (
+                p.number(Proposed::CopyFileRange),
+                p.number(Proposed::Getdents64),
+                p.number(Proposed::Mknodat),
+                p.mknod_dev
+            ),
             (Some(70), Some(71), Some(72), DevField::Off)
+        );
+        assert_eq!(
+            ProposedOpcodes::parse("getdents=71,mknod=72").unwrap(),
+            ProposedOpcodes::NONE
+                .with(Proposed::Getdents64, 71)
+                .with(Proposed::Mknodat, 72)
         );
         assert_eq!(
             ProposedOpcodes::parse("").unwrap(),
@@ -1056,10 +1053,7 @@ mod tests {
         assert!(e.contains("both have number 70"), "{e}");
         // 6.18: last_op 62 (PIPE). 30 is SPLICE, 62 PIPE itself: both collide.
         for n in [30u8, 62] {
-            let p = ProposedOpcodes {
-                getdents64: Some(n),
-                ..Default::default()
-            };
+            let p = ProposedOpcodes::NONE.with(Proposed::Getdents64, n);
             let e = p.check_collisions(62).unwrap_err();
             assert!(e.contains("collides with a mainline opcode"), "{e}");
             assert!(e.contains(&format!("getdents64={n}")), "{e}");

@@ -343,7 +343,7 @@ impl FuzzSqe {
 
     /// An all-zero SQE of the table entry whose number is `code`, proposed
     /// opcodes resolved through `proposed` (entry 0 when none has it).
-    pub fn of_number(code: u8, proposed: &rules::Proposed) -> FuzzSqe {
+    pub fn of_number(code: u8, proposed: &rules::ProposedNumbers) -> FuzzSqe {
         let index = rules::TABLE
             .iter()
             .position(|r| r.number(proposed) == Some(code))
@@ -556,7 +556,7 @@ impl fmt::Display for Stats {
             let name = rules::TABLE
                 .iter()
                 .find(|r| r.code == Code::Mainline(*op))
-                .map_or("?", |r| r.name);
+                .map_or("?", |r| r.name());
             writeln!(
                 f,
                 "  {op:3} {name:16} sent {n:6} rejected {rej:6} ok {ok:6}"
@@ -945,10 +945,14 @@ impl Sandbox {
         let profile = RingProfile {
             kernel,
             last_op: probe.last_op(),
-            proposed: Proposed {
-                copy_file_range: proposed.copy_file_range.filter(|&n| probe.supports(n)),
-                getdents64: proposed.getdents64.filter(|&n| probe.supports(n)),
-                mknodat: proposed.mknodat.filter(|&n| probe.supports(n)),
+            proposed: {
+                let mut numbers = proposed.numbers;
+                for (p, n) in proposed.numbers.iter() {
+                    if !probe.supports(n) {
+                        numbers.set(p, None);
+                    }
+                }
+                numbers
             },
             task_size: rules::TASK_SIZE_4LEVEL,
         };
@@ -2320,7 +2324,7 @@ impl Sandbox {
                 }
             };
             rows.push(RuleCheck {
-                op: r.name,
+                op: r.name(),
                 probe: "baseline (valid SQE)".into(),
                 want: ">= 0".into(),
                 got: show_res(base),
@@ -2344,7 +2348,7 @@ impl Sandbox {
                     ),
                 };
                 rows.push(RuleCheck {
-                    op: r.name,
+                    op: r.name(),
                     probe: format!(
                         "{}=1 ({})",
                         fld.name(),
@@ -2406,7 +2410,7 @@ impl Sandbox {
                         set_field(s, fld, v);
                     })?;
                     rows.push(RuleCheck {
-                        op: r.name,
+                        op: r.name(),
                         probe: format!("{name} with a closed fd (prep before the file lookup)"),
                         want: allowed.to_string(),
                         got: show_res(got),
@@ -2420,7 +2424,7 @@ impl Sandbox {
                 }
                 let (got, allowed) = self.probe_one(&mut u, code, &*change)?;
                 rows.push(RuleCheck {
-                    op: r.name,
+                    op: r.name(),
                     probe: format!("{name} (generic)"),
                     want: format!("-{} ({})", errno::name(e), allowed),
                     got: show_res(got),
@@ -2456,14 +2460,14 @@ fn set_field(s: &mut Sqe, f: Field, v: u64) {
 /// copies 8 bytes of `r` at offset 0 (addr = splice_off_in) to `f` at its
 /// file position (off = -1); GETDENTS64 reads one record of the run directory
 /// into a 31-byte buffer; MKNODAT makes a FIFO (mode in len, dev 0 in off).
-pub fn template_with(code: u8, proposed: &rules::Proposed) -> Option<FuzzSqe> {
+pub fn template_with(code: u8, proposed: &rules::ProposedNumbers) -> Option<FuzzSqe> {
     use Field::*;
     let s = FuzzSqe::of_number(code, proposed);
     let buf = Word::Ptr(Ptr::Rw {
         offset: 0,
         aligned: true,
     });
-    if proposed.copy_file_range == Some(code) {
+    if proposed.number(Proposed::CopyFileRange) == Some(code) {
         return Some(
             s.with(Fd, Word::Fd(0))
                 .with(SpliceFdIn, Word::Fd(1))
@@ -2471,14 +2475,14 @@ pub fn template_with(code: u8, proposed: &rules::Proposed) -> Option<FuzzSqe> {
                 .with(Len, Word::Small(8)),
         );
     }
-    if proposed.getdents64 == Some(code) {
+    if proposed.number(Proposed::Getdents64) == Some(code) {
         return Some(
             s.with(Fd, Word::Fd(3))
                 .with(Addr, buf)
                 .with(Len, Word::Small(31)),
         );
     }
-    if proposed.mknodat == Some(code) {
+    if proposed.number(Proposed::Mknodat) == Some(code) {
         return Some(
             s.with(Fd, Word::Fd(3))
                 .with(Addr, Word::Ptr(Ptr::Path(6)))
@@ -2622,7 +2626,7 @@ pub fn seeds() -> Vec<(String, FuzzInput)> {
     for r in rules::TABLE {
         let Code::Mainline(n) = r.code else { continue };
         let t = template(n).expect("a template per mainline opcode");
-        let name = r.name.to_ascii_lowercase();
+        let name = r.name().to_ascii_lowercase();
         out.push((format!("{name}-valid"), one(t.clone())));
         for (f, _) in r.must_be_zero((6, 18)) {
             out.push((
@@ -2786,7 +2790,7 @@ mod tests {
     fn every_mainline_opcode_has_a_template() {
         for r in rules::TABLE {
             if let Code::Mainline(n) = r.code {
-                assert!(template(n).is_some(), "{}", r.name);
+                assert!(template(n).is_some(), "{}", r.name());
             }
         }
     }

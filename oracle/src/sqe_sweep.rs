@@ -126,7 +126,7 @@ pub fn probes_of(r: &'static OpRules, opcode: u8, kernel: (u32, u32)) -> Vec<Pro
     let mut out = Vec::new();
     let mut push = |target, value, expect, rule| {
         out.push(Probe {
-            op: r.name,
+            op: r.name(),
             opcode,
             target,
             value,
@@ -221,7 +221,7 @@ pub fn plan(profile: &RingProfile, supported: &dyn Fn(u8) -> bool) -> (Vec<Probe
                 Some(n) => n,
                 None => {
                     missing.push(Missing {
-                        op: r.name,
+                        op: r.name(),
                         why: "unsupported on this kernel (no mainline opcode; \
                               RINGSPEC_PROPOSED names none)"
                             .into(),
@@ -239,7 +239,7 @@ pub fn plan(profile: &RingProfile, supported: &dyn Fn(u8) -> bool) -> (Vec<Probe
             } else {
                 format!("unsupported on this kernel (opcode {number} not offered by the probe)")
             };
-            missing.push(Missing { op: r.name, why });
+            missing.push(Missing { op: r.name(), why });
             continue;
         }
         probes.extend(probes_of(r, number, profile.kernel));
@@ -406,13 +406,13 @@ pub fn show_value(v: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use model::sqe_rules::{op, Proposed, TASK_SIZE_4LEVEL};
+    use model::sqe_rules::{op, ProposedNumbers, TASK_SIZE_4LEVEL};
 
     fn profile(kernel: (u32, u32), last_op: u8) -> RingProfile {
         RingProfile {
             kernel,
             last_op,
-            proposed: Proposed::default(),
+            proposed: ProposedNumbers::NONE,
             task_size: TASK_SIZE_4LEVEL,
         }
     }

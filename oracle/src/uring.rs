@@ -698,30 +698,7 @@ impl Uring {
     /// ones, None where no opcode exists (lseek, seek_dirent, umask, unconfigured
     /// proposed ones).
     pub fn opcode(&self, kind: OpKind) -> Option<u8> {
-        use sqe::op;
-        Some(match kind {
-            OpKind::Open => op::OPENAT,
-            OpKind::Close => op::CLOSE,
-            OpKind::Read => op::READ,
-            OpKind::Write => op::WRITE,
-            OpKind::Ftruncate => op::FTRUNCATE,
-            OpKind::Fsync => op::FSYNC,
-            OpKind::Stat | OpKind::Fstat => op::STATX,
-            OpKind::Mkdir => op::MKDIRAT,
-            OpKind::Unlink => op::UNLINKAT,
-            OpKind::Rename => op::RENAMEAT,
-            OpKind::Link => op::LINKAT,
-            OpKind::Symlink => op::SYMLINKAT,
-            OpKind::Pipe => op::PIPE,
-            OpKind::Splice => op::SPLICE,
-            OpKind::Tee => op::TEE,
-            OpKind::Fadvise => op::FADVISE,
-            OpKind::Fallocate => op::FALLOCATE,
-            OpKind::CopyFileRange => return self.proposed.copy_file_range,
-            OpKind::Getdents => return self.proposed.getdents64,
-            OpKind::Mknod => return self.proposed.mknodat,
-            OpKind::Lseek | OpKind::SeekDirent | OpKind::Umask => return None,
-        })
+        self.proposed.numbers.opcode_of(kind)
     }
 
     /// Whether ops of `kind` go through io_uring here: None when no opcode exists
@@ -1001,7 +978,9 @@ impl Uring {
                 len,
                 flags,
             } => Sqe::copy_file_range(
-                self.proposed.copy_file_range.expect("checked by ring_path"),
+                self.proposed
+                    .number(sqe::Proposed::CopyFileRange)
+                    .expect("checked by ring_path"),
                 self.operand(*fd_in),
                 offi64(*off_in),
                 self.operand(*fd_out),
@@ -1014,7 +993,9 @@ impl Uring {
                 keep.words = vec![0u64; (*count as usize).div_ceil(8).max(1)];
                 let buf = keep.words.as_mut_ptr() as u64;
                 Sqe::getdents64(
-                    self.proposed.getdents64.expect("checked by ring_path"),
+                    self.proposed
+                        .number(sqe::Proposed::Getdents64)
+                        .expect("checked by ring_path"),
                     self.operand(*fd),
                     buf,
                     *count as u32,
@@ -1030,7 +1011,9 @@ impl Uring {
             } => {
                 let p = keep.path(path);
                 Sqe::mknodat(
-                    self.proposed.mknodat.expect("checked by ring_path"),
+                    self.proposed
+                        .number(sqe::Proposed::Mknodat)
+                        .expect("checked by ring_path"),
                     self.sys.dir(*dir),
                     p,
                     mknod_mode(*node_type, *perm),

@@ -72,12 +72,10 @@ pub fn ring_checks() -> Vec<(&'static str, Vec<OpKind>, OpKind, RingCheck)> {
 /// The configured number of `kind`'s proposed opcode, if the running kernel's
 /// probe supports it; else why not ("unsupported on this kernel: ...").
 pub fn opcode_number(kind: OpKind, p: &ProposedOpcodes) -> Result<u8, String> {
-    let n = match kind {
-        OpKind::CopyFileRange => p.copy_file_range,
-        OpKind::Getdents => p.getdents64,
-        OpKind::Mknod => p.mknodat,
-        _ => return Err(format!("{kind} is not a proposed opcode")),
+    let model::opcode::UringOpcode::Proposed(op) = kind.uring_opcode() else {
+        return Err(format!("{kind} is not a proposed opcode"));
     };
+    let n = p.number(op);
     let Some(n) = n else {
         return Err(format!(
             "unsupported on this kernel: no io_uring opcode for {kind} (none configured; \

@@ -4,6 +4,7 @@
 //! cancelled after it. Each takes a directory of its
 //! own (an fd) and the configured opcode numbers, and returns its problems.
 
+use crate::sqe::Proposed;
 use crate::sqe::{flags, DevField, FdOperand, ProposedOpcodes, Sqe};
 use io_uring::IoUring;
 use std::collections::BTreeMap;
@@ -111,7 +112,7 @@ pub fn sqe_fields(dir: RawFd, p: &ProposedOpcodes) -> Vec<String> {
         ("addr3", |s| s.addr3 = 8),
         ("pad", |s| s.pad = 1),
     ];
-    if let Some(n) = p.copy_file_range {
+    if let Some(n) = p.number(Proposed::CopyFileRange) {
         let good = Sqe::copy_file_range(
             n,
             FdOperand::Plain(src.as_raw_fd()),
@@ -138,7 +139,7 @@ pub fn sqe_fields(dir: RawFd, p: &ProposedOpcodes) -> Vec<String> {
         }
         cases.push(("copy_file_range valid".into(), good, 4));
     }
-    if let Some(n) = p.getdents64 {
+    if let Some(n) = p.number(Proposed::Getdents64) {
         let good = Sqe::getdents64(n, FdOperand::Plain(d.as_raw_fd()), bufp, 4096);
         let spoils: [(&str, Spoil); 6] = [
             ("off", |s| s.off = 1),
@@ -156,7 +157,7 @@ pub fn sqe_fields(dir: RawFd, p: &ProposedOpcodes) -> Vec<String> {
     }
     let path = c("sqe_fifo");
     let path2 = c("sqe_fifo2");
-    if let Some(n) = p.mknodat {
+    if let Some(n) = p.number(Proposed::Mknodat) {
         let good = |pp: &CString| {
             Sqe::mknodat(
                 n,
@@ -213,7 +214,7 @@ pub fn sqe_fields(dir: RawFd, p: &ProposedOpcodes) -> Vec<String> {
     }
     // The spoiled fields are the only difference: the unspoiled getdents64
     // must have read something (the directory has entries).
-    if let Some(n) = p.getdents64 {
+    if let Some(n) = p.number(Proposed::Getdents64) {
         // SAFETY: the fd is valid.
         unsafe { libc::lseek(d.as_raw_fd(), 0, libc::SEEK_SET) };
         let good = Sqe::getdents64(n, FdOperand::Plain(d.as_raw_fd()), bufp, 4096);
@@ -317,7 +318,7 @@ fn race(fd: RawFd, stop: &std::sync::atomic::AtomicBool) -> Racer {
 /// stream passes through (0 or the d_off of a returned record, or an
 /// end-of-directory value beyond them: never a torn value).
 pub fn getdents_concurrent(dir: RawFd, p: &ProposedOpcodes) -> Vec<String> {
-    let Some(n) = p.getdents64 else {
+    let Some(n) = p.number(Proposed::Getdents64) else {
         return vec!["getdents64 not configured".into()];
     };
     if let Err(e) = (|| -> Result<(), String> {
@@ -492,7 +493,7 @@ pub fn getdents_concurrent(dir: RawFd, p: &ProposedOpcodes) -> Vec<String> {
 /// capability is dropped with capset(2) on a thread of its own (io_uring
 /// captures the submitter's credentials for io-wq).
 pub fn mknod_eperm(dir: RawFd, p: &ProposedOpcodes) -> Vec<String> {
-    let Some(n) = p.mknodat else {
+    let Some(n) = p.number(Proposed::Mknodat) else {
         return vec!["mknodat not configured".into()];
     };
     // SAFETY: geteuid has no preconditions.
@@ -559,7 +560,7 @@ pub fn mknod_eperm(dir: RawFd, p: &ProposedOpcodes) -> Vec<String> {
 /// creates nothing and frees its name (the opcode's cleanup; a leak there is
 /// kmemleak's to report on a debug kernel).
 pub fn mknod_prep_failures(dir: RawFd, p: &ProposedOpcodes) -> Vec<String> {
-    let Some(n) = p.mknodat else {
+    let Some(n) = p.number(Proposed::Mknodat) else {
         return vec!["mknodat not configured".into()];
     };
     let Ok(mut ring) = IoUring::new(8) else {

@@ -7,7 +7,6 @@ use super::{
     SuiteSettings, FORMAT, MAX_FAILURES,
 };
 use crate::campaign::{self, CampaignConfig, Target};
-use crate::probe::{mainline_opcode, OPCODE_NAMES};
 use crate::regression::Regression;
 use crate::scenario::{load_dir, matches_filter, Scenario, ScenarioResult};
 use crate::scratch::{FsChoice, Scratch};
@@ -169,10 +168,10 @@ pub fn kernel_facts() -> KernelFacts {
 pub fn probe_rows(facts: &IoUringFacts) -> Vec<Row> {
     let mut rows = Vec::new();
     for kind in OpKind::ALL {
-        let Some(op) = mainline_opcode(kind) else {
+        let Some(op) = kind.mainline_opcode() else {
             continue;
         };
-        let name = OPCODE_NAMES.get(op as usize).copied().unwrap_or("?");
+        let name = model::opcode::name(op).unwrap_or("?");
         let supported = facts.opcodes.iter().any(|o| o.opcode == op && o.supported);
         rows.push(Row {
             opcode: kind.name().to_string(),
@@ -538,10 +537,10 @@ fn not_judged_note(c: &Counts, first: &[String]) -> Option<String> {
 }
 
 fn unsupported_note(t: &Target, kind: OpKind) -> String {
-    match mainline_opcode(kind) {
+    match kind.mainline_opcode() {
         Some(op) => format!(
             "IORING_OP_{} ({op}) unsupported by this kernel (via {})",
-            OPCODE_NAMES.get(op as usize).copied().unwrap_or("?"),
+            model::opcode::name(op).unwrap_or("?"),
             t.name
         ),
         None => format!("no io_uring opcode for {} on {}", kind.name(), t.name),
@@ -794,7 +793,7 @@ mod tests {
             opcodes: (0..65u8)
                 .map(|op| OpcodeFact {
                     opcode: op,
-                    name: OPCODE_NAMES[op as usize].to_string(),
+                    name: model::opcode::name(op).unwrap_or("?").to_string(),
                     supported: op < 31,
                 })
                 .collect(),

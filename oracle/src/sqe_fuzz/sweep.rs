@@ -94,7 +94,7 @@ impl Sandbox {
                 op: m.op.to_string(),
                 opcode: rules::TABLE
                     .iter()
-                    .find(|r| r.name == m.op)
+                    .find(|r| r.name() == m.op)
                     .and_then(|r| match r.code {
                         Code::Mainline(n) => Some(n),
                         Code::Proposed(_) => None,
