@@ -170,6 +170,9 @@ pub enum Data {
     Bytes(Vec<u8>),
     /// Records returned by getdents64, in the order the kernel gave them.
     Dirents(Vec<Dirent>),
+    /// A getdents64 buffer no caller can walk: why (a bad d_reclen at a byte
+    /// offset). Never allowed by the model.
+    MalformedDirents(String),
     /// statx fields.
     Stat(Stat),
     /// Explicit offsets written back by copy_file_range/splice (syscall interface
@@ -245,6 +248,7 @@ impl fmt::Display for Outcome {
                 s.file_type, s.perm, s.size, s.nlink, s.rdev.0, s.rdev.1
             ),
             Data::Offsets(i, o) => write!(f, " offsets=({i:?}, {o:?})"),
+            Data::MalformedDirents(why) => write!(f, " malformed dirents ({why})"),
         }
     }
 }

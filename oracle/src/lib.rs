@@ -8,6 +8,7 @@ pub mod campaign;
 pub mod checks;
 pub mod deadline;
 pub mod differential;
+pub mod dirent;
 pub mod faults;
 pub mod gate;
 pub mod gen;

@@ -72,46 +72,6 @@ fn cstr(p: &str) -> CString {
 }
 
 /// One getdents64 record as the kernel laid it out.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct RawDirent {
-    /// The cookie: where iteration resumes after this entry.
-    pub d_off: i64,
-    /// d_reclen.
-    pub reclen: u16,
-    /// d_type.
-    pub d_type: u8,
-    /// The name without its NUL.
-    pub name: Vec<u8>,
-}
-
-/// Parses the records of a getdents64 buffer (`buf` is exactly the bytes returned).
-pub(crate) fn parse_dirents(buf: &[u8]) -> Vec<RawDirent> {
-    let mut out = Vec::new();
-    let mut at = 0usize;
-    while at + 19 <= buf.len() {
-        let rec = &buf[at..];
-        let d_off = i64::from_ne_bytes(rec[8..16].try_into().expect("8 bytes"));
-        let reclen = u16::from_ne_bytes(rec[16..18].try_into().expect("2 bytes"));
-        let d_type = rec[18];
-        if (reclen as usize) < 19 || at + reclen as usize > buf.len() {
-            break; // malformed: never loop or read past the buffer
-        }
-        let name_area = &rec[19..reclen as usize];
-        let len = name_area
-            .iter()
-            .position(|&b| b == 0)
-            .unwrap_or(name_area.len());
-        out.push(RawDirent {
-            d_off,
-            reclen,
-            d_type,
-            name: name_area[..len].to_vec(),
-        });
-        at += reclen as usize;
-    }
-    out
-}
-
 /// Calls getdents64 with a `count`-byte, 8-byte aligned buffer; returns the bytes.
 fn getdents_raw(fd: RawFd, count: usize) -> Result<Vec<u8>, i32> {
     let mut buf = vec![0u64; count.div_ceil(8).max(1)];
@@ -134,7 +94,8 @@ pub(crate) fn list_dir(fd: RawFd) -> Result<Vec<(Vec<u8>, u8)>, i32> {
         if bytes.is_empty() {
             return Ok(out);
         }
-        for d in parse_dirents(&bytes) {
+        let recs = crate::dirent::parse(&bytes).map_err(|_| libc::EIO)?;
+        for d in recs {
             if d.name != b"." && d.name != b".." {
                 out.push((d.name, d.d_type));
             }
@@ -505,7 +466,12 @@ impl Syscalls {
     /// records, whose cookies are appended to the operand's list (what
     /// `seek_dirent` indexes). Shared with the io_uring backend.
     pub(crate) fn dirents_outcome(&mut self, f: FdRef, bytes: &[u8]) -> Outcome {
-        let recs = parse_dirents(bytes);
+        let recs = match crate::dirent::parse(bytes) {
+            Ok(recs) => recs,
+            Err(malformed) => {
+                return Outcome::ok_with(bytes.len() as i64, Data::MalformedDirents(malformed))
+            }
+        };
         if let Some(c) = self.cookies_mut(f) {
             c.extend(recs.iter().map(|d| d.d_off));
         }

@@ -230,25 +230,12 @@ pub fn sqe_fields(dir: RawFd, p: &ProposedOpcodes) -> Vec<String> {
     problems
 }
 
-/// One linux_dirent64 record: (d_off, name).
+/// The records of a GETDENTS64 buffer as (d_off, name) ([`crate::dirent::parse`]).
 fn parse_dirents(bytes: &[u8]) -> Result<Vec<(i64, String)>, String> {
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes.len() - i < 19 {
-            return Err(format!("a truncated record at byte {i}"));
-        }
-        let off = i64::from_ne_bytes(bytes[i + 8..i + 16].try_into().expect("8"));
-        let reclen = u16::from_ne_bytes([bytes[i + 16], bytes[i + 17]]) as usize;
-        if reclen < 20 || i + reclen > bytes.len() {
-            return Err(format!("a bad d_reclen {reclen} at byte {i}"));
-        }
-        let name = &bytes[i + 19..i + reclen];
-        let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
-        out.push((off, String::from_utf8_lossy(&name[..end]).into_owned()));
-        i += reclen;
-    }
-    Ok(out)
+    Ok(crate::dirent::parse(bytes)?
+        .into_iter()
+        .map(|d| (d.d_off, String::from_utf8_lossy(&d.name).into_owned()))
+        .collect())
 }
 
 /// Rounds of [`getdents_concurrent`] (each lists the whole directory).
