@@ -26,17 +26,39 @@ macro_rules! errnos {
                 }
             }
         }
+
+        /// The same values as plain `i32`s (CQE results, raw syscall returns).
+        pub mod raw_errno {
+            $(#[allow(missing_docs)] pub const $name: i32 = $val;)*
+        }
     };
 }
 
-// x86_64/generic Linux values.
+// x86_64/generic Linux values: the one errno table of ringspec.
 errnos! {
     EPERM = 1, ENOENT = 2, EINTR = 4, EIO = 5, ENXIO = 6, E2BIG = 7, EBADF = 9,
     EAGAIN = 11, ENOMEM = 12, EACCES = 13, EFAULT = 14, EBUSY = 16, EEXIST = 17,
     EXDEV = 18, ENODEV = 19, ENOTDIR = 20, EISDIR = 21, EINVAL = 22, ENFILE = 23,
     EMFILE = 24, ETXTBSY = 26, EFBIG = 27, ENOSPC = 28, ESPIPE = 29, EROFS = 30,
     EMLINK = 31, EPIPE = 32, ERANGE = 34, ETIME = 62, ENAMETOOLONG = 36, ENOSYS = 38,
-    ENOTEMPTY = 39, ELOOP = 40, EOVERFLOW = 75, EOPNOTSUPP = 95, ECANCELED = 125,
+    ENOTEMPTY = 39, ELOOP = 40, ENODATA = 61, ENOPKG = 65, EOVERFLOW = 75,
+    EOPNOTSUPP = 95, ENOBUFS = 105, EDQUOT = 122, ECANCELED = 125,
+    // Kernel-internal; seen in CQEs of requests cancelled while blocked in an
+    // io-wq worker (see `oracle::uring::CANCELLED_RESULTS`).
+    ERESTARTSYS = 512, ERESTARTNOINTR = 513, ERESTARTNOHAND = 514,
+    ERESTART_RESTARTBLOCK = 516,
+}
+
+impl Errno {
+    /// A raw result (a CQE's `res`, a syscall's return): the value when it is
+    /// not negative, else `-NAME` ("-EINVAL"). The one formatter of raw results.
+    pub fn format_result(res: i32) -> String {
+        if res < 0 {
+            format!("-{}", Errno(-res))
+        } else {
+            res.to_string()
+        }
+    }
 }
 
 impl fmt::Display for Errno {

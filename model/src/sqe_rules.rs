@@ -43,100 +43,11 @@ use std::fmt;
 
 /// Errno values the table uses (x86_64/generic Linux).
 pub mod errno {
-    #![allow(missing_docs)]
-    pub const EPERM: i32 = 1;
-    pub const ENOENT: i32 = 2;
-    pub const EINTR: i32 = 4;
-    pub const EIO: i32 = 5;
-    pub const ENXIO: i32 = 6;
-    pub const E2BIG: i32 = 7;
-    pub const EBADF: i32 = 9;
-    pub const EAGAIN: i32 = 11;
-    pub const ENOMEM: i32 = 12;
-    pub const EACCES: i32 = 13;
-    pub const EFAULT: i32 = 14;
-    pub const EBUSY: i32 = 16;
-    pub const EEXIST: i32 = 17;
-    pub const EXDEV: i32 = 18;
-    pub const ENODEV: i32 = 19;
-    pub const ENOTDIR: i32 = 20;
-    pub const EISDIR: i32 = 21;
-    pub const EINVAL: i32 = 22;
-    pub const ENFILE: i32 = 23;
-    pub const EMFILE: i32 = 24;
-    pub const ETXTBSY: i32 = 26;
-    pub const EFBIG: i32 = 27;
-    pub const ENOSPC: i32 = 28;
-    pub const ESPIPE: i32 = 29;
-    pub const EROFS: i32 = 30;
-    pub const EMLINK: i32 = 31;
-    pub const EPIPE: i32 = 32;
-    pub const ERANGE: i32 = 34;
-    pub const ENAMETOOLONG: i32 = 36;
-    pub const ENOTEMPTY: i32 = 39;
-    pub const ELOOP: i32 = 40;
-    pub const ENODATA: i32 = 61;
-    pub const ENOPKG: i32 = 65;
-    pub const EOVERFLOW: i32 = 75;
-    pub const EOPNOTSUPP: i32 = 95;
-    pub const ENOBUFS: i32 = 105;
-    pub const EDQUOT: i32 = 122;
-    pub const ECANCELED: i32 = 125;
-    /// Kernel-internal; seen in CQEs of requests cancelled while blocked in an
-    /// io-wq worker (see `oracle::uring::CANCELLED_RESULTS`).
-    pub const ERESTARTSYS: i32 = 512;
-    pub const ERESTARTNOINTR: i32 = 513;
-    pub const ERESTARTNOHAND: i32 = 514;
-    pub const ERESTART_RESTARTBLOCK: i32 = 516;
+    pub use crate::outcome::raw_errno::*;
 
     /// The symbolic name of an errno value, `E<n>` for others.
     pub fn name(e: i32) -> String {
-        let n = match e {
-            EPERM => "EPERM",
-            ENOENT => "ENOENT",
-            EINTR => "EINTR",
-            EIO => "EIO",
-            ENXIO => "ENXIO",
-            E2BIG => "E2BIG",
-            EBADF => "EBADF",
-            EAGAIN => "EAGAIN",
-            ENOMEM => "ENOMEM",
-            EACCES => "EACCES",
-            EFAULT => "EFAULT",
-            EBUSY => "EBUSY",
-            EEXIST => "EEXIST",
-            EXDEV => "EXDEV",
-            ENODEV => "ENODEV",
-            ENOTDIR => "ENOTDIR",
-            EISDIR => "EISDIR",
-            EINVAL => "EINVAL",
-            ENFILE => "ENFILE",
-            EMFILE => "EMFILE",
-            ETXTBSY => "ETXTBSY",
-            EFBIG => "EFBIG",
-            ENOSPC => "ENOSPC",
-            ESPIPE => "ESPIPE",
-            EROFS => "EROFS",
-            EMLINK => "EMLINK",
-            EPIPE => "EPIPE",
-            ERANGE => "ERANGE",
-            ENAMETOOLONG => "ENAMETOOLONG",
-            ENOTEMPTY => "ENOTEMPTY",
-            ELOOP => "ELOOP",
-            ENODATA => "ENODATA",
-            ENOPKG => "ENOPKG",
-            EOVERFLOW => "EOVERFLOW",
-            EOPNOTSUPP => "EOPNOTSUPP",
-            ENOBUFS => "ENOBUFS",
-            EDQUOT => "EDQUOT",
-            ECANCELED => "ECANCELED",
-            ERESTARTSYS => "ERESTARTSYS",
-            ERESTARTNOINTR => "ERESTARTNOINTR",
-            ERESTARTNOHAND => "ERESTARTNOHAND",
-            ERESTART_RESTARTBLOCK => "ERESTART_RESTARTBLOCK",
-            _ => return format!("E{e}"),
-        };
-        n.to_string()
+        crate::Errno(e).name()
     }
 }
 

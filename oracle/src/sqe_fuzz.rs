@@ -1951,11 +1951,7 @@ impl Sandbox {
         for i in 0..n {
             if let Some(res) = res_of[i] {
                 if !allowed[i].allows(res) {
-                    let shown = if res < 0 {
-                        format!("-{}", errno::name(-res))
-                    } else {
-                        res.to_string()
-                    };
+                    let shown = model::Errno::format_result(res);
                     return Err(self
                         .finding(
                             resolved,
@@ -2231,11 +2227,7 @@ pub fn stats() -> Stats {
 // Rule verification.
 
 fn show_res(r: i32) -> String {
-    if r < 0 {
-        format!("-{}", errno::name(-r))
-    } else {
-        r.to_string()
-    }
+    model::Errno::format_result(r)
 }
 
 impl Sandbox {

@@ -55,10 +55,7 @@ fn run(ring: &mut IoUring, sqes: &[Sqe], deadline: Duration) -> Vec<Option<i32>>
 }
 
 fn errno_name(res: i32) -> String {
-    if res >= 0 {
-        return res.to_string();
-    }
-    format!("-{:?}", nix::errno::Errno::from_raw(-res))
+    model::Errno::format_result(res)
 }
 
 fn c(path: &str) -> CString {
