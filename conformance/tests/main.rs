@@ -9,11 +9,13 @@
 //!   libFuzzer, and the model's SQE table verified field by field on this kernel.
 //! - `sqe_sweep`: every rejection rule of the SQE table at its boundary values,
 //!   every flag bit alone, with the sandbox's state compared before and after.
+//! - `knobs`: every `RINGSPEC_*` variable the sources read is in the README.
 //! - `minimize`: findings in long sequences are minimized below their first
 //!   divergence and confirmed by replay before they are reported.
 
 mod boundaries;
 mod faults;
+mod knobs;
 mod large_dirs;
 mod minimize;
 mod proposed;

@@ -1,8 +1,6 @@
 //! ringspec's oracle: backends that run ops (model, syscalls, io_uring), scratch
 //! roots, scenario tables and the differential runner.
 
-#![warn(missing_docs)]
-
 pub mod backend;
 pub mod campaign;
 pub mod checks;

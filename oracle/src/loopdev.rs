@@ -11,8 +11,6 @@
 //! close; with autoclear set from the start, the device is also released when the
 //! process dies without running destructors.
 
-#![warn(missing_docs)]
-
 use nix::errno::Errno;
 use std::ffi::CString;
 use std::fmt;

@@ -25,8 +25,6 @@
 //! `unshare(CLONE_NEWNS)` as root) so that tests running on several threads do not
 //! share them. A `Scratch` is therefore neither `Send` nor `Sync`.
 
-#![warn(missing_docs)]
-
 pub mod claim;
 
 use crate::loopdev::{LoopDevice, LoopError};

@@ -28,8 +28,6 @@
 //! | 48 | 8 | `addr3` | attr_ptr, optval |
 //! | 56 | 8 | `pad` | __pad2, attr_type_mask |
 
-#![warn(missing_docs)]
-
 use io_uring::squeue;
 use std::fmt;
 use std::os::fd::RawFd;

@@ -54,8 +54,6 @@
 //! process's closed; the ring completes a NOP afterwards; every wait has a
 //! deadline, and a request that never completes, even after a cancel, is a hang.
 
-#![warn(missing_docs)]
-
 use crate::scratch::{Roots, Scratch};
 use crate::sqe::Sqe;
 use crate::uring::RingProbe;

@@ -12,8 +12,6 @@
 //! refuses with EACCES itself), and the snapshot never follows symlinks, never
 //! opens devices and never reads FIFOs.
 
-#![warn(missing_docs)]
-
 use crate::backend::Backend;
 use crate::scratch::{isolate_thread_fs, Roots};
 use model::{

@@ -71,8 +71,6 @@
 //! namespace are per-thread; io-wq workers and the SQPOLL thread share the
 //! creating thread's fs_struct, so they see the same umask).
 
-#![warn(missing_docs)]
-
 use crate::backend::Backend;
 use crate::scratch::Roots;
 use crate::sqe::{self, FdOperand, ProposedOpcodes, Sqe};

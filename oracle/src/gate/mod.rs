@@ -733,10 +733,7 @@ fn write_reports(opts: &GateOptions, report: GateReport) -> Result<GateOutcome, 
         files.push(p);
         Ok(())
     };
-    write(
-        "report.json",
-        &(serde_json::to_string_pretty(&report).expect("json") + "\n"),
-    )?;
+    write("report.json", &report::json(&report))?;
     write("results.ktap", &report::ktap(&report))?;
     write("junit.xml", &report::junit(&report))?;
     let mut summary = report::markdown(&report);

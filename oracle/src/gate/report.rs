@@ -1,6 +1,6 @@
 //! The gate's reports: KTAP (Documentation/dev-tools/ktap.rst), JUnit XML
-//! (quick-junit) and a short markdown summary. The JSON report is the
-//! [`GateReport`] itself.
+//! (quick-junit), a short markdown summary and the JSON report ([`json`]: the
+//! [`GateReport`] itself).
 //!
 //! KTAP: one top-level test per (filesystem, target) with a nested KTAP block
 //! of its rows ("splice scenarios:splice"); an unsupported row is
@@ -52,6 +52,11 @@ fn no_result(report: &GateReport) -> (&'static str, String) {
         None if report.reasons.is_empty() => ("infrastructure", "no result".to_string()),
         None => ("kernel", report.reasons.join("\n")),
     }
+}
+
+/// The JSON report (report.json): the [`GateReport`], pretty-printed.
+pub fn json(report: &GateReport) -> String {
+    serde_json::to_string_pretty(report).expect("a GateReport serializes") + "\n"
 }
 
 /// The KTAP report.
@@ -601,77 +606,31 @@ mod tests {
         GateReport::judge("host", Ok(r), None, Duration::from_secs(2))
     }
 
+    // The rendered reports of one fixed report, as insta snapshots
+    // (snapshots/oracle__gate__report__tests__*.snap). The fixture fixes what
+    // would vary between runs: the kernel release, the wall and suite times, the
+    // image ("host"); no temporary path reaches a report. `cargo insta review`
+    // (or INSTA_UPDATE=always) accepts an intended change; CI sets
+    // INSTA_UPDATE=no, so a mismatch fails it.
+
     #[test]
     fn ktap_golden() {
-        let want = "\
-KTAP version 1
-# ringspec gate: kernel 6.12.100+deb12-amd64 (host): FAILED
-# io_uring: usable, 2 opcodes supported (IORING_OP_LAST 2)
-# config: CONFIG_IO_URING=y
-1..3
-  KTAP version 1
-  # Subtest: - io_uring
-  1..1
-  ok 1 tee probe # SKIP IORING_OP_TEE (33)
-ok 1 - io_uring # SKIP all unsupported
-  KTAP version 1
-  # Subtest: tmpfs syscalls
-  1..2
-  ok 1 read sequences
-  # 1 of 6 cases failed
-  # splice_len0: run: kernel: expected 0, got -EBADF no. see
-  not ok 2 splice scenarios:splice
-not ok 2 tmpfs syscalls
-  KTAP version 1
-  # Subtest: tmpfs uring/single
-  1..2
-  ok 1 read sequences
-  ok 2 tee sequences # SKIP IORING_OP_TEE (33) unsupported by this kernel (via uring/single)
-ok 3 tmpfs uring/single
-# Totals: pass:2 fail:1 xfail:0 xpass:0 skip:2 error:0
-";
-        assert_eq!(ktap(&fixed_report()), want);
+        insta::assert_snapshot!("ktap", ktap(&fixed_report()));
     }
 
     #[test]
     fn junit_golden() {
-        let want = r#"<?xml version="1.0" encoding="UTF-8"?>
-<testsuites name="ringspec-gate" tests="5" failures="1" errors="0">
-    <testsuite name="- io_uring" tests="1" disabled="1" errors="0" failures="0">
-        <properties>
-            <property name="kernel" value="6.12.100+deb12-amd64"/>
-            <property name="image" value="host"/>
-        </properties>
-        <testcase name="tee probe" classname="ringspec.-.io_uring">
-            <skipped message="IORING_OP_TEE (33)" type="unsupported"/>
-        </testcase>
-    </testsuite>
-    <testsuite name="tmpfs syscalls" tests="2" disabled="0" errors="0" failures="1">
-        <properties>
-            <property name="kernel" value="6.12.100+deb12-amd64"/>
-            <property name="image" value="host"/>
-        </properties>
-        <testcase name="read sequences" classname="ringspec.tmpfs.syscalls">
-        </testcase>
-        <testcase name="splice scenarios:splice" classname="ringspec.tmpfs.syscalls">
-            <failure message="splice_len0: run: kernel: expected 0, got -EBADF # see" type="divergence">splice_len0: run: kernel: expected 0, got -EBADF # see</failure>
-        </testcase>
-    </testsuite>
-    <testsuite name="tmpfs uring/single" tests="2" disabled="1" errors="0" failures="0">
-        <properties>
-            <property name="kernel" value="6.12.100+deb12-amd64"/>
-            <property name="image" value="host"/>
-        </properties>
-        <testcase name="read sequences" classname="ringspec.tmpfs.uring/single">
-        </testcase>
-        <testcase name="tee sequences" classname="ringspec.tmpfs.uring/single">
-            <skipped message="IORING_OP_TEE (33) unsupported by this kernel (via uring/single)" type="unsupported"/>
-        </testcase>
-    </testsuite>
-</testsuites>
-"#;
-        let got = junit(&fixed_report());
-        assert_eq!(got, want, "got:\n{got}");
+        insta::assert_snapshot!("junit", junit(&fixed_report()));
+    }
+
+    #[test]
+    fn markdown_golden() {
+        insta::assert_snapshot!("markdown", markdown(&fixed_report()));
+    }
+
+    #[test]
+    fn json_golden() {
+        insta::assert_snapshot!("json", json(&fixed_report()));
     }
 
     #[test]
@@ -683,18 +642,10 @@ ok 3 tmpfs uring/single
             Duration::from_secs(5),
         );
         assert_eq!(r.exit_code, 2);
-        assert_eq!(
-            ktap(&r),
-            "KTAP version 1\n# ringspec gate: kernel unknown (/k/vmlinuz): INFRASTRUCTURE FAILURE\n\
-             1..1\n# the VM timed out after 5 s\nnot ok 1 infrastructure\n\
-             # Totals: pass:0 fail:0 xfail:0 xpass:0 skip:0 error:1\n"
-        );
-        let x = junit(&r);
-        assert!(
-            x.contains("<error message=\"the VM timed out after 5 s\" type=\"infrastructure\">"),
-            "{x}"
-        );
-        assert!(markdown(&r).contains("**no verdict**: the VM timed out"));
+        insta::assert_snapshot!("infrastructure_ktap", ktap(&r));
+        insta::assert_snapshot!("infrastructure_junit", junit(&r));
+        insta::assert_snapshot!("infrastructure_markdown", markdown(&r));
+        insta::assert_snapshot!("infrastructure_json", json(&r));
     }
 
     #[test]
