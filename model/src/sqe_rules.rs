@@ -37,7 +37,6 @@
 //! every ignored field to change nothing). Where the kernel disagreed with
 //! shared/notes/opcodes.md the kernel won; those rules say so in their text.
 
-#![allow(elided_lifetimes_in_paths)] // Formatter<'_>; TODO(issue14): drop once the opcode-table restructure has landed.
 use crate::profile::Profile;
 use std::collections::BTreeSet;
 use std::fmt;
