@@ -785,7 +785,11 @@ pub fn allowed_results(profile: &Profile, sqe: &SqeFields) -> AllowedSet {
 /// The results the kernel may post for `sqe` in `ctx` (see the module
 /// documentation). Opcodes below IORING_OP_LAST that the table does not cover
 /// allow anything (`why` says so): the fuzzer never sends them.
-pub fn allowed_results_in(profile: &RingProfile, sqe: &SqeFields, ctx: &SqeContext) -> AllowedSet {
+pub fn allowed_results_in(
+    profile: &RingProfile,
+    sqe: &SqeFields,
+    ctx: &SqeContext<'_>,
+) -> AllowedSet {
     let mut set = evaluate(profile, sqe, ctx);
     if ctx.in_chain && !set.rejected {
         set.add_errno(ECANCELED);
@@ -810,7 +814,7 @@ enum Verdict {
     MaybeSet(&'static [i32], String),
 }
 
-fn evaluate(profile: &RingProfile, sqe: &SqeFields, ctx: &SqeContext) -> AllowedSet {
+fn evaluate(profile: &RingProfile, sqe: &SqeFields, ctx: &SqeContext<'_>) -> AllowedSet {
     let Some(r) = rules_for(profile, sqe.opcode) else {
         if sqe.opcode > profile.last_op {
             return AllowedSet::error(EINVAL, format!("opcode {} >= IORING_OP_LAST", sqe.opcode));
@@ -901,7 +905,7 @@ fn evaluate(profile: &RingProfile, sqe: &SqeFields, ctx: &SqeContext) -> Allowed
 /// NOP (6.18): IORING_NOP_FILE looks the descriptor up (EBADF), then
 /// IORING_NOP_FIXED_BUFFER looks a registered buffer up (none: EFAULT), else
 /// the injected result (`len`) or 0.
-fn nop_result(sqe: &SqeFields, ctx: &SqeContext, mut set: AllowedSet) -> AllowedSet {
+fn nop_result(sqe: &SqeFields, ctx: &SqeContext<'_>, mut set: AllowedSet) -> AllowedSet {
     const INJECT: u32 = 1;
     const FILE: u32 = 2;
     const FIXED_BUFFER: u32 = 8;
@@ -936,7 +940,7 @@ fn run_check(
     r: &OpRules,
     check: &Check,
     sqe: &SqeFields,
-    ctx: &SqeContext,
+    ctx: &SqeContext<'_>,
 ) -> Verdict {
     let kernel = profile.kernel;
     match *check {
@@ -1001,14 +1005,14 @@ fn user(profile: &RingProfile, addr: u64, len: u64) -> Option<bool> {
     }
 }
 
-fn c_str(profile: &RingProfile, ctx: &SqeContext, p: u64) -> Option<Result<u64, ()>> {
+fn c_str(profile: &RingProfile, ctx: &SqeContext<'_>, p: u64) -> Option<Result<u64, ()>> {
     if p == 0 || user(profile, p, 1) == Some(false) {
         return Some(Err(()));
     }
     ctx.mem.c_str_len(p)
 }
 
-fn readable(profile: &RingProfile, ctx: &SqeContext, p: u64, len: u64) -> Option<bool> {
+fn readable(profile: &RingProfile, ctx: &SqeContext<'_>, p: u64, len: u64) -> Option<bool> {
     if len == 0 {
         return Some(true);
     }
@@ -1018,7 +1022,7 @@ fn readable(profile: &RingProfile, ctx: &SqeContext, p: u64, len: u64) -> Option
     ctx.mem.readable(p, len)
 }
 
-fn xattr_name(profile: &RingProfile, ctx: &SqeContext, p: u64) -> Verdict {
+fn xattr_name(profile: &RingProfile, ctx: &SqeContext<'_>, p: u64) -> Verdict {
     match c_str(profile, ctx, p) {
         None => Verdict::MaybeSet(&[EFAULT, ERANGE], "xattr name unknown".into()),
         Some(Err(())) => Verdict::Fail(EFAULT, "xattr name unreadable".into()),
@@ -1033,7 +1037,7 @@ fn special(
     r: &OpRules,
     s: Special,
     sqe: &SqeFields,
-    ctx: &SqeContext,
+    ctx: &SqeContext<'_>,
 ) -> Verdict {
     let buffer_select = sqe.flags & sqe_flags::BUFFER_SELECT != 0;
     match s {
