@@ -563,10 +563,12 @@ fn default_dir_mode() -> u32 {
 }
 
 /// Declares the op kinds from one row each: the variant, its name (files,
-/// command line, serde), and the io_uring opcode that runs it. [`OpKind`],
-/// [`OpKind::ALL`], [`OpKind::name`] and [`OpKind::uring_opcode`] are derived.
+/// command line, serde), the io_uring opcode that runs it, and how often the
+/// generator draws it relative to the others. [`OpKind`], [`OpKind::ALL`],
+/// [`OpKind::name`], [`OpKind::uring_opcode`] and [`OpKind::weight`] are
+/// derived.
 macro_rules! op_kinds {
-    ($($kind:ident = $name:literal, $opcode:expr;)*) => {
+    ($($kind:ident = $name:literal, $opcode:expr, weight $weight:literal;)*) => {
         /// The kind of an op, for per-opcode counts and `--ops` selection.
         #[derive(
             Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
@@ -596,35 +598,43 @@ macro_rules! op_kinds {
                     $(OpKind::$kind => $opcode,)*
                 }
             }
+
+            /// How often the generator draws this kind relative to the
+            /// others, once it is in a sequence's swarm.
+            pub fn weight(self) -> u32 {
+                match self {
+                    $(OpKind::$kind => $weight,)*
+                }
+            }
         }
     };
 }
 
 op_kinds! {
-    Open = "open", Mainline(op::OPENAT);
-    Close = "close", Mainline(op::CLOSE);
-    Read = "read", Mainline(op::READ);
-    Write = "write", Mainline(op::WRITE);
-    Lseek = "lseek", UringOpcode::None;
-    SeekDirent = "seek_dirent", UringOpcode::None;
-    Ftruncate = "ftruncate", Mainline(op::FTRUNCATE);
-    Fsync = "fsync", Mainline(op::FSYNC);
-    Stat = "stat", Mainline(op::STATX);
-    Fstat = "fstat", Mainline(op::STATX);
-    Mkdir = "mkdir", Mainline(op::MKDIRAT);
-    Unlink = "unlink", Mainline(op::UNLINKAT);
-    Rename = "rename", Mainline(op::RENAMEAT);
-    Link = "link", Mainline(op::LINKAT);
-    Symlink = "symlink", Mainline(op::SYMLINKAT);
-    Pipe = "pipe", Mainline(op::PIPE);
-    Umask = "umask", UringOpcode::None;
-    CopyFileRange = "copy_file_range", Proposed(crate::opcode::Proposed::CopyFileRange);
-    Splice = "splice", Mainline(op::SPLICE);
-    Tee = "tee", Mainline(op::TEE);
-    Getdents = "getdents", Proposed(crate::opcode::Proposed::Getdents64);
-    Fadvise = "fadvise", Mainline(op::FADVISE);
-    Fallocate = "fallocate", Mainline(op::FALLOCATE);
-    Mknod = "mknod", Proposed(crate::opcode::Proposed::Mknodat);
+    Open = "open", Mainline(op::OPENAT), weight 4;
+    Close = "close", Mainline(op::CLOSE), weight 1;
+    Read = "read", Mainline(op::READ), weight 3;
+    Write = "write", Mainline(op::WRITE), weight 4;
+    Lseek = "lseek", UringOpcode::None, weight 2;
+    SeekDirent = "seek_dirent", UringOpcode::None, weight 2;
+    Ftruncate = "ftruncate", Mainline(op::FTRUNCATE), weight 2;
+    Fsync = "fsync", Mainline(op::FSYNC), weight 2;
+    Stat = "stat", Mainline(op::STATX), weight 2;
+    Fstat = "fstat", Mainline(op::STATX), weight 2;
+    Mkdir = "mkdir", Mainline(op::MKDIRAT), weight 2;
+    Unlink = "unlink", Mainline(op::UNLINKAT), weight 2;
+    Rename = "rename", Mainline(op::RENAMEAT), weight 2;
+    Link = "link", Mainline(op::LINKAT), weight 2;
+    Symlink = "symlink", Mainline(op::SYMLINKAT), weight 2;
+    Pipe = "pipe", Mainline(op::PIPE), weight 1;
+    Umask = "umask", UringOpcode::None, weight 1;
+    CopyFileRange = "copy_file_range", Proposed(crate::opcode::Proposed::CopyFileRange), weight 3;
+    Splice = "splice", Mainline(op::SPLICE), weight 3;
+    Tee = "tee", Mainline(op::TEE), weight 3;
+    Getdents = "getdents", Proposed(crate::opcode::Proposed::Getdents64), weight 3;
+    Fadvise = "fadvise", Mainline(op::FADVISE), weight 2;
+    Fallocate = "fallocate", Mainline(op::FALLOCATE), weight 3;
+    Mknod = "mknod", Proposed(crate::opcode::Proposed::Mknodat), weight 3;
 }
 
 impl OpKind {

@@ -442,22 +442,6 @@ fn one_op(kind: OpKind) -> BoxedStrategy<Op> {
     }
 }
 
-/// How often a kind is drawn relative to the others once it is in the swarm.
-fn weight(kind: OpKind) -> u32 {
-    match kind {
-        OpKind::Write | OpKind::Open => 4,
-        OpKind::CopyFileRange
-        | OpKind::Splice
-        | OpKind::Tee
-        | OpKind::Getdents
-        | OpKind::Fallocate
-        | OpKind::Mknod
-        | OpKind::Read => 3,
-        OpKind::Pipe | OpKind::Umask | OpKind::Close => 1,
-        _ => 2,
-    }
-}
-
 /// The fixed start of every sequence, so that most generated ops act on live
 /// handles: two files with data in slots 0 and 1 (1 with a hole), the directory `d` in slot 2,
 /// a pipe in slots 3 (read) and 4 (write), `d/e`, a file on the other root
@@ -566,7 +550,7 @@ pub fn sequence(kinds: Vec<OpKind>, max_len: usize) -> impl Strategy<Value = Vec
             }
         }
         let strategies: Vec<(u32, BoxedStrategy<Op>)> =
-            chosen.iter().map(|k| (weight(*k), one_op(*k))).collect();
+            chosen.iter().map(|k| (k.weight(), one_op(*k))).collect();
         let any_op = proptest::strategy::Union::new_weighted(strategies);
         prop::collection::vec(any_op, 1..=max_len)
     });
