@@ -768,22 +768,16 @@ impl Submission {
 /// opcode the kernel lacks: those are listed as unsupported). The proposed
 /// opcodes come from `RINGSPEC_PROPOSED`.
 /// Why io_uring targets could not be made.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum TargetError {
     /// The configuration is wrong (RINGSPEC_PROPOSED malformed, or a proposed
     /// opcode number collides with a mainline opcode): bad input.
+    #[error("{0}")]
     Config(String),
     /// io_uring cannot be used here (disabled by sysctl, not built in, no
     /// SQPOLL permission...): the environment.
+    #[error("{0}")]
     Unavailable(String),
-}
-
-impl std::fmt::Display for TargetError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            TargetError::Config(s) | TargetError::Unavailable(s) => f.write_str(s),
-        }
-    }
 }
 
 /// The io_uring targets for the given submission paths (see [`Submission`]);

@@ -13,7 +13,6 @@
 
 use nix::errno::Errno;
 use std::ffi::CString;
-use std::fmt;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -72,7 +71,17 @@ mod ioctl {
 }
 
 /// A loop device operation that failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{op} {}: {errno:?} ({}){}",
+    path.display(),
+    errno.desc(),
+    if *path == Path::new(LOOP_CONTROL) && *errno == Errno::ENOENT {
+        "; no loop driver? (modprobe loop)"
+    } else {
+        ""
+    }
+)]
 pub struct LoopError {
     /// What was attempted: "open", "mknod", "LOOP_CTL_GET_FREE", "LOOP_CONFIGURE",
     /// "LOOP_SET_FD", "LOOP_SET_STATUS64".
@@ -93,25 +102,6 @@ impl LoopError {
             || (control && matches!(self.errno, Errno::ENOENT | Errno::ENODEV | Errno::ENXIO))
     }
 }
-
-impl fmt::Display for LoopError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} {}: {:?} ({})",
-            self.op,
-            self.path.display(),
-            self.errno,
-            self.errno.desc()
-        )?;
-        if self.path == Path::new(LOOP_CONTROL) && self.errno == Errno::ENOENT {
-            write!(f, "; no loop driver? (modprobe loop)")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for LoopError {}
 
 fn cpath(p: &Path) -> CString {
     CString::new(p.as_os_str().as_bytes()).expect("paths have no NUL byte")

@@ -27,14 +27,9 @@ pub struct Probe {
 }
 
 /// Why probing failed.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
 pub struct ProbeError(pub String);
-
-impl std::fmt::Display for ProbeError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
 
 /// Probes the running kernel.
 pub fn probe() -> Result<Probe, ProbeError> {

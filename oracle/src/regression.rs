@@ -61,23 +61,14 @@ pub struct Regression {
 }
 
 /// Why a regression file could not be used.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     /// The file could not be read.
-    Io(PathBuf, std::io::Error),
+    #[error("{path}: {1}", path = .0.display())]
+    Io(PathBuf, #[source] std::io::Error),
     /// The file is not a valid regression (TOML or op vocabulary).
+    #[error("{path}: not a valid regression file: {1}", path = .0.display())]
     Parse(PathBuf, String),
-}
-
-impl std::fmt::Display for LoadError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            LoadError::Io(p, e) => write!(f, "{}: {e}", p.display()),
-            LoadError::Parse(p, e) => {
-                write!(f, "{}: not a valid regression file: {e}", p.display())
-            }
-        }
-    }
 }
 
 impl Regression {

@@ -57,10 +57,11 @@ pub const IMAGE_SIZE: u64 = 512 << 20;
 const TMPFS_OPTIONS: &str = "size=256m,mode=0755";
 
 /// Why a scratch area or its roots could not be set up.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ScratchError {
     /// `unshare(2)` with the named flag failed (CLONE_FS needs no privilege, so
     /// this means the kernel or a seccomp filter refused it).
+    #[error("cannot unshare({flag}): {}", show_errno(*errno))]
     Unshare {
         /// The flag, e.g. "CLONE_FS".
         flag: &'static str,
@@ -70,6 +71,7 @@ pub enum ScratchError {
     /// Mounting failed: a tmpfs with an error other than EPERM/EACCES (those fall
     /// back to plain directories instead), or a loop-mounted filesystem with an
     /// error other than those that make it [`ScratchError::Unavailable`].
+    #[error("cannot mount {fstype} at {}: {}", path.display(), show_errno(*errno))]
     Mount {
         /// The filesystem type, e.g. "tmpfs" or "xfs".
         fstype: &'static str,
@@ -80,6 +82,7 @@ pub enum ScratchError {
     },
     /// The requested filesystem cannot be set up here (not root, no mkfs tool, no
     /// loop devices, no kernel driver); `reason` is one line saying what to do.
+    #[error("{fs} unavailable: {reason}")]
     Unavailable {
         /// The filesystem asked for.
         fs: FsChoice,
@@ -87,6 +90,10 @@ pub enum ScratchError {
         reason: String,
     },
     /// A filesystem name that is not one of tmpfs, ext4, xfs, btrfs.
+    #[error(
+        "{}unknown filesystem {value:?}: expected tmpfs, ext4, xfs or btrfs",
+        var.map(|v| format!("{v}={value:?}: ")).unwrap_or_default()
+    )]
     UnknownFs {
         /// The name given.
         value: String,
@@ -94,6 +101,7 @@ pub enum ScratchError {
         var: Option<&'static str>,
     },
     /// The mkfs tool ran but failed.
+    #[error("{tool} failed: {message}")]
     Mkfs {
         /// The tool, e.g. "mkfs.btrfs".
         tool: &'static str,
@@ -101,8 +109,10 @@ pub enum ScratchError {
         message: String,
     },
     /// Binding an image to a loop device failed.
+    #[error("loop device: {0}")]
     Loop(LoopError),
     /// Creating a directory (or a filesystem image file) failed.
+    #[error("cannot create {}: {}", path.display(), show_errno(*errno))]
     Create {
         /// The directory or file.
         path: PathBuf,
@@ -110,6 +120,7 @@ pub enum ScratchError {
         errno: NixErrno,
     },
     /// Opening a directory (or asking for its filesystem with statfs) failed.
+    #[error("cannot open {}: {}", path.display(), show_errno(*errno))]
     Open {
         /// The directory.
         path: PathBuf,
@@ -118,6 +129,13 @@ pub enum ScratchError {
     },
     /// Not enough free space to start: the loop images' (or the plain
     /// directories') backing store is nearly full.
+    #[error(
+        "{} has {} MiB free, {what} need {} MiB: free space there or point TMPDIR at a \
+         filesystem with room",
+        path.display(),
+        free >> 20,
+        need >> 20
+    )]
     NoSpace {
         /// The directory whose filesystem was checked (the temp dir).
         path: PathBuf,
@@ -130,72 +148,13 @@ pub enum ScratchError {
     },
     /// A root label that is not one safe path component (`[A-Za-z0-9_.-]`, at most
     /// 64 bytes, not `.` or `..`).
+    #[error("bad scratch root label {0:?}: use one component of [A-Za-z0-9_.-]")]
     BadLabel(String),
 }
 
 fn show_errno(e: NixErrno) -> String {
     format!("{e:?} ({})", e.desc())
 }
-
-impl fmt::Display for ScratchError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ScratchError::Unshare { flag, errno } => {
-                write!(f, "cannot unshare({flag}): {}", show_errno(*errno))
-            }
-            ScratchError::Mount {
-                fstype,
-                path,
-                errno,
-            } => write!(
-                f,
-                "cannot mount {fstype} at {}: {}",
-                path.display(),
-                show_errno(*errno)
-            ),
-            ScratchError::Unavailable { fs, reason } => write!(f, "{fs} unavailable: {reason}"),
-            ScratchError::UnknownFs { value, var } => {
-                if let Some(var) = var {
-                    write!(f, "{var}={value:?}: ")?;
-                }
-                write!(
-                    f,
-                    "unknown filesystem {value:?}: expected tmpfs, ext4, xfs or btrfs"
-                )
-            }
-            ScratchError::Mkfs { tool, message } => write!(f, "{tool} failed: {message}"),
-            ScratchError::Loop(e) => write!(f, "loop device: {e}"),
-            ScratchError::Create { path, errno } => write!(
-                f,
-                "cannot create {}: {}",
-                path.display(),
-                show_errno(*errno)
-            ),
-            ScratchError::Open { path, errno } => {
-                write!(f, "cannot open {}: {}", path.display(), show_errno(*errno))
-            }
-            ScratchError::NoSpace {
-                path,
-                free,
-                need,
-                what,
-            } => write!(
-                f,
-                "{} has {} MiB free, {what} need {} MiB: free space there or point TMPDIR at a \
-                 filesystem with room",
-                path.display(),
-                free >> 20,
-                need >> 20
-            ),
-            ScratchError::BadLabel(l) => write!(
-                f,
-                "bad scratch root label {l:?}: use one component of [A-Za-z0-9_.-]"
-            ),
-        }
-    }
-}
-
-impl std::error::Error for ScratchError {}
 
 /// Which filesystem a [`Scratch`] puts its two roots on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

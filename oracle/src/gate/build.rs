@@ -33,7 +33,6 @@
 
 use super::{GateReport, EXIT_INFRA};
 use serde::{Deserialize, Serialize};
-use std::fmt;
 use std::fs::File;
 use std::os::fd::AsRawFd as _;
 use std::os::unix::fs::MetadataExt as _;
@@ -140,15 +139,19 @@ pub struct BuiltKernel {
 }
 
 /// Why no kernel came out. All are infrastructure failures of the gate.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BuildError {
     /// SRC_DIR is not a kernel source tree.
+    #[error("kernel source: {0}")]
     BadSource(String),
     /// The --patches directory is unusable (missing, unreadable, no patch).
+    #[error("patches: {0}")]
     BadPatches(String),
     /// A tool the build needs is missing.
+    #[error("cannot build a kernel: {0}")]
     MissingTools(String),
     /// A patch did not apply.
+    #[error("patch {patch} does not apply:\n{}", output.trim_end())]
     PatchFailed {
         /// The patch file.
         patch: String,
@@ -156,8 +159,10 @@ pub enum BuildError {
         output: String,
     },
     /// Configuring failed, or the final .config lacks options of the fragment.
+    #[error("kernel configuration: {0}")]
     Config(String),
     /// make failed.
+    #[error("kernel build failed: {what} (log: {})\n--- last lines ---\n{log_tail}", log.display())]
     Build {
         /// What failed ("make bzImage exited 2").
         what: String,
@@ -167,37 +172,12 @@ pub enum BuildError {
         log: PathBuf,
     },
     /// A cache file could not be read or written.
+    #[error("build cache: {0}")]
     Io(String),
     /// Interrupted (SIGINT) while building.
+    #[error("interrupted while building the kernel")]
     Interrupted,
 }
-
-impl fmt::Display for BuildError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            BuildError::BadSource(m) => write!(f, "kernel source: {m}"),
-            BuildError::BadPatches(m) => write!(f, "patches: {m}"),
-            BuildError::MissingTools(m) => write!(f, "cannot build a kernel: {m}"),
-            BuildError::PatchFailed { patch, output } => {
-                write!(f, "patch {patch} does not apply:\n{}", output.trim_end())
-            }
-            BuildError::Config(m) => write!(f, "kernel configuration: {m}"),
-            BuildError::Build {
-                what,
-                log_tail,
-                log,
-            } => write!(
-                f,
-                "kernel build failed: {what} (log: {})\n--- last lines ---\n{log_tail}",
-                log.display()
-            ),
-            BuildError::Io(m) => write!(f, "build cache: {m}"),
-            BuildError::Interrupted => write!(f, "interrupted while building the kernel"),
-        }
-    }
-}
-
-impl std::error::Error for BuildError {}
 
 fn io_err(what: &Path, e: std::io::Error) -> BuildError {
     BuildError::Io(format!("{}: {e}", what.display()))
