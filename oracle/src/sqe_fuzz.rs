@@ -55,13 +55,13 @@
 //! deadline, and a request that never completes, even after a cancel, is a hang.
 
 use crate::scratch::{Roots, Scratch};
-use crate::sqe::Sqe;
+use crate::sqe::{Sqe, SqeEntry};
 use crate::uring::RingProbe;
 use arbitrary::{Arbitrary, Unstructured};
 use io_uring::{types, IoUring};
 use model::sqe_rules::{
     self as rules, errno, AllowedSet, Code, FdState, FdUse, Field, Len, Mem, Memory, OpRules,
-    Proposed, RingProfile, Role, Rule, SqeContext, SqeFields,
+    Proposed, RingProfile, Role, Rule, SqeContext,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::CString;
@@ -1357,11 +1357,11 @@ impl Sandbox {
     fn resolve(&self, run: &Run, i: usize, f: &FuzzSqe) -> (Resolved, Vec<u8>) {
         let (code, r) = self.opcode(f.opcode);
         let kernel = self.profile.kernel;
-        let mut v = SqeFields {
+        let mut v = Sqe {
             opcode: code,
             flags: f.flags,
             user_data: (f.user_data & 0x7fff_ffff_ffff_ff00) | i as u64,
-            ..SqeFields::default()
+            ..Sqe::default()
         };
         for fld in Field::ALL {
             v.set(fld, self.word(run, f.get(fld), i));
@@ -1471,28 +1471,13 @@ impl Sandbox {
                 }
             }
         }
-        res.sqe = Sqe {
-            opcode: v.opcode,
-            flags: v.flags,
-            ioprio: v.ioprio,
-            fd: v.fd,
-            off: v.off,
-            addr: v.addr,
-            len: v.len,
-            op_flags: v.op_flags,
-            user_data: v.user_data,
-            buf_index: v.buf_index,
-            personality: v.personality,
-            splice_fd_in: v.splice_fd_in,
-            addr3: v.addr3,
-            pad: v.pad,
-        };
+        res.sqe = v;
         (res, page)
     }
 
     /// MADVISE: advice from [`MADVISE_SAFE`] (or invalid), and a range inside the
     /// arena, in the first page, or in kernel space.
-    fn confine_madvise(&self, v: &mut SqeFields) {
+    fn confine_madvise(&self, v: &mut Sqe) {
         let a = v.op_flags;
         if !MADVISE_SAFE.contains(&a) && !(26..100).contains(&a) && a < 1000 {
             v.op_flags = MADVISE_SAFE[a as usize % MADVISE_SAFE.len()];
@@ -1518,25 +1503,6 @@ impl Sandbox {
     }
 }
 
-fn fields_of(s: &Sqe) -> SqeFields {
-    SqeFields {
-        opcode: s.opcode,
-        flags: s.flags,
-        ioprio: s.ioprio,
-        fd: s.fd,
-        off: s.off,
-        addr: s.addr,
-        len: s.len,
-        op_flags: s.op_flags,
-        user_data: s.user_data,
-        buf_index: s.buf_index,
-        personality: s.personality,
-        splice_fd_in: s.splice_fd_in,
-        addr3: s.addr3,
-        pad: s.pad,
-    }
-}
-
 // ---------------------------------------------------------------------------
 // Running one input.
 
@@ -1547,7 +1513,7 @@ impl Sandbox {
     /// What the SQE's fd field is, for the rules: one of this run's roles
     /// (open), the closed slot, or anything else (a registered index or a
     /// number the rules cannot judge).
-    fn fd_state(&self, run: &Run, f: &SqeFields) -> FdState {
+    fn fd_state(&self, run: &Run, f: &Sqe) -> FdState {
         let fixed = f.flags & rules::sqe_flags::FIXED_FILE != 0;
         if run.roles.contains(&f.fd) && !fixed {
             FdState::Open
@@ -1812,7 +1778,7 @@ impl Sandbox {
     ) -> Result<(), Finding> {
         let n = resolved.len();
         let p = self.profile;
-        let fields: Vec<SqeFields> = resolved.iter().map(|r| fields_of(&r.sqe)).collect();
+        let fields: Vec<Sqe> = resolved.iter().map(|r| r.sqe).collect();
         let any_madvise = resolved.iter().any(|r| r.madvise.is_some());
         let mem = ArenaMem {
             arena: &self.arena,
@@ -2245,7 +2211,7 @@ impl Sandbox {
         self.arena.reset(pages)?;
         let mut sqe = r.sqe;
         change(&mut sqe);
-        let f = fields_of(&sqe);
+        let f = sqe;
         let mem = ArenaMem {
             arena: &self.arena,
             ro_stable: true,
@@ -2325,8 +2291,7 @@ impl Sandbox {
                 if !matches!(rule, Rule::Zero(_) | Rule::Ignored) {
                     continue;
                 }
-                let (got, allowed) =
-                    self.probe_one(&mut u, code, &|s: &mut Sqe| set_field(s, fld, 1))?;
+                let (got, allowed) = self.probe_one(&mut u, code, &|s: &mut Sqe| s.set(fld, 1))?;
                 let (want, ok) = match rule {
                     Rule::Zero(e) => (
                         format!("-{} ({})", errno::name(e), allowed),
@@ -2397,7 +2362,7 @@ impl Sandbox {
                     }
                     let (got, allowed) = self.probe_one(&mut u, code, &|s: &mut Sqe| {
                         s.fd = closed;
-                        set_field(s, fld, v);
+                        s.set(fld, v);
                     })?;
                     rows.push(RuleCheck {
                         op: r.name(),
@@ -2426,27 +2391,11 @@ impl Sandbox {
     }
 }
 
-fn set_field(s: &mut Sqe, f: Field, v: u64) {
-    let mut x = fields_of(s);
-    x.set(f, v);
-    s.ioprio = x.ioprio;
-    s.fd = x.fd;
-    s.off = x.off;
-    s.addr = x.addr;
-    s.len = x.len;
-    s.op_flags = x.op_flags;
-    s.buf_index = x.buf_index;
-    s.personality = x.personality;
-    s.splice_fd_in = x.splice_fd_in;
-    s.addr3 = x.addr3;
-    s.pad = x.pad;
-}
-
 // ---------------------------------------------------------------------------
 // Valid templates and seeds.
 
 /// [`template`], and for the proposed opcodes configured in `proposed` a
-/// valid SQE in ringspec's encoding (oracle/src/sqe.rs): COPY_FILE_RANGE
+/// valid SQE in ringspec's encoding (model/src/sqe.rs): COPY_FILE_RANGE
 /// copies 8 bytes of `r` at offset 0 (addr = splice_off_in) to `f` at its
 /// file position (off = -1); GETDENTS64 reads one record of the run directory
 /// into a 31-byte buffer; MKNODAT makes a FIFO (mode in len, dev 0 in off).

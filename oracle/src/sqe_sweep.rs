@@ -91,15 +91,6 @@ pub struct Missing {
     pub why: String,
 }
 
-/// The width of a field in bits.
-pub fn width(f: Field) -> u32 {
-    match f {
-        Field::Ioprio | Field::BufIndex | Field::Personality => 16,
-        Field::Fd | Field::Len | Field::OpFlags | Field::SpliceFdIn => 32,
-        Field::Off | Field::Addr | Field::Addr3 | Field::Pad => 64,
-    }
-}
-
 fn all_ones(bits: u32) -> u64 {
     if bits == 64 {
         u64::MAX
@@ -111,7 +102,7 @@ fn all_ones(bits: u32) -> u64 {
 /// The boundary set of a must-be-zero field: 1, the top bit, all ones, and for
 /// the flags word every bit alone. Sorted, no duplicates.
 pub fn boundary_values(f: Field) -> Vec<u64> {
-    let w = width(f);
+    let w = f.width();
     let mut v = vec![1, 1u64 << (w - 1), all_ones(w)];
     if f == Field::OpFlags {
         v.extend((0..w).map(|b| 1u64 << b));
@@ -143,7 +134,7 @@ pub fn probes_of(r: &'static OpRules, opcode: u8, kernel: (u32, u32)) -> Vec<Pro
     }
     for c in r.prep {
         if let Some((field, valid, e)) = c.flags_at(kernel) {
-            let w = width(field);
+            let w = field.width();
             for b in 0..w {
                 let bit = 1u64 << b;
                 if valid & bit == 0 {

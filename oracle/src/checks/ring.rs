@@ -5,7 +5,7 @@
 //! own (an fd) and the configured opcode numbers, and returns its problems.
 
 use crate::sqe::Proposed;
-use crate::sqe::{flags, DevField, FdOperand, ProposedOpcodes, Sqe};
+use crate::sqe::{flags, DevField, FdOperand, ProposedOpcodes, Sqe, SqeEntry};
 use io_uring::IoUring;
 use std::collections::BTreeMap;
 use std::ffi::CString;

@@ -2,7 +2,7 @@
 //! probe on a fresh `run` directory, fresh descriptors and the template SQE of
 //! its opcode, with the sandbox's observable state taken before and after.
 
-use super::{fields_of, open_fds, set_field, show_res, Run, Sandbox, MAX_SQES, PAGE};
+use super::{open_fds, show_res, Run, Sandbox, MAX_SQES, PAGE};
 use super::{ArenaMem, RW_AT, RW_LEN};
 use crate::sqe::Sqe;
 use crate::sqe_sweep::{
@@ -138,10 +138,10 @@ impl Sandbox {
         }
         let mut sqe = r.sqe;
         match p.target {
-            Target::Field(f) => set_field(&mut sqe, f, p.value),
+            Target::Field(f) => sqe.set(f, p.value),
             Target::SqeFlags => sqe.flags |= p.value as u8,
         }
-        let f = fields_of(&sqe);
+        let f = sqe;
         let mem = ArenaMem {
             arena: &self.arena,
             ro_stable: true,
