@@ -36,15 +36,8 @@ use model::sqe_rules::{self as rules, errno, sqe_flags, Code, Field, OpRules, Ri
 use serde::Serialize;
 use std::fmt::Write as _;
 
-/// What a probe must give.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Expect {
-    /// Prep fails with this errno, and nothing changes.
-    Reject(i32),
-    /// Passes this check: a result the table allows, not the rejection.
-    Accept,
-}
+/// What a probe must give ([`crate::sqe_verify`] judges it).
+pub use crate::sqe_verify::Expect;
 
 /// Where a probe puts its value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,14 +46,26 @@ pub enum Target {
     Field(Field),
     /// `sqe->flags`, or-ed with the value.
     SqeFlags,
+    /// Nothing: the valid template as it is (the value is unused).
+    Template,
 }
 
 impl Target {
+    /// Applies the probe's value to `sqe`.
+    pub fn apply(self, sqe: &mut model::sqe_rules::Sqe, value: u64) {
+        match self {
+            Target::Field(f) => sqe.set(f, value),
+            Target::SqeFlags => sqe.flags |= value as u8,
+            Target::Template => {}
+        }
+    }
+
     /// The row's field name.
     pub fn name(self) -> &'static str {
         match self {
             Target::Field(f) => f.name(),
             Target::SqeFlags => "flags",
+            Target::Template => "valid",
         }
     }
 }
