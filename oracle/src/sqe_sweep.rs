@@ -25,7 +25,11 @@
 //! descriptors, the bytes in its pipes, the arena's writable part and the
 //! process's descriptor table are compared before and after each probe
 //! (`crate::sqe_fuzz` runs the probes in its sandbox: private tmpfs in a private
-//! mount namespace, pre-opened descriptors, guard-paged arena).
+//! mount namespace, pre-opened descriptors, guard-paged arena). Each probe is
+//! judged by [`crate::sqe_verify::judge`], the verifier the fuzzer's rule
+//! verification and the named check `check:sqe_fields` use too (the latter
+//! runs [`probes_of`] of the proposed opcodes plus a few of its own through
+//! [`crate::sqe_fuzz::sweep_probes`]).
 //!
 //! # Rows
 //! One [`SweepRow`] per (opcode, field): `field` is an SQE field name,
