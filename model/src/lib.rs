@@ -18,6 +18,7 @@ pub mod pipe;
 pub mod profile;
 pub mod snapshot;
 pub mod sparse;
+pub mod sqe;
 pub mod sqe_rules;
 pub mod state;
 

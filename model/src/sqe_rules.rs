@@ -65,165 +65,18 @@ pub const CANCELLED: [i32; 6] = [
     -ERESTART_RESTARTBLOCK,
 ];
 
-/// IOSQE_* bits of `sqe->flags`.
-pub mod sqe_flags {
-    #![allow(missing_docs)]
-    pub const FIXED_FILE: u8 = 1 << 0;
-    pub const IO_DRAIN: u8 = 1 << 1;
-    pub const IO_LINK: u8 = 1 << 2;
-    pub const IO_HARDLINK: u8 = 1 << 3;
-    pub const ASYNC: u8 = 1 << 4;
-    pub const BUFFER_SELECT: u8 = 1 << 5;
-    pub const CQE_SKIP_SUCCESS: u8 = 1 << 6;
-    /// Every valid bit (SQE_VALID_FLAGS).
-    pub const VALID: u8 = 0x7f;
-}
+/// IOSQE_* bits of `sqe->flags` ([`crate::sqe::flags`]).
+pub use crate::sqe::flags as sqe_flags;
 
 /// `splice_flags` bit: `splice_fd_in` is a registered-file index.
-pub const SPLICE_F_FD_IN_FIXED: u32 = 1 << 31;
+pub use crate::sqe::SPLICE_F_FD_IN_FIXED;
 
 /// IORING_OP_* numbers of the opcodes in the table.
 pub use crate::opcode::{op, Proposed, ProposedNumbers};
 
-/// The fields of an SQE the table has rules for (`opcode`, `flags` and
-/// `user_data` are handled generically). Union members share a field: `off` is
-/// also addr2, `addr` splice_off_in, `op_flags` every per-op flags word,
-/// `buf_index` buf_group, `splice_fd_in` file_index/write_stream, `pad`
-/// attr_type_mask.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Field {
-    /// `ioprio` (u16, offset 2).
-    Ioprio,
-    /// `fd` (i32, offset 4).
-    Fd,
-    /// `off` / `addr2` (u64, offset 8).
-    Off,
-    /// `addr` / `splice_off_in` (u64, offset 16).
-    Addr,
-    /// `len` (u32, offset 24).
-    Len,
-    /// The flags word (u32, offset 28): rw_flags, fsync_flags, open_flags, ...
-    OpFlags,
-    /// `buf_index` / `buf_group` (u16, offset 40).
-    BufIndex,
-    /// `personality` (u16, offset 42).
-    Personality,
-    /// `splice_fd_in` / `file_index` / `write_stream` (i32, offset 44).
-    SpliceFdIn,
-    /// `addr3` / `attr_ptr` (u64, offset 48).
-    Addr3,
-    /// `__pad2` / `attr_type_mask` (u64, offset 56).
-    Pad,
-}
-
-impl Field {
-    /// Every field, in SQE order.
-    pub const ALL: [Field; 11] = [
-        Field::Ioprio,
-        Field::Fd,
-        Field::Off,
-        Field::Addr,
-        Field::Len,
-        Field::OpFlags,
-        Field::BufIndex,
-        Field::Personality,
-        Field::SpliceFdIn,
-        Field::Addr3,
-        Field::Pad,
-    ];
-
-    /// The field's name as in `oracle::sqe::Sqe`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Field::Ioprio => "ioprio",
-            Field::Fd => "fd",
-            Field::Off => "off",
-            Field::Addr => "addr",
-            Field::Len => "len",
-            Field::OpFlags => "op_flags",
-            Field::BufIndex => "buf_index",
-            Field::Personality => "personality",
-            Field::SpliceFdIn => "splice_fd_in",
-            Field::Addr3 => "addr3",
-            Field::Pad => "pad",
-        }
-    }
-}
-
-impl fmt::Display for Field {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// The raw values of one SQE, as the kernel reads them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub struct SqeFields {
-    /// IORING_OP_* number.
-    pub opcode: u8,
-    /// IOSQE_* flags.
-    pub flags: u8,
-    /// `ioprio`.
-    pub ioprio: u16,
-    /// `fd`.
-    pub fd: i32,
-    /// `off` / `addr2`.
-    pub off: u64,
-    /// `addr`.
-    pub addr: u64,
-    /// `len`.
-    pub len: u32,
-    /// The per-op flags word.
-    pub op_flags: u32,
-    /// `user_data`.
-    pub user_data: u64,
-    /// `buf_index`.
-    pub buf_index: u16,
-    /// `personality`.
-    pub personality: u16,
-    /// `splice_fd_in` / `file_index`.
-    pub splice_fd_in: i32,
-    /// `addr3`.
-    pub addr3: u64,
-    /// `__pad2`.
-    pub pad: u64,
-}
-
-impl SqeFields {
-    /// The value of `f`, zero-extended (i32 fields as their u32 bits).
-    pub fn get(&self, f: Field) -> u64 {
-        match f {
-            Field::Ioprio => self.ioprio as u64,
-            Field::Fd => self.fd as u32 as u64,
-            Field::Off => self.off,
-            Field::Addr => self.addr,
-            Field::Len => self.len as u64,
-            Field::OpFlags => self.op_flags as u64,
-            Field::BufIndex => self.buf_index as u64,
-            Field::Personality => self.personality as u64,
-            Field::SpliceFdIn => self.splice_fd_in as u32 as u64,
-            Field::Addr3 => self.addr3,
-            Field::Pad => self.pad,
-        }
-    }
-
-    /// Sets `f` to `v` (truncated to the field's width).
-    pub fn set(&mut self, f: Field, v: u64) {
-        match f {
-            Field::Ioprio => self.ioprio = v as u16,
-            Field::Fd => self.fd = v as i32,
-            Field::Off => self.off = v,
-            Field::Addr => self.addr = v,
-            Field::Len => self.len = v as u32,
-            Field::OpFlags => self.op_flags = v as u32,
-            Field::BufIndex => self.buf_index = v as u16,
-            Field::Personality => self.personality = v as u16,
-            Field::SpliceFdIn => self.splice_fd_in = v as i32,
-            Field::Addr3 => self.addr3 = v,
-            Field::Pad => self.pad = v,
-        }
-    }
-}
+/// The SQE and its fields: one type for the table, the encoder, the fuzzer
+/// and the sweep ([`crate::sqe`]).
+pub use crate::sqe::{Field, Sqe};
 
 /// How long a memory operand is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -756,7 +609,7 @@ pub fn rules_for(profile: &RingProfile, code: u8) -> Option<&'static OpRules> {
 /// Whether this SQE sets the ring's `drain_disabled` when initialised: a known
 /// opcode, valid flags including CQE_SKIP_SUCCESS, and no BUFFER_SELECT refusal
 /// before it.
-pub fn disables_drain(profile: &RingProfile, sqe: &SqeFields) -> bool {
+pub fn disables_drain(profile: &RingProfile, sqe: &Sqe) -> bool {
     if sqe.opcode > profile.last_op && rules_for(profile, sqe.opcode).is_none() {
         return false;
     }
@@ -774,7 +627,7 @@ pub fn disables_drain(profile: &RingProfile, sqe: &SqeFields) -> bool {
 
 /// [`allowed_results_in`] with a [`Profile`] and nothing known about the context
 /// (unknown memory and descriptors, not in a chain, drain enabled).
-pub fn allowed_results(profile: &Profile, sqe: &SqeFields) -> AllowedSet {
+pub fn allowed_results(profile: &Profile, sqe: &Sqe) -> AllowedSet {
     allowed_results_in(
         &RingProfile::from_profile(profile),
         sqe,
@@ -785,11 +638,7 @@ pub fn allowed_results(profile: &Profile, sqe: &SqeFields) -> AllowedSet {
 /// The results the kernel may post for `sqe` in `ctx` (see the module
 /// documentation). Opcodes below IORING_OP_LAST that the table does not cover
 /// allow anything (`why` says so): the fuzzer never sends them.
-pub fn allowed_results_in(
-    profile: &RingProfile,
-    sqe: &SqeFields,
-    ctx: &SqeContext<'_>,
-) -> AllowedSet {
+pub fn allowed_results_in(profile: &RingProfile, sqe: &Sqe, ctx: &SqeContext<'_>) -> AllowedSet {
     let mut set = evaluate(profile, sqe, ctx);
     if ctx.in_chain && !set.rejected {
         set.add_errno(ECANCELED);
@@ -814,7 +663,7 @@ enum Verdict {
     MaybeSet(&'static [i32], String),
 }
 
-fn evaluate(profile: &RingProfile, sqe: &SqeFields, ctx: &SqeContext<'_>) -> AllowedSet {
+fn evaluate(profile: &RingProfile, sqe: &Sqe, ctx: &SqeContext<'_>) -> AllowedSet {
     let Some(r) = rules_for(profile, sqe.opcode) else {
         if sqe.opcode > profile.last_op {
             return AllowedSet::error(EINVAL, format!("opcode {} >= IORING_OP_LAST", sqe.opcode));
@@ -905,7 +754,7 @@ fn evaluate(profile: &RingProfile, sqe: &SqeFields, ctx: &SqeContext<'_>) -> All
 /// NOP (6.18): IORING_NOP_FILE looks the descriptor up (EBADF), then
 /// IORING_NOP_FIXED_BUFFER looks a registered buffer up (none: EFAULT), else
 /// the injected result (`len`) or 0.
-fn nop_result(sqe: &SqeFields, ctx: &SqeContext<'_>, mut set: AllowedSet) -> AllowedSet {
+fn nop_result(sqe: &Sqe, ctx: &SqeContext<'_>, mut set: AllowedSet) -> AllowedSet {
     const INJECT: u32 = 1;
     const FILE: u32 = 2;
     const FIXED_BUFFER: u32 = 8;
@@ -939,7 +788,7 @@ fn run_check(
     profile: &RingProfile,
     r: &OpRules,
     check: &Check,
-    sqe: &SqeFields,
+    sqe: &Sqe,
     ctx: &SqeContext<'_>,
 ) -> Verdict {
     let kernel = profile.kernel;
@@ -1036,7 +885,7 @@ fn special(
     profile: &RingProfile,
     r: &OpRules,
     s: Special,
-    sqe: &SqeFields,
+    sqe: &Sqe,
     ctx: &SqeContext<'_>,
 ) -> Verdict {
     let buffer_select = sqe.flags & sqe_flags::BUFFER_SELECT != 0;
@@ -2229,7 +2078,7 @@ pub const TABLE: &[OpRules] = &[
             EOPNOTSUPP, ESPIPE, EINTR, EAGAIN, EDQUOT,
         ],
         may_block: false,
-        note: "Proposed (oracle/src/sqe.rs): the encoding of SPLICE; as kernel/patches/0001 \
+        note: "Proposed (model/src/sqe.rs, Sqe::copy_file_range): the encoding of SPLICE; as kernel/patches/0001 \
                implements it (checked there by check:sqe_fields on 6.12).",
     },
     OpRules {
@@ -2360,18 +2209,18 @@ mod tests {
     fn generic_checks() {
         let p = p618();
         let ctx = SqeContext::default();
-        let nop = SqeFields::default();
+        let nop = Sqe::default();
         assert_eq!(allowed_results_in(&p, &nop, &ctx).values, [0].into());
-        let s = SqeFields { opcode: 63, ..nop };
+        let s = Sqe { opcode: 63, ..nop };
         assert_eq!(allowed_results_in(&p, &s, &ctx).values, [-EINVAL].into());
-        let s = SqeFields { flags: 0x80, ..nop };
+        let s = Sqe { flags: 0x80, ..nop };
         assert!(allowed_results_in(&p, &s, &ctx).rejected);
-        let s = SqeFields { flags: 0x20, ..nop };
+        let s = Sqe { flags: 0x20, ..nop };
         assert_eq!(
             allowed_results_in(&p, &s, &ctx).values,
             [-EOPNOTSUPP].into()
         );
-        let s = SqeFields {
+        let s = Sqe {
             flags: 0x40 | 0x02,
             ..nop
         };
@@ -2379,14 +2228,14 @@ mod tests {
             allowed_results_in(&p, &s, &ctx).values,
             [-EOPNOTSUPP].into()
         );
-        let s = SqeFields { ioprio: 1, ..nop };
+        let s = Sqe { ioprio: 1, ..nop };
         assert_eq!(allowed_results_in(&p, &s, &ctx).values, [-EINVAL].into());
-        let s = SqeFields {
+        let s = Sqe {
             personality: 3,
             ..nop
         };
         assert_eq!(allowed_results_in(&p, &s, &ctx).values, [-EINVAL].into());
-        let s = SqeFields {
+        let s = Sqe {
             op_flags: 1,
             len: (-3i32) as u32,
             ..nop
@@ -2402,7 +2251,7 @@ mod tests {
         let mut old = p618();
         old.kernel = (6, 8);
         assert!(rules_for(&old, op::FTRUNCATE).is_none());
-        let s = SqeFields {
+        let s = Sqe {
             opcode: op::FADVISE,
             addr: 5,
             ..Default::default()
@@ -2413,7 +2262,7 @@ mod tests {
         let nop = |kernel, op_flags| {
             let mut p = p618();
             p.kernel = kernel;
-            let s = SqeFields {
+            let s = Sqe {
                 opcode: op::NOP,
                 fd: -1,
                 op_flags,
@@ -2434,7 +2283,7 @@ mod tests {
     fn order_and_chains() {
         let p = p618();
         // UNLINKAT: zero fields before the fixed-file refusal, which comes before flags.
-        let s = SqeFields {
+        let s = Sqe {
             opcode: op::UNLINKAT,
             off: 1,
             flags: 1,
@@ -2444,7 +2293,7 @@ mod tests {
             allowed_results_in(&p, &s, &SqeContext::default()).values,
             [-EINVAL].into()
         );
-        let s = SqeFields {
+        let s = Sqe {
             opcode: op::UNLINKAT,
             op_flags: 1,
             flags: 1,
@@ -2459,7 +2308,7 @@ mod tests {
             fd: FdState::Closed,
             ..Default::default()
         };
-        let s = SqeFields {
+        let s = Sqe {
             opcode: op::FSYNC,
             ..Default::default()
         };

@@ -24,6 +24,7 @@ pub mod scratch;
 pub mod sqe;
 pub mod sqe_fuzz;
 pub mod sqe_sweep;
+pub mod sqe_verify;
 pub mod syscalls;
 pub mod uring;
 

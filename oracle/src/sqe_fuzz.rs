@@ -55,13 +55,13 @@
 //! deadline, and a request that never completes, even after a cancel, is a hang.
 
 use crate::scratch::{Roots, Scratch};
-use crate::sqe::Sqe;
+use crate::sqe::{Sqe, SqeEntry};
 use crate::uring::RingProbe;
 use arbitrary::{Arbitrary, Unstructured};
 use io_uring::{types, IoUring};
 use model::sqe_rules::{
     self as rules, errno, AllowedSet, Code, FdState, FdUse, Field, Len, Mem, Memory, OpRules,
-    Proposed, RingProfile, Role, Rule, SqeContext, SqeFields,
+    Proposed, RingProfile, Role, Rule, SqeContext,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::CString;
@@ -1357,11 +1357,11 @@ impl Sandbox {
     fn resolve(&self, run: &Run, i: usize, f: &FuzzSqe) -> (Resolved, Vec<u8>) {
         let (code, r) = self.opcode(f.opcode);
         let kernel = self.profile.kernel;
-        let mut v = SqeFields {
+        let mut v = Sqe {
             opcode: code,
             flags: f.flags,
             user_data: (f.user_data & 0x7fff_ffff_ffff_ff00) | i as u64,
-            ..SqeFields::default()
+            ..Sqe::default()
         };
         for fld in Field::ALL {
             v.set(fld, self.word(run, f.get(fld), i));
@@ -1471,28 +1471,13 @@ impl Sandbox {
                 }
             }
         }
-        res.sqe = Sqe {
-            opcode: v.opcode,
-            flags: v.flags,
-            ioprio: v.ioprio,
-            fd: v.fd,
-            off: v.off,
-            addr: v.addr,
-            len: v.len,
-            op_flags: v.op_flags,
-            user_data: v.user_data,
-            buf_index: v.buf_index,
-            personality: v.personality,
-            splice_fd_in: v.splice_fd_in,
-            addr3: v.addr3,
-            pad: v.pad,
-        };
+        res.sqe = v;
         (res, page)
     }
 
     /// MADVISE: advice from [`MADVISE_SAFE`] (or invalid), and a range inside the
     /// arena, in the first page, or in kernel space.
-    fn confine_madvise(&self, v: &mut SqeFields) {
+    fn confine_madvise(&self, v: &mut Sqe) {
         let a = v.op_flags;
         if !MADVISE_SAFE.contains(&a) && !(26..100).contains(&a) && a < 1000 {
             v.op_flags = MADVISE_SAFE[a as usize % MADVISE_SAFE.len()];
@@ -1518,25 +1503,6 @@ impl Sandbox {
     }
 }
 
-fn fields_of(s: &Sqe) -> SqeFields {
-    SqeFields {
-        opcode: s.opcode,
-        flags: s.flags,
-        ioprio: s.ioprio,
-        fd: s.fd,
-        off: s.off,
-        addr: s.addr,
-        len: s.len,
-        op_flags: s.op_flags,
-        user_data: s.user_data,
-        buf_index: s.buf_index,
-        personality: s.personality,
-        splice_fd_in: s.splice_fd_in,
-        addr3: s.addr3,
-        pad: s.pad,
-    }
-}
-
 // ---------------------------------------------------------------------------
 // Running one input.
 
@@ -1547,7 +1513,7 @@ impl Sandbox {
     /// What the SQE's fd field is, for the rules: one of this run's roles
     /// (open), the closed slot, or anything else (a registered index or a
     /// number the rules cannot judge).
-    fn fd_state(&self, run: &Run, f: &SqeFields) -> FdState {
+    fn fd_state(&self, run: &Run, f: &Sqe) -> FdState {
         let fixed = f.flags & rules::sqe_flags::FIXED_FILE != 0;
         if run.roles.contains(&f.fd) && !fixed {
             FdState::Open
@@ -1812,7 +1778,7 @@ impl Sandbox {
     ) -> Result<(), Finding> {
         let n = resolved.len();
         let p = self.profile;
-        let fields: Vec<SqeFields> = resolved.iter().map(|r| fields_of(&r.sqe)).collect();
+        let fields: Vec<Sqe> = resolved.iter().map(|r| r.sqe).collect();
         let any_madvise = resolved.iter().any(|r| r.madvise.is_some());
         let mem = ArenaMem {
             arena: &self.arena,
@@ -2063,7 +2029,7 @@ enum Job {
     Check(FuzzInput),
     Stats,
     Verify,
-    Sweep,
+    Sweep(Option<Vec<crate::sqe_sweep::Probe>>),
 }
 
 enum Reply {
@@ -2102,7 +2068,7 @@ fn worker() -> &'static Result<Mutex<Worker>, String> {
                     let reply = match job {
                         Job::Stats => Reply::Stats(sb.stats.clone()),
                         Job::Verify => Reply::Verified(sb.verify()),
-                        Job::Sweep => Reply::Swept(sb.sweep()),
+                        Job::Sweep(only) => Reply::Swept(sb.sweep(only)),
                         Job::Check(input) => {
                             match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                                 sb.run(&input)
@@ -2161,12 +2127,14 @@ pub fn check(input: &FuzzInput) -> Result<(), Finding> {
     }
 }
 
-/// Verifies the table's field rules on the running kernel through
-/// [`crate::uring::Uring::submit_raw`]: for every opcode the probe supports, an
-/// otherwise valid SQE ([`template`]) with each must-be-zero field set to 1 must
-/// fail with the table's errno; with each ignored field set to 1 it must give
-/// what the valid SQE gives; and the generic checks (ioprio, personality,
-/// flag bit 7, BUFFER_SELECT) must give the table's errno. One row per probe.
+/// Verifies the table's field rules on the running kernel, each probe
+/// submitted in the sandbox and judged as the sweep's are
+/// ([`crate::sqe_verify`]): for every opcode the probe supports, an otherwise
+/// valid SQE ([`template`]) with each must-be-zero field set to 1 must fail
+/// with the table's errno and change nothing; with each ignored field set to 1
+/// it must give what the valid SQE gives; and the generic checks (ioprio,
+/// personality, flag bit 7, BUFFER_SELECT) must give the table's errno. One
+/// row per probe.
 pub fn verify_rules() -> Result<Vec<RuleCheck>, String> {
     let w = worker().as_ref().map_err(|e| e.clone())?;
     let w = w.lock().unwrap_or_else(|e| e.into_inner());
@@ -2181,9 +2149,23 @@ pub fn verify_rules() -> Result<Vec<RuleCheck>, String> {
 /// Runs the SQE rule sweep ([`crate::sqe_sweep`]) in the sandbox: Err when the
 /// sandbox cannot run here (see [`sandbox_ready`]) or the sweep cannot start.
 pub fn sweep() -> Result<crate::sqe_sweep::SweepReport, String> {
+    sweep_job(None)
+}
+
+/// Runs these probes (of opcodes the kernel supports) in the sandbox as
+/// [`sweep`] runs its plan: the same submission, judgement and rows.
+pub fn sweep_probes(
+    probes: Vec<crate::sqe_sweep::Probe>,
+) -> Result<crate::sqe_sweep::SweepReport, String> {
+    sweep_job(Some(probes))
+}
+
+fn sweep_job(
+    only: Option<Vec<crate::sqe_sweep::Probe>>,
+) -> Result<crate::sqe_sweep::SweepReport, String> {
     let w = worker().as_ref().map_err(|e| e.clone())?;
     let w = w.lock().unwrap_or_else(|e| e.into_inner());
-    w.jobs.send(Job::Sweep).map_err(|e| e.to_string())?;
+    w.jobs.send(Job::Sweep(only)).map_err(|e| e.to_string())?;
     match w.replies.recv().map_err(|e| e.to_string())? {
         Reply::Swept(r) => r,
         Reply::Panicked(m) => Err(format!("harness panic: {m}")),
@@ -2224,70 +2206,13 @@ pub fn stats() -> Stats {
 // ---------------------------------------------------------------------------
 // Rule verification.
 
-fn show_res(r: i32) -> String {
-    model::Errno::format_result(r)
-}
-
 impl Sandbox {
-    /// Submits one SQE (prepared from a template on a fresh run) through a
-    /// [`crate::uring::Uring`] and returns its result; closes descriptors it made.
-    fn probe_one(
-        &mut self,
-        u: &mut crate::uring::Uring,
-        code: u8,
-        change: &dyn Fn(&mut Sqe),
-    ) -> Result<(i32, AllowedSet), String> {
-        let t = template(code).ok_or("no template")?;
-        let run = self.setup_run()?;
-        let (r, page) = self.resolve(&run, 0, &t);
-        let mut pages = vec![vec![0u8; PAGE]; MAX_SQES];
-        pages[0] = page;
-        self.arena.reset(pages)?;
-        let mut sqe = r.sqe;
-        change(&mut sqe);
-        let f = fields_of(&sqe);
-        let mem = ArenaMem {
-            arena: &self.arena,
-            ro_stable: true,
-        };
-        let fd = self.fd_state(&run, &f);
-        let ctx = SqeContext {
-            fd,
-            mem: &mem,
-            ..SqeContext::default()
-        };
-        let allowed = rules::allowed_results_in(&self.profile, &f, &ctx);
-        // SAFETY: the SQE's pointers are into the arena, alive for the
-        // sandbox's life; the request is waited for (a lost one keeps pointing
-        // into the arena, which is never unmapped while the sandbox lives).
-        let res = unsafe { u.submit_raw(&[sqe], false) };
-        let res = match res[0] {
-            crate::uring::RawResult::Done(v) => v,
-            other => {
-                self.teardown(run, &BTreeSet::new());
-                return Err(format!("{other:?}"));
-            }
-        };
-        let mut extra = BTreeSet::new();
-        if res >= 0 {
-            if let Some(rr) = r.rules {
-                if matches!(rr.res, rules::Res::Fd) && sqe.splice_fd_in == 0 {
-                    extra.insert(res);
-                }
-                if rr.code == Code::Mainline(rules::op::PIPE) && sqe.splice_fd_in == 0 {
-                    if let Some((Part::Rw, off)) = self.arena.part(sqe.addr) {
-                        let b = self.arena.read(off, 8);
-                        extra.insert(i32::from_ne_bytes(b[..4].try_into().expect("4")));
-                        extra.insert(i32::from_ne_bytes(b[4..].try_into().expect("4")));
-                    }
-                }
-            }
-        }
-        self.teardown(run, &extra);
-        Ok((res, allowed))
-    }
-
+    /// The rule verification: per opcode, the valid SQE, each must-be-zero
+    /// and each ignored field at 1, values prep checks before the file lookup
+    /// (with a closed descriptor), and the generic checks; each probe
+    /// submitted by [`Sandbox::probe`] and judged by [`crate::sqe_verify`].
     fn verify(&mut self) -> Result<Vec<RuleCheck>, String> {
+        use crate::sqe_verify::{judge, Expect};
         let roots = self._scratch.roots("verify").map_err(|e| e.to_string())?;
         let mut u = crate::uring::Uring::new(
             roots,
@@ -2305,53 +2230,71 @@ impl Sandbox {
             if rules::rules_for(&self.profile, code).is_none() {
                 continue;
             }
-            let (base, _) = self.probe_one(&mut u, code, &|_| {})?;
-            let class = |v: i32| {
-                if v >= 0 && matches!(r.res, rules::Res::Fd) {
-                    "fd".to_string()
-                } else {
-                    show_res(v)
-                }
-            };
-            rows.push(RuleCheck {
-                op: r.name(),
-                probe: "baseline (valid SQE)".into(),
-                want: ">= 0".into(),
-                got: show_res(base),
-                ok: base >= 0,
-            });
-            for fld in Field::ALL {
-                let rule = r.rule(fld, kernel);
-                if !matches!(rule, Rule::Zero(_) | Rule::Ignored) {
-                    continue;
-                }
-                let (got, allowed) =
-                    self.probe_one(&mut u, code, &|s: &mut Sqe| set_field(s, fld, 1))?;
-                let (want, ok) = match rule {
-                    Rule::Zero(e) => (
-                        format!("-{} ({})", errno::name(e), allowed),
-                        got == -e && allowed.values == [-e].into(),
-                    ),
-                    _ => (
-                        format!("as baseline: {}", class(base)),
-                        class(got) == class(base),
-                    ),
-                };
+            let mut check = |sb: &mut Sandbox,
+                             probe: String,
+                             change: &dyn Fn(&mut Sqe),
+                             expect: Expect,
+                             why: &str|
+             -> Result<i32, String> {
+                let o = sb.probe(&mut u, code, change)?;
+                let j = judge(expect, why, &o);
                 rows.push(RuleCheck {
                     op: r.name(),
-                    probe: format!(
-                        "{}=1 ({})",
-                        fld.name(),
-                        if matches!(rule, Rule::Zero(_)) {
-                            "must be zero"
-                        } else {
-                            "ignored"
-                        }
-                    ),
-                    want,
-                    got: show_res(got),
-                    ok,
+                    probe,
+                    want: j.want,
+                    got: j.got,
+                    ok: j.ok,
                 });
+                Ok(o.res)
+            };
+            let base = check(
+                self,
+                "baseline (valid SQE)".into(),
+                &|_| {},
+                Expect::Succeed,
+                "valid SQE",
+            )?;
+            let fd_result = matches!(r.res, rules::Res::Fd);
+            for fld in Field::ALL {
+                let (expect, why) = match r.rule(fld, kernel) {
+                    Rule::Zero(e) => (Expect::Reject(e), "must be zero"),
+                    Rule::Ignored => (Expect::AsBaseline { base, fd_result }, "ignored"),
+                    _ => continue,
+                };
+                check(
+                    self,
+                    format!("{}=1 ({why})", fld.name()),
+                    &|s: &mut Sqe| s.set(fld, 1),
+                    expect,
+                    why,
+                )?;
+            }
+            if r.needs_file {
+                // Checks of values prep makes before the file is looked up.
+                let closed = self.closed_slot;
+                for (name, fld, v) in [
+                    ("off=-1", Field::Off, u64::MAX),
+                    ("addr=-1", Field::Addr, u64::MAX),
+                    ("len=-1", Field::Len, u32::MAX as u64),
+                    ("op_flags=-1", Field::OpFlags, u32::MAX as u64),
+                    ("off=i64::MAX", Field::Off, i64::MAX as u64),
+                ] {
+                    if r.rule(fld, kernel) != Rule::Ignored
+                        && !matches!(r.rule(fld, kernel), Rule::Reads(Role::Value(_)))
+                    {
+                        continue;
+                    }
+                    check(
+                        self,
+                        format!("{name} with a closed fd (prep before the file lookup)"),
+                        &|s: &mut Sqe| {
+                            s.fd = closed;
+                            s.set(fld, v);
+                        },
+                        Expect::Allowed,
+                        "prep before the file lookup",
+                    )?;
+                }
             }
             type Change = Box<dyn Fn(&mut Sqe)>;
             let generic: [(&str, Change, i32); 4] = [
@@ -2380,73 +2323,28 @@ impl Sandbox {
                     },
                 ),
             ];
-            if r.needs_file {
-                // Checks of values prep makes before the file is looked up.
-                let closed = self.closed_slot;
-                for (name, fld, v) in [
-                    ("off=-1", Field::Off, u64::MAX),
-                    ("addr=-1", Field::Addr, u64::MAX),
-                    ("len=-1", Field::Len, u32::MAX as u64),
-                    ("op_flags=-1", Field::OpFlags, u32::MAX as u64),
-                    ("off=i64::MAX", Field::Off, i64::MAX as u64),
-                ] {
-                    if r.rule(fld, kernel) != Rule::Ignored
-                        && !matches!(r.rule(fld, kernel), Rule::Reads(Role::Value(_)))
-                    {
-                        continue;
-                    }
-                    let (got, allowed) = self.probe_one(&mut u, code, &|s: &mut Sqe| {
-                        s.fd = closed;
-                        set_field(s, fld, v);
-                    })?;
-                    rows.push(RuleCheck {
-                        op: r.name(),
-                        probe: format!("{name} with a closed fd (prep before the file lookup)"),
-                        want: allowed.to_string(),
-                        got: show_res(got),
-                        ok: allowed.allows(got),
-                    });
-                }
-            }
             for (name, change, e) in generic {
                 if e == 0 {
                     continue;
                 }
-                let (got, allowed) = self.probe_one(&mut u, code, &*change)?;
-                rows.push(RuleCheck {
-                    op: r.name(),
-                    probe: format!("{name} (generic)"),
-                    want: format!("-{} ({})", errno::name(e), allowed),
-                    got: show_res(got),
-                    ok: got == -e && allowed.allows(got),
-                });
+                check(
+                    self,
+                    format!("{name} (generic)"),
+                    &*change,
+                    Expect::Fails(e),
+                    "generic",
+                )?;
             }
         }
         Ok(rows)
     }
 }
 
-fn set_field(s: &mut Sqe, f: Field, v: u64) {
-    let mut x = fields_of(s);
-    x.set(f, v);
-    s.ioprio = x.ioprio;
-    s.fd = x.fd;
-    s.off = x.off;
-    s.addr = x.addr;
-    s.len = x.len;
-    s.op_flags = x.op_flags;
-    s.buf_index = x.buf_index;
-    s.personality = x.personality;
-    s.splice_fd_in = x.splice_fd_in;
-    s.addr3 = x.addr3;
-    s.pad = x.pad;
-}
-
 // ---------------------------------------------------------------------------
 // Valid templates and seeds.
 
 /// [`template`], and for the proposed opcodes configured in `proposed` a
-/// valid SQE in ringspec's encoding (oracle/src/sqe.rs): COPY_FILE_RANGE
+/// valid SQE in ringspec's encoding (model/src/sqe.rs): COPY_FILE_RANGE
 /// copies 8 bytes of `r` at offset 0 (addr = splice_off_in) to `f` at its
 /// file position (off = -1); GETDENTS64 reads one record of the run directory
 /// into a 31-byte buffer; MKNODAT makes a FIFO (mode in len, dev 0 in off).

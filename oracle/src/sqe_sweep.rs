@@ -25,7 +25,11 @@
 //! descriptors, the bytes in its pipes, the arena's writable part and the
 //! process's descriptor table are compared before and after each probe
 //! (`crate::sqe_fuzz` runs the probes in its sandbox: private tmpfs in a private
-//! mount namespace, pre-opened descriptors, guard-paged arena).
+//! mount namespace, pre-opened descriptors, guard-paged arena). Each probe is
+//! judged by [`crate::sqe_verify::judge`], the verifier the fuzzer's rule
+//! verification and the named check `check:sqe_fields` use too (the latter
+//! runs [`probes_of`] of the proposed opcodes plus a few of its own through
+//! [`crate::sqe_fuzz::sweep_probes`]).
 //!
 //! # Rows
 //! One [`SweepRow`] per (opcode, field): `field` is an SQE field name,
@@ -36,15 +40,8 @@ use model::sqe_rules::{self as rules, errno, sqe_flags, Code, Field, OpRules, Ri
 use serde::Serialize;
 use std::fmt::Write as _;
 
-/// What a probe must give.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Expect {
-    /// Prep fails with this errno, and nothing changes.
-    Reject(i32),
-    /// Passes this check: a result the table allows, not the rejection.
-    Accept,
-}
+/// What a probe must give ([`crate::sqe_verify`] judges it).
+pub use crate::sqe_verify::Expect;
 
 /// Where a probe puts its value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,14 +50,26 @@ pub enum Target {
     Field(Field),
     /// `sqe->flags`, or-ed with the value.
     SqeFlags,
+    /// Nothing: the valid template as it is (the value is unused).
+    Template,
 }
 
 impl Target {
+    /// Applies the probe's value to `sqe`.
+    pub fn apply(self, sqe: &mut model::sqe_rules::Sqe, value: u64) {
+        match self {
+            Target::Field(f) => sqe.set(f, value),
+            Target::SqeFlags => sqe.flags |= value as u8,
+            Target::Template => {}
+        }
+    }
+
     /// The row's field name.
     pub fn name(self) -> &'static str {
         match self {
             Target::Field(f) => f.name(),
             Target::SqeFlags => "flags",
+            Target::Template => "valid",
         }
     }
 }
@@ -91,15 +100,6 @@ pub struct Missing {
     pub why: String,
 }
 
-/// The width of a field in bits.
-pub fn width(f: Field) -> u32 {
-    match f {
-        Field::Ioprio | Field::BufIndex | Field::Personality => 16,
-        Field::Fd | Field::Len | Field::OpFlags | Field::SpliceFdIn => 32,
-        Field::Off | Field::Addr | Field::Addr3 | Field::Pad => 64,
-    }
-}
-
 fn all_ones(bits: u32) -> u64 {
     if bits == 64 {
         u64::MAX
@@ -111,7 +111,7 @@ fn all_ones(bits: u32) -> u64 {
 /// The boundary set of a must-be-zero field: 1, the top bit, all ones, and for
 /// the flags word every bit alone. Sorted, no duplicates.
 pub fn boundary_values(f: Field) -> Vec<u64> {
-    let w = width(f);
+    let w = f.width();
     let mut v = vec![1, 1u64 << (w - 1), all_ones(w)];
     if f == Field::OpFlags {
         v.extend((0..w).map(|b| 1u64 << b));
@@ -143,7 +143,7 @@ pub fn probes_of(r: &'static OpRules, opcode: u8, kernel: (u32, u32)) -> Vec<Pro
     }
     for c in r.prep {
         if let Some((field, valid, e)) = c.flags_at(kernel) {
-            let w = width(field);
+            let w = field.width();
             for b in 0..w {
                 let bit = 1u64 << b;
                 if valid & bit == 0 {

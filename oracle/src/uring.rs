@@ -73,7 +73,7 @@
 
 use crate::backend::Backend;
 use crate::scratch::Roots;
-use crate::sqe::{self, FdOperand, ProposedOpcodes, Sqe};
+use crate::sqe::{self, FdOperand, ProposedOpcodes, Sqe, SqeEntry};
 use crate::syscalls::{
     self, advice_value, falloc_mode, mknod_mode, open_flags, rename_flags, Syscalls, CLOSED_FD,
 };

@@ -5,7 +5,7 @@
 //! own (an fd) and the configured opcode numbers, and returns its problems.
 
 use crate::sqe::Proposed;
-use crate::sqe::{flags, DevField, FdOperand, ProposedOpcodes, Sqe};
+use crate::sqe::{flags, DevField, FdOperand, ProposedOpcodes, Sqe, SqeEntry};
 use io_uring::IoUring;
 use std::collections::BTreeMap;
 use std::ffi::CString;
@@ -75,155 +75,68 @@ fn openat(dir: RawFd, path: &str, flags: i32, mode: u32) -> Result<OwnedFd, Stri
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// `sqe_fields`: every field the proposed opcodes do not read must be 0, and a
-/// non-zero one fails the request with -EINVAL at prep (before the file or the
-/// path is used), as the model's SQE table (model/src/sqe_rules.rs) says;
-/// MKNODAT with IOSQE_FIXED_FILE is -EBADF, a copy_file_range flag -EINVAL, a
-/// dev_t beyond 32 bits -EINVAL. Each bad SQE is paired with the same SQE
-/// without the bad field, which must not fail with EINVAL (so the check
-/// cannot pass on a kernel that rejects everything).
-pub fn sqe_fields(dir: RawFd, p: &ProposedOpcodes) -> Vec<String> {
-    let mut problems = Vec::new();
-    let Ok(mut ring) = IoUring::new(64) else {
-        return vec!["io_uring_setup failed".into()];
-    };
-    let setup = || -> Result<(OwnedFd, OwnedFd, OwnedFd), String> {
-        let src = openat(dir, "sqe_src", libc::O_CREAT | libc::O_RDWR, 0o644)?;
-        // SAFETY: a valid fd and buffer.
-        unsafe { libc::write(src.as_raw_fd(), b"0123456789".as_ptr().cast(), 10) };
-        let dst = openat(dir, "sqe_dst", libc::O_CREAT | libc::O_RDWR, 0o644)?;
-        let d = openat(dir, ".", libc::O_RDONLY | libc::O_DIRECTORY, 0)?;
-        Ok((src, dst, d))
-    };
-    let (src, dst, d) = match setup() {
-        Ok(x) => x,
-        Err(e) => return vec![e],
-    };
-    let mut buf = vec![0u64; 512];
-    let bufp = buf.as_mut_ptr() as u64;
-    let mut cases: Vec<(String, Sqe, i32)> = Vec::new();
-    // (field name, how to spoil an SQE)
-    type Spoil = fn(&mut Sqe);
-    let common: [(&str, Spoil); 3] = [
-        ("buf_index", |s| s.buf_index = 1),
-        ("addr3", |s| s.addr3 = 8),
-        ("pad", |s| s.pad = 1),
-    ];
-    if let Some(n) = p.number(Proposed::CopyFileRange) {
-        let good = Sqe::copy_file_range(
-            n,
-            FdOperand::Plain(src.as_raw_fd()),
-            0,
-            FdOperand::Plain(dst.as_raw_fd()),
-            0,
-            4,
-            0,
-        );
-        for (f, spoil) in common {
-            let mut s = good;
-            spoil(&mut s);
-            cases.push((format!("copy_file_range {f}"), s, -libc::EINVAL));
-        }
-        for bit in [1u32, 0x10, 1 << 30] {
-            cases.push((
-                format!("copy_file_range flags {bit:#x}"),
-                Sqe {
-                    op_flags: bit,
-                    ..good
-                },
-                -libc::EINVAL,
-            ));
-        }
-        cases.push(("copy_file_range valid".into(), good, 4));
-    }
-    if let Some(n) = p.number(Proposed::Getdents64) {
-        let good = Sqe::getdents64(n, FdOperand::Plain(d.as_raw_fd()), bufp, 4096);
-        let spoils: [(&str, Spoil); 6] = [
-            ("off", |s| s.off = 1),
-            ("op_flags", |s| s.op_flags = 1),
-            ("buf_index", |s| s.buf_index = 1),
-            ("splice_fd_in", |s| s.splice_fd_in = 1),
-            ("addr3", |s| s.addr3 = 8),
-            ("pad", |s| s.pad = 1),
-        ];
-        for (f, spoil) in spoils {
-            let mut s = good;
-            spoil(&mut s);
-            cases.push((format!("getdents64 {f}"), s, -libc::EINVAL));
-        }
-    }
-    let path = c("sqe_fifo");
-    let path2 = c("sqe_fifo2");
-    if let Some(n) = p.number(Proposed::Mknodat) {
-        let good = |pp: &CString| {
-            Sqe::mknodat(
-                n,
-                d.as_raw_fd(),
-                pp.as_ptr() as u64,
-                libc::S_IFIFO | 0o600,
-                0,
-                DevField::Off,
-            )
+/// `sqe_fields`: the SQE rules of the proposed opcodes (the model's table,
+/// model/src/sqe_rules.rs) on this kernel, probed and judged exactly as the
+/// sweep (`ringspec sqe-check`) probes and judges every opcode: in the
+/// fuzzer's sandbox, by the one verifier ([`crate::sqe_fuzz::sweep_probes`],
+/// [`crate::sqe_verify`]). Every must-be-zero field at 1, its top bit and all
+/// ones fails with -EINVAL and changes nothing; each undefined flag bit of
+/// copy_file_range is -EINVAL, the defined one accepted; an unregistered
+/// personality and the IOSQE bits as for every opcode; MKNODAT with
+/// IOSQE_FIXED_FILE is -EBADF and with a dev_t beyond 32 bits -EINVAL. Each
+/// opcode's valid SQE must be accepted (so the check cannot pass on a kernel
+/// that rejects everything). The probes run in the sandbox's own tmpfs, not
+/// in `_dir`.
+pub fn sqe_fields(_dir: RawFd, p: &ProposedOpcodes) -> Vec<String> {
+    use crate::sqe_sweep::{probes_of, Expect, Probe, Target};
+    use model::sqe_rules::{errno, Code, Field, TABLE};
+    let kernel = crate::profile::kernel_version();
+    let mut probes = Vec::new();
+    for r in TABLE {
+        let Code::Proposed(op) = r.code else {
+            continue;
         };
-        let spoils: [(&str, Spoil); 5] = [
-            ("op_flags", |s| s.op_flags = 1),
-            ("buf_index", |s| s.buf_index = 1),
-            ("splice_fd_in", |s| s.splice_fd_in = 1),
-            ("addr3", |s| s.addr3 = 8),
-            ("pad", |s| s.pad = 1),
-        ];
-        for (f, spoil) in spoils {
-            let mut s = good(&path);
-            spoil(&mut s);
-            cases.push((format!("mknodat {f}"), s, -libc::EINVAL));
-        }
-        cases.push((
-            "mknodat dev beyond 32 bits".into(),
-            Sqe {
-                off: 1 << 40,
-                ..good(&path)
-            },
-            -libc::EINVAL,
-        ));
-        cases.push((
-            "mknodat IOSQE_FIXED_FILE".into(),
-            Sqe {
-                flags: flags::FIXED_FILE,
-                fd: 0,
-                ..good(&path)
-            },
-            -libc::EBADF,
-        ));
-        cases.push(("mknodat valid".into(), good(&path2), 0));
-    }
-    let sqes: Vec<Sqe> = cases.iter().map(|c| c.1).collect();
-    // One at a time: each case on its own, in order.
-    for (i, s) in sqes.iter().enumerate() {
-        let res = run(&mut ring, std::slice::from_ref(s), Duration::from_secs(5))[0];
-        let (name, _, want) = &cases[i];
-        if res != Some(*want) {
-            problems.push(format!(
-                "{name}: got {}, want {}",
-                res.map_or("no CQE".into(), errno_name),
-                errno_name(*want)
+        let Some(n) = p.number(op) else {
+            continue;
+        };
+        probes.extend(probes_of(r, n, kernel));
+        let probe = |target, value, expect, rule| Probe {
+            op: r.name(),
+            opcode: n,
+            target,
+            value,
+            expect,
+            rule,
+        };
+        probes.push(probe(Target::Template, 0, Expect::Accept, "valid SQE"));
+        if op == Proposed::Mknodat {
+            probes.push(probe(
+                Target::SqeFlags,
+                flags::FIXED_FILE as u64,
+                Expect::Reject(errno::EBADF),
+                "IOSQE_FIXED_FILE refused",
+            ));
+            probes.push(probe(
+                Target::Field(Field::Off),
+                1 << 40,
+                Expect::Fails(errno::EINVAL),
+                "dev beyond 32 bits",
             ));
         }
     }
-    // The spoiled fields are the only difference: the unspoiled getdents64
-    // must have read something (the directory has entries).
-    if let Some(n) = p.number(Proposed::Getdents64) {
-        // SAFETY: the fd is valid.
-        unsafe { libc::lseek(d.as_raw_fd(), 0, libc::SEEK_SET) };
-        let good = Sqe::getdents64(n, FdOperand::Plain(d.as_raw_fd()), bufp, 4096);
-        let r = run(&mut ring, &[good], Duration::from_secs(5))[0];
-        if r.is_none_or(|r| r <= 0) {
+    let report = match crate::sqe_fuzz::sweep_probes(probes) {
+        Ok(r) => r,
+        Err(e) => return vec![format!("sqe_fields: the sandbox cannot run: {e}")],
+    };
+    let mut problems = Vec::new();
+    for row in report.failing() {
+        for d in &row.disagreements {
             problems.push(format!(
-                "getdents64 valid: got {}, want a positive count",
-                r.map_or("no CQE".into(), errno_name)
+                "{} {}={}: table {}, kernel {} (sqe {})",
+                row.op, row.field, d.value, d.want, d.got, d.sqe
             ));
         }
     }
-    drop(buf);
     problems
 }
 

@@ -1,34 +1,36 @@
-//! Runs the SQE rule sweep ([`crate::sqe_sweep`]) in the fuzzer's sandbox: each
-//! probe on a fresh `run` directory, fresh descriptors and the template SQE of
-//! its opcode, with the sandbox's observable state taken before and after.
+//! Submits rule probes in the fuzzer's sandbox ([`Sandbox::probe`]): each on a
+//! fresh `run` directory, fresh descriptors and the template SQE of its opcode,
+//! with the sandbox's observable state taken before and after. The SQE rule
+//! sweep ([`crate::sqe_sweep`]), the named check `check:sqe_fields` (a probe
+//! list of its own, [`Sandbox::sweep`] with `Some`) and the rule verification
+//! (`Sandbox::verify`) all submit through it and judge with
+//! [`crate::sqe_verify::judge`].
 
-use super::{fields_of, open_fds, set_field, show_res, Run, Sandbox, MAX_SQES, PAGE};
+use super::{open_fds, Run, Sandbox, MAX_SQES, PAGE};
 use super::{ArenaMem, RW_AT, RW_LEN};
 use crate::sqe::Sqe;
 use crate::sqe_sweep::{
-    self, show_value, Disagreement, Expect, Probe, RowStatus, SweepReport, SweepRow, Target,
+    self, show_value, Disagreement, Expect, Probe, RowStatus, SweepReport, SweepRow,
 };
+use crate::sqe_verify::{self, Observed};
 use model::sqe_rules::{self as rules, errno, Code, SqeContext};
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
-/// What one probe gave.
-struct Outcome {
-    res: i32,
-    allowed: rules::AllowedSet,
-    /// Lines of state that differ (before -> after), empty when nothing changed.
-    changed: Vec<String>,
-    sqe: Sqe,
-}
-
 impl Sandbox {
-    /// Runs every probe of the plan for this kernel and folds them into rows.
-    pub(super) fn sweep(&mut self) -> Result<SweepReport, String> {
+    /// Runs every probe of the plan for this kernel (or only `only`, with no
+    /// unsupported rows) and folds them into rows.
+    pub(super) fn sweep(&mut self, only: Option<Vec<Probe>>) -> Result<SweepReport, String> {
         let started = Instant::now();
-        let probe = crate::probe::probe().map_err(|e| format!("io_uring probe: {e}"))?;
-        let (probes, missing) = sqe_sweep::plan(&self.profile, &|n| probe.supports(n));
+        let (probes, missing) = match only {
+            Some(p) => (p, Vec::new()),
+            None => {
+                let probe = crate::probe::probe().map_err(|e| format!("io_uring probe: {e}"))?;
+                sqe_sweep::plan(&self.profile, &|n| probe.supports(n))
+            }
+        };
         let roots = self._scratch.roots("sweep").map_err(|e| e.to_string())?;
         let mut u = crate::uring::Uring::new(
             roots,
@@ -58,8 +60,8 @@ impl Sandbox {
                 rows.len() - 1
             });
             let rule = match p.expect {
-                Expect::Reject(e) => format!("{}: {}", p.rule, errno::name(e)),
-                Expect::Accept => format!("{}: accepted", p.rule),
+                Expect::Reject(e) | Expect::Fails(e) => format!("{}: {}", p.rule, errno::name(e)),
+                _ => format!("{}: accepted", p.rule),
             };
             let row = &mut rows[i];
             if !row.rules.contains(&rule) {
@@ -67,16 +69,28 @@ impl Sandbox {
             }
             row.probes += 1;
             match p.expect {
-                Expect::Reject(_) => row.rejections += 1,
-                Expect::Accept => row.acceptances += 1,
+                Expect::Reject(_) | Expect::Fails(_) => row.rejections += 1,
+                _ => row.acceptances += 1,
             }
-            let (ok, d) = match self.sweep_one(&mut u, p) {
-                Ok(o) => judge(p, &o),
+            let (target, value) = (p.target, p.value);
+            let (ok, d) = match self.probe(&mut u, p.opcode, &|s| target.apply(s, value)) {
+                Ok(o) => {
+                    let j = sqe_verify::judge(p.expect, p.rule, &o);
+                    (
+                        j.ok,
+                        Disagreement {
+                            value: show_value(p.value),
+                            want: j.want,
+                            got: j.got,
+                            sqe: o.sqe.to_string(),
+                        },
+                    )
+                }
                 Err(e) => (
                     false,
                     Disagreement {
                         value: show_value(p.value),
-                        want: want_text(p),
+                        want: sqe_verify::want_text(p.expect, p.rule),
                         got: format!("the probe could not run: {e}"),
                         sqe: String::new(),
                     },
@@ -123,10 +137,17 @@ impl Sandbox {
         })
     }
 
-    /// One probe: a fresh run, the template with the probe's value, the state
-    /// before and after.
-    fn sweep_one(&mut self, u: &mut crate::uring::Uring, p: &Probe) -> Result<Outcome, String> {
-        let t = super::template_with(p.opcode, &self.profile.proposed)
+    /// Submits one probe: on a fresh run, the valid template of `code` changed
+    /// by `change`, with the state before and after; returns what the kernel
+    /// gave and what the table allows for the SQE in its context. Closes the
+    /// descriptors the SQE made.
+    pub(super) fn probe(
+        &mut self,
+        u: &mut crate::uring::Uring,
+        code: u8,
+        change: &dyn Fn(&mut Sqe),
+    ) -> Result<Observed, String> {
+        let t = super::template_with(code, &self.profile.proposed)
             .ok_or("no valid template for this opcode")?;
         let run = self.setup_run()?;
         let (r, page) = self.resolve(&run, 0, &t);
@@ -137,11 +158,8 @@ impl Sandbox {
             return Err(e);
         }
         let mut sqe = r.sqe;
-        match p.target {
-            Target::Field(f) => set_field(&mut sqe, f, p.value),
-            Target::SqeFlags => sqe.flags |= p.value as u8,
-        }
-        let f = fields_of(&sqe);
+        change(&mut sqe);
+        let f = sqe;
         let mem = ArenaMem {
             arena: &self.arena,
             ro_stable: true,
@@ -183,11 +201,11 @@ impl Sandbox {
             }
         }
         self.teardown(run, &extra);
-        Ok(Outcome {
+        Ok(Observed {
+            sqe,
             res,
             allowed,
             changed,
-            sqe,
         })
     }
 
@@ -367,42 +385,4 @@ fn xattrs(dir: RawFd, name: &CString, kind: u32) -> String {
         ));
     }
     out.join(",")
-}
-
-fn want_text(p: &Probe) -> String {
-    match p.expect {
-        Expect::Reject(e) => format!("-{} and no change ({})", errno::name(e), p.rule),
-        Expect::Accept => format!("accepted ({})", p.rule),
-    }
-}
-
-/// Whether the kernel agreed with the table, and the disagreement if not.
-fn judge(p: &Probe, o: &Outcome) -> (bool, Disagreement) {
-    let table = format!("{} [table: {}]", want_text(p), o.allowed);
-    let ok = match p.expect {
-        // The rule's errno, the table's evaluation agrees it is the only
-        // result, and nothing changed.
-        Expect::Reject(e) => {
-            o.res == -e
-                && o.allowed.rejected
-                && o.allowed.values == [-e].into()
-                && o.changed.is_empty()
-        }
-        // Passed the check: the table's evaluation does not reject it and
-        // allows what the kernel gave.
-        Expect::Accept => !o.allowed.rejected && o.allowed.allows(o.res),
-    };
-    let mut got = show_res(o.res);
-    if !o.changed.is_empty() {
-        got += &format!("; changed: {}", o.changed.join(" | "));
-    }
-    (
-        ok,
-        Disagreement {
-            value: show_value(p.value),
-            want: table,
-            got,
-            sqe: o.sqe.to_string(),
-        },
-    )
 }
