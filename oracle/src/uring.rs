@@ -167,12 +167,17 @@ impl fmt::Display for Mode {
 }
 
 /// Why a [`Uring`] could not be made.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UringError {
     /// io_uring_setup(2) failed with EPERM or ENOSYS: io_uring is disabled
     /// (sysctl kernel.io_uring_disabled = 2, or 1 without membership of
     /// kernel.io_uring_group / CAP_SYS_ADMIN), the kernel lacks it, or a seccomp
     /// filter refuses it. `sysctl` is the sysctl's value when readable.
+    #[error(
+        "io_uring_setup failed: {}: {}",
+        errno_text(*errno),
+        unavailable_reason(*errno, sysctl)
+    )]
     Unavailable {
         /// The errno of io_uring_setup.
         errno: i32,
@@ -181,27 +186,36 @@ pub enum UringError {
     },
     /// IORING_SETUP_SQPOLL was refused (EPERM: before 5.11 it needed
     /// CAP_SYS_ADMIN), while a plain ring works.
+    #[error(
+        "IORING_SETUP_SQPOLL refused: {} (a plain ring works; before 5.11 SQPOLL needs \
+         CAP_SYS_ADMIN)",
+        errno_text(*errno)
+    )]
     Sqpoll {
         /// The errno of io_uring_setup.
         errno: i32,
     },
     /// io_uring_setup(2) failed otherwise (ENOMEM, EMFILE, EINVAL...).
+    #[error("io_uring_setup failed: {}", errno_text(*errno))]
     Setup {
         /// The errno.
         errno: i32,
     },
     /// IORING_REGISTER_PROBE failed (kernels before 5.6 have no probe).
+    #[error("IORING_REGISTER_PROBE failed: {} (kernel before 5.6?)", errno_text(*errno))]
     Probe {
         /// The errno.
         errno: i32,
     },
     /// Registering the sparse file table of [`Mode::Fixed`] failed.
+    #[error("registering the fixed file table failed: {}", errno_text(*errno))]
     RegisterFiles {
         /// The errno.
         errno: i32,
     },
     /// The proposed-opcode configuration is unusable on this kernel (a number
     /// that collides with a mainline opcode).
+    #[error("{0}")]
     Proposed(String),
 }
 
@@ -209,57 +223,31 @@ fn errno_text(e: i32) -> String {
     format!("{} ({})", Errno(e), std::io::Error::from_raw_os_error(e))
 }
 
-impl fmt::Display for UringError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            UringError::Unavailable { errno, sysctl } => {
-                write!(f, "io_uring_setup failed: {}: ", errno_text(*errno))?;
-                match sysctl.as_deref().map(str::trim) {
-                    Some("2") => write!(f, "io_uring is disabled (sysctl kernel.io_uring_disabled = 2)"),
-                    Some("1") => write!(
-                        f,
-                        "io_uring is restricted (sysctl kernel.io_uring_disabled = 1: only \
-                         kernel.io_uring_group members and CAP_SYS_ADMIN)"
-                    ),
-                    Some(v) => write!(
-                        f,
-                        "io_uring refused though kernel.io_uring_disabled = {v} (seccomp or LSM?)"
-                    ),
-                    None if *errno == libc::ENOSYS => {
-                        write!(f, "this kernel has no io_uring (CONFIG_IO_URING off) or seccomp hides it")
-                    }
-                    None => write!(f, "io_uring refused (no kernel.io_uring_disabled sysctl; seccomp?)"),
-                }
-            }
-            UringError::Sqpoll { errno } => write!(
-                f,
-                "IORING_SETUP_SQPOLL refused: {} (a plain ring works; before 5.11 SQPOLL needs CAP_SYS_ADMIN)",
-                errno_text(*errno)
-            ),
-            UringError::Setup { errno } => write!(f, "io_uring_setup failed: {}", errno_text(*errno)),
-            UringError::Probe { errno } => write!(
-                f,
-                "IORING_REGISTER_PROBE failed: {} (kernel before 5.6?)",
-                errno_text(*errno)
-            ),
-            UringError::RegisterFiles { errno } => write!(
-                f,
-                "registering the fixed file table failed: {}",
-                errno_text(*errno)
-            ),
-            UringError::Proposed(s) => f.write_str(s),
+/// Why io_uring_setup refused: from the sysctl's value, or ENOSYS.
+fn unavailable_reason(errno: i32, sysctl: &Option<String>) -> String {
+    match sysctl.as_deref().map(str::trim) {
+        Some("2") => "io_uring is disabled (sysctl kernel.io_uring_disabled = 2)".into(),
+        Some("1") => "io_uring is restricted (sysctl kernel.io_uring_disabled = 1: only \
+                      kernel.io_uring_group members and CAP_SYS_ADMIN)"
+            .into(),
+        Some(v) => {
+            format!("io_uring refused though kernel.io_uring_disabled = {v} (seccomp or LSM?)")
         }
+        None if errno == libc::ENOSYS => {
+            "this kernel has no io_uring (CONFIG_IO_URING off) or seccomp hides it".into()
+        }
+        None => "io_uring refused (no kernel.io_uring_disabled sysctl; seccomp?)".into(),
     }
 }
 
-impl std::error::Error for UringError {}
-
 /// Why [`Uring::exec_batch`] refused a batch (nothing was submitted).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BatchError {
     /// More than [`MAX_BATCH`] ops.
+    #[error("batch of {0} ops: at most {MAX_BATCH}")]
     TooMany(usize),
     /// Op `index` fails [`Op::validate`].
+    #[error("op #{index}: {reason}")]
     Invalid {
         /// Position in the batch.
         index: usize,
@@ -268,6 +256,7 @@ pub enum BatchError {
     },
     /// Op `index` has no io_uring path here (no opcode, opcode not supported, or
     /// answered by the syscall backend without a syscall).
+    #[error("op #{index} cannot go through the ring: {reason}")]
     NoOpcode {
         /// Position in the batch.
         index: usize,
@@ -277,6 +266,7 @@ pub enum BatchError {
     /// Op `writer` fills or empties a slot that op `user` also names. Operands are
     /// resolved when the batch is built, so such a batch would not mean what it
     /// says; run those ops one at a time.
+    #[error("op #{writer} changes slot {slot}, which op #{user} also names")]
     SlotConflict {
         /// The slot.
         slot: Slot,
@@ -286,24 +276,6 @@ pub enum BatchError {
         user: usize,
     },
 }
-
-impl fmt::Display for BatchError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            BatchError::TooMany(n) => write!(f, "batch of {n} ops: at most {MAX_BATCH}"),
-            BatchError::Invalid { index, reason } => write!(f, "op #{index}: {reason}"),
-            BatchError::NoOpcode { index, reason } => {
-                write!(f, "op #{index} cannot go through the ring: {reason}")
-            }
-            BatchError::SlotConflict { slot, writer, user } => write!(
-                f,
-                "op #{writer} changes slot {slot}, which op #{user} also names"
-            ),
-        }
-    }
-}
-
-impl std::error::Error for BatchError {}
 
 /// The running kernel's opcode table, from IORING_REGISTER_PROBE.
 #[derive(Clone, PartialEq, Eq)]
