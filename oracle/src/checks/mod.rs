@@ -9,7 +9,8 @@
 //!   fixed files, SQPOLL, batches, linked chains) and judged op by op and by
 //!   final state;
 //! - direct ring checks ([`ring`]): SQE field validation, getdents64 racing
-//!   itself and lseek on one description, mknodat without CAP_MKNOD, MKNODAT
+//!   itself and lseek on one description, crossed copies A->B and B->A from
+//!   the positions in flight at once, mknodat without CAP_MKNOD, MKNODAT
 //!   failing at prep and cancelled after it.
 //!
 //! A check whose opcode this kernel lacks (or that is not configured, see
@@ -58,6 +59,12 @@ pub fn ring_checks() -> Vec<(&'static str, Vec<OpKind>, OpKind, RingCheck)> {
             vec![Getdents],
             Getdents,
             ring::getdents_concurrent,
+        ),
+        (
+            "cfr_crossed_positions",
+            vec![CopyFileRange],
+            CopyFileRange,
+            ring::cfr_crossed_positions,
         ),
         ("mknod_eperm", vec![Mknod], Mknod, ring::mknod_eperm),
         (
