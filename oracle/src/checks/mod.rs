@@ -263,6 +263,12 @@ pub fn suite_rows(scratch: &Scratch, fs_name: &str, targets: &[Target]) -> Vec<R
     }
     let with_ring = targets.iter().any(|t| t.name.starts_with("uring/"));
     for (name, needs, kind, f) in ring_checks().into_iter().filter(|_| with_ring) {
+        if campaign::STOP.load(Ordering::SeqCst) {
+            return rows;
+        }
+        // A kernel report during a ring check names it (the console's
+        // timestamps on the markers also time each check).
+        crate::gate::kernel_log::mark(&format!("{fs_name} check {name}"));
         let out = run_ring_check(scratch, name, &needs, f);
         rows.push(row(
             fs_name,
