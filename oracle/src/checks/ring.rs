@@ -938,14 +938,15 @@ fn crossed_problems(c: &Crossed, total: usize, op: &str) -> Vec<String> {
     let mut problems = Vec::new();
     if r.completed < total as i64 {
         problems.push(format!(
-            "{} of {total} crossed {op} requests never completed after {:.0} s without a \
-             completion ({} submitted, {} completed in {:.1} s; an ABBA deadlock of the two \
-             f_pos_locks?); they stay stuck, and so does the child process that submitted them",
+            "{} of {total} crossed {op} requests never completed after {:.1} s (an ABBA \
+             deadlock of the two f_pos_locks?): none completed in the last {:.1} s, {} were \
+             submitted, {} completed; they stay stuck, and so does the child process that \
+             submitted them",
             total as i64 - r.completed,
+            r.elapsed_ms as f64 / 1000.0,
             r.stalled_ms as f64 / 1000.0,
             r.submitted,
             r.completed,
-            r.elapsed_ms as f64 / 1000.0,
         ));
     }
     if r.bad > 0 {
