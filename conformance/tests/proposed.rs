@@ -165,6 +165,11 @@ fn proposed_getdents_concurrent() {
 }
 
 #[test]
+fn proposed_cfr_crossed_positions() {
+    ring("cfr_crossed_positions");
+}
+
+#[test]
 fn proposed_mknod_eperm() {
     ring("mknod_eperm");
 }

@@ -650,9 +650,11 @@ impl Syscalls {
             (s, false)
         };
         let offset = if file_type == FileType::Reg && !path {
-            // SAFETY: plain call; SEEK_CUR with 0 does not move the position.
-            let o = unsafe { libc::lseek(fd, 0, libc::SEEK_CUR) };
-            (o >= 0).then_some(o)
+            fdinfo_pos(fd).or_else(|| {
+                // SAFETY: plain call; SEEK_CUR with 0 does not move the position.
+                let o = unsafe { libc::lseek(fd, 0, libc::SEEK_CUR) };
+                (o >= 0).then_some(o)
+            })
         } else {
             None
         };
@@ -663,6 +665,24 @@ impl Syscalls {
             pending: None,
         }
     }
+}
+
+/// A descriptor's file position as /proc/self/fdinfo shows it (`pos:`), or
+/// None when that cannot be read (no /proc).
+///
+/// The snapshot reads positions there, not with lseek(fd, 0, SEEK_CUR): in a
+/// process of more than one thread, lseek(2) takes the description's
+/// f_pos_lock (fdget_pos: the file's count is above 1), uninterruptibly. A
+/// kernel that leaves that lock held (an io_uring request that returned
+/// without unlocking it: kernel/patches/mutants/m11) would keep the observer
+/// blocked forever, in a state no deadline or signal ends, where the fault is
+/// for the debug kernel to report (lockdep: the worker still holds the lock).
+/// fdinfo reads the position without the lock, as the observer wants.
+pub fn fdinfo_pos(fd: RawFd) -> Option<i64> {
+    let text = std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}")).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("pos:"))
+        .and_then(|v| v.trim().parse().ok())
 }
 
 /// Reads everything queued in a pipe or FIFO without blocking (O_NONBLOCK is
@@ -1087,6 +1107,34 @@ mod tests {
         let s = Scratch::new().expect("scratch");
         let b = Syscalls::new(s.roots("syscalls").expect("roots"));
         (b, s)
+    }
+
+    /// The snapshot's position (fdinfo) is lseek's, large ones included.
+    #[test]
+    fn fdinfo_position_is_the_file_position() {
+        let (b, _s) = backend();
+        let name = CString::new("fdinfo_pos").expect("no NUL");
+        // SAFETY: a valid C string; the descriptor is owned below.
+        let fd = unsafe {
+            libc::openat(
+                b.roots.main.as_raw_fd(),
+                name.as_ptr(),
+                libc::O_CREAT | libc::O_RDWR | libc::O_CLOEXEC,
+                0o600,
+            )
+        };
+        assert!(fd >= 0);
+        // SAFETY: a fresh descriptor.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        for pos in [0i64, 7, 1 << 33] {
+            // SAFETY: plain call on our descriptor.
+            assert_eq!(
+                unsafe { libc::lseek(fd.as_raw_fd(), pos, libc::SEEK_SET) },
+                pos
+            );
+            assert_eq!(fdinfo_pos(fd.as_raw_fd()), Some(pos));
+            assert_eq!(Syscalls::fd_state(fd.as_raw_fd()).offset, Some(pos));
+        }
     }
 
     fn run(b: &mut Syscalls, text: &str) -> Outcome {

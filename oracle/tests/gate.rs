@@ -274,6 +274,16 @@ fn fake_vm_gate(
     script: &str,
     timeout: &'static str,
 ) -> impl Fn(&Path, Option<&Path>) -> std::process::Output {
+    fake_vm_gate_env(dir, script, timeout, &[])
+}
+
+/// [`fake_vm_gate`] with extra environment for the gate.
+fn fake_vm_gate_env(
+    dir: &Path,
+    script: &str,
+    timeout: &'static str,
+    env: &'static [(&'static str, &'static str)],
+) -> impl Fn(&Path, Option<&Path>) -> std::process::Output {
     use std::os::unix::fs::PermissionsExt as _;
     std::fs::create_dir_all(dir).unwrap();
     let vng = dir.join("vng");
@@ -282,7 +292,8 @@ fn fake_vm_gate(
     let image = fake_image(dir);
     move |out: &Path, baseline: Option<&Path>| {
         let mut cmd = ringspec();
-        cmd.env("RINGSPEC_MODES", "none")
+        cmd.envs(env.iter().copied())
+            .env("RINGSPEC_MODES", "none")
             .env("RINGSPEC_SQE_SWEEP", "0")
             .args(["gate", "--cases", "0", "--filter", "fadvise"])
             .args(["--timeout", timeout, "--kernel"])
@@ -492,6 +503,36 @@ fn a_guest_that_hangs_after_a_kernel_alarm_fails_the_gate() {
     let o = gate(&out, None);
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{stderr}");
+    let report = json(&out, "report.json");
+    let rows = report["result"]["rows"].as_array().unwrap();
+    assert!(
+        rows.iter()
+            .any(|r| r["opcode"] == "kernel-log" && r["property"] == "hung-task"),
+        "{report}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The same guest, ended by the watcher soon after the hung-task report
+/// (the suite silent for RINGSPEC_HUNG_TASK_GRACE seconds), not at the
+/// timeout: the same failed verdict, sooner.
+#[test]
+fn a_silent_guest_is_ended_soon_after_a_hung_task_report() {
+    let dir = out_dir("hung-vm-early");
+    let gate = fake_vm_gate_env(&dir, HUNG_VNG, "10m", &[("RINGSPEC_HUNG_TASK_GRACE", "3")]);
+    let out = dir.join("out");
+    let started = std::time::Instant::now();
+    let o = gate(&out, None);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(120),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("after the hung-task report: guest ended"),
+        "{stderr}"
+    );
     let report = json(&out, "report.json");
     let rows = report["result"]["rows"].as_array().unwrap();
     assert!(

@@ -9,7 +9,8 @@
 //!   fixed files, SQPOLL, batches, linked chains) and judged op by op and by
 //!   final state;
 //! - direct ring checks ([`ring`]): SQE field validation, getdents64 racing
-//!   itself and lseek on one description, mknodat without CAP_MKNOD, MKNODAT
+//!   itself and lseek on one description, crossed copies A->B and B->A from
+//!   the positions in flight at once, mknodat without CAP_MKNOD, MKNODAT
 //!   failing at prep and cancelled after it.
 //!
 //! A check whose opcode this kernel lacks (or that is not configured, see
@@ -58,6 +59,12 @@ pub fn ring_checks() -> Vec<(&'static str, Vec<OpKind>, OpKind, RingCheck)> {
             vec![Getdents],
             Getdents,
             ring::getdents_concurrent,
+        ),
+        (
+            "cfr_crossed_positions",
+            vec![CopyFileRange],
+            CopyFileRange,
+            ring::cfr_crossed_positions,
         ),
         ("mknod_eperm", vec![Mknod], Mknod, ring::mknod_eperm),
         (
@@ -254,6 +261,12 @@ pub fn suite_rows(scratch: &Scratch, fs_name: &str, targets: &[Target]) -> Vec<R
     }
     let with_ring = targets.iter().any(|t| t.name.starts_with("uring/"));
     for (name, needs, kind, f) in ring_checks().into_iter().filter(|_| with_ring) {
+        if campaign::STOP.load(Ordering::SeqCst) {
+            return rows;
+        }
+        // A kernel report during a ring check names it (the console's
+        // timestamps on the markers also time each check).
+        crate::gate::kernel_log::mark(&format!("{fs_name} check {name}"));
         let out = run_ring_check(scratch, name, &needs, f);
         rows.push(row(
             fs_name,

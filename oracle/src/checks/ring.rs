@@ -1,7 +1,8 @@
 //! Named checks of the proposed opcodes that talk to a ring directly: SQE
 //! field validation, getdents64 racing itself and lseek on one file
-//! description, mknodat without CAP_MKNOD, and MKNODAT failing at prep or
-//! cancelled after it. Each takes a directory of its
+//! description, COPY_FILE_RANGE A->B and B->A from the positions in flight at
+//! once, mknodat without CAP_MKNOD, and MKNODAT failing at prep or cancelled
+//! after it. Each takes a directory of its
 //! own (an fd) and the configured opcode numbers, and returns its problems.
 
 use crate::sqe::Proposed;
@@ -384,6 +385,497 @@ pub fn getdents_concurrent(dir: RawFd, p: &ProposedOpcodes) -> Vec<String> {
     problems
 }
 
+/// Rounds of [`cfr_crossed_positions`]: each submits a copy A->B and a copy
+/// B->A, both from the file positions.
+pub const CROSSED_ROUNDS: usize = 1000;
+/// Size of each of the two files: more than all the rounds copy together, so
+/// no copy reaches the end of its input.
+pub const CROSSED_FILE_SIZE: usize = 128 * 1024;
+/// Longest copy; the lengths cycle through 1..=CROSSED_MAX_LEN.
+pub const CROSSED_MAX_LEN: u32 = 32;
+/// Requests in flight at most (io-wq hashes COPY_FILE_RANGE on regular files
+/// by the output inode: the A->B and the B->A requests queue on two chains,
+/// one worker each, so one of each direction runs at any time).
+pub const CROSSED_IN_FLIGHT: usize = 64;
+/// With requests in flight and no CQE for this long, the rest never complete.
+pub const CROSSED_STALL: Duration = Duration::from_secs(20);
+/// The submitting process gives up after this long, however it progresses.
+pub const CROSSED_LIMIT: Duration = Duration::from_secs(180);
+/// How long a child whose requests all completed may take to exit.
+const CHILD_EXIT: Duration = Duration::from_secs(30);
+
+/// What the child process of [`crossed_requests`] reports (one write to a
+/// pipe: plain integers, no allocation on either side).
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct CrossedReport {
+    /// 0, or the errno with which setup step `stage` failed.
+    errno: i64,
+    /// The setup step that failed: 1 opening A, 2 opening B, 3 io_uring_setup;
+    /// 4: the child panicked.
+    stage: i64,
+    /// Requests pushed to the ring, and CQEs received.
+    submitted: i64,
+    completed: i64,
+    /// Results outside 1..=len; the first of them (request index, result).
+    bad: i64,
+    first_bad: i64,
+    first_bad_res: i64,
+    /// Bytes the completed requests copied (results within 1..=len).
+    copied: i64,
+    /// Each file's position at the end (lseek(fd, 0, SEEK_CUR)); -1 when not
+    /// read (requests missing: the position may be locked forever).
+    pos_a: i64,
+    pos_b: i64,
+    /// How long no CQE had come when the child gave up (0: it did not).
+    stalled_ms: i64,
+    /// The child's time from the first submission to the report.
+    elapsed_ms: i64,
+}
+
+/// What [`crossed_requests`] learned: the child's report and how it ended.
+#[derive(Debug)]
+struct Crossed {
+    report: CrossedReport,
+    /// Its wait status; None if it had not exited (a child whose requests
+    /// never complete cannot: see [`crossed_requests`]).
+    exit: Option<i32>,
+}
+
+/// Runs `total` requests, `sqe(i, fd_a, fd_b)` with user_data = i, on a ring
+/// of a child process that opens `names` (O_RDWR) in `dir`: at most
+/// [`CROSSED_IN_FLIGHT`] at once, until every CQE came, or none came for
+/// `stall` (or `limit` passed). Every result must be within 1..=the SQE's
+/// len. The child reports, reads the positions when nothing is missing, and
+/// exits.
+///
+/// A child process, not a thread: a request that never completes (two io-wq
+/// workers deadlocked on each other's f_pos_lock, in mutex_lock(), which no
+/// signal interrupts) keeps its io-wq worker forever, and a task whose worker
+/// never exits never finishes exiting (do_exit -> io_uring_files_cancel ->
+/// io_wq_put_and_exit waits for every worker). For a thread of ours that
+/// would hang the join, and the whole process at its exit, so the suite
+/// would never write its status. A child that hangs in its exit hangs alone:
+/// it is left behind, unreaped (in the gate's guest, until power-off), and
+/// the suite goes on. The child closes every inherited descriptor first, so
+/// all it keeps open is the two files and the pipe.
+fn crossed_requests(
+    dir: RawFd,
+    names: [&str; 2],
+    total: usize,
+    sqe: &dyn Fn(usize, RawFd, RawFd) -> Sqe,
+    stall: Duration,
+    limit: Duration,
+) -> Result<Crossed, String> {
+    let names = names.map(c);
+    let mut fds = [0; 2];
+    // SAFETY: a two-int array for pipe2.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(format!("pipe2: {}", std::io::Error::last_os_error()));
+    }
+    // SAFETY: fresh descriptors we own.
+    let (rd, wr) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let keep = {
+        let (x, y) = (dir.min(wr.as_raw_fd()), dir.max(wr.as_raw_fd()));
+        [x, y]
+    };
+    // SAFETY: the child only makes system calls, uses the allocator (fork
+    // safe in glibc) and the io_uring crate on its own ring, takes no lock
+    // another thread may hold (it prints nothing), and ends in _exit without
+    // returning.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(format!("fork: {}", std::io::Error::last_os_error()));
+    }
+    if pid == 0 {
+        close_all_but(keep);
+        let report = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            crossed_child(dir, &names, total, sqe, stall, limit)
+        }))
+        .unwrap_or(CrossedReport {
+            stage: 4,
+            ..CrossedReport::default()
+        });
+        // SAFETY: writes the report's bytes (repr(C) integers; under
+        // PIPE_BUF, so in one piece) and exits without unwinding or running
+        // any of the parent's exit handlers.
+        unsafe {
+            libc::write(
+                wr.as_raw_fd(),
+                (&report as *const CrossedReport).cast(),
+                std::mem::size_of::<CrossedReport>(),
+            );
+            libc::_exit(0)
+        }
+    }
+    drop(wr);
+    let wait = |block_for: Duration| -> Option<i32> {
+        let until = Instant::now() + block_for;
+        loop {
+            let mut status = 0;
+            // SAFETY: our own child.
+            if unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } == pid {
+                return Some(status);
+            }
+            if Instant::now() >= until {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    // The child reports within `limit` (or `stall` after its last CQE);
+    // past that and a margin, it is stuck where it should not be.
+    let patience = limit + stall + Duration::from_secs(30);
+    let mut buf = [0u8; std::mem::size_of::<CrossedReport>()];
+    let mut got = 0;
+    let started = Instant::now();
+    while got < buf.len() {
+        let left = patience.saturating_sub(started.elapsed());
+        if left.is_zero() {
+            // SAFETY: our own child; a child stuck in the kernel ignores it.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            return Err(format!(
+                "the child process that submits the requests sent no report within {} s",
+                patience.as_secs()
+            ));
+        }
+        let mut pfd = libc::pollfd {
+            fd: rd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one pollfd.
+        unsafe { libc::poll(&mut pfd, 1, left.as_millis().min(1000) as i32) };
+        if pfd.revents == 0 {
+            continue;
+        }
+        // SAFETY: reads into the rest of buf.
+        let n = unsafe {
+            libc::read(
+                rd.as_raw_fd(),
+                buf[got..].as_mut_ptr().cast(),
+                buf.len() - got,
+            )
+        };
+        if n == 0 {
+            return Err(format!(
+                "the child process that submits the requests exited without a report \
+                 (wait status {:?})",
+                wait(Duration::from_secs(5))
+            ));
+        }
+        if n > 0 {
+            got += n as usize;
+        }
+    }
+    // SAFETY: repr(C) integers, all of whose bit patterns are valid.
+    let report: CrossedReport = unsafe { std::ptr::read_unaligned(buf.as_ptr().cast()) };
+    let exit = if report.completed == total as i64 {
+        wait(CHILD_EXIT)
+    } else {
+        // Requests are missing: the child may never finish its exit.
+        wait(Duration::from_millis(200))
+    };
+    Ok(Crossed { report, exit })
+}
+
+/// Closes every descriptor but 0, 1, 2 and the two of `keep` (ascending).
+fn close_all_but(keep: [RawFd; 2]) {
+    let close_range = |lo: i64, hi: i64| {
+        if lo <= hi {
+            // SAFETY: closes descriptors of this (single-threaded) child only.
+            unsafe { libc::syscall(libc::SYS_close_range, lo as u32, hi as u32, 0u32) };
+        }
+    };
+    let mut lo = 3i64;
+    for k in keep.map(i64::from) {
+        if k >= lo {
+            close_range(lo, k - 1);
+            lo = k + 1;
+        }
+    }
+    close_range(lo, i64::from(u32::MAX));
+}
+
+/// The child's part of [`crossed_requests`].
+fn crossed_child(
+    dir: RawFd,
+    names: &[CString; 2],
+    total: usize,
+    sqe: &dyn Fn(usize, RawFd, RawFd) -> Sqe,
+    stall: Duration,
+    limit: Duration,
+) -> CrossedReport {
+    let mut r = CrossedReport {
+        pos_a: -1,
+        pos_b: -1,
+        ..CrossedReport::default()
+    };
+    let errno = || i64::from(std::io::Error::last_os_error().raw_os_error().unwrap_or(0));
+    let mut fds = [0; 2];
+    for (i, name) in names.iter().enumerate() {
+        // SAFETY: a valid C string; the descriptor lives until _exit.
+        fds[i] = unsafe { libc::openat(dir, name.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+        if fds[i] < 0 {
+            r.errno = errno();
+            r.stage = i as i64 + 1;
+            return r;
+        }
+    }
+    let [a, b] = fds;
+    let mut ring = match IoUring::new(2 * CROSSED_IN_FLIGHT as u32) {
+        Ok(ring) => ring,
+        Err(e) => {
+            r.errno = i64::from(e.raw_os_error().unwrap_or(0));
+            r.stage = 3;
+            return r;
+        }
+    };
+    let started = Instant::now();
+    let mut last = started;
+    let (mut next, mut done) = (0usize, 0usize);
+    while done < total {
+        {
+            let mut sq = ring.submission();
+            while next < total && next - done < CROSSED_IN_FLIGHT && !sq.is_full() {
+                let e = Sqe {
+                    user_data: next as u64,
+                    ..sqe(next, a, b)
+                }
+                .to_entry();
+                // SAFETY: whatever the SQEs point to lives until _exit.
+                if unsafe { sq.push(&e) }.is_err() {
+                    break;
+                }
+                next += 1;
+            }
+        }
+        r.submitted = next as i64;
+        let _ = ring.submitter().submit_with_args(
+            1,
+            &io_uring::types::SubmitArgs::new()
+                .timespec(&io_uring::types::Timespec::new().nsec(50_000_000)),
+        );
+        for cqe in ring.completion() {
+            done += 1;
+            last = Instant::now();
+            let i = cqe.user_data() as usize;
+            let res = cqe.result();
+            if res >= 1 && res as u32 <= sqe(i, a, b).len {
+                r.copied += i64::from(res);
+            } else {
+                r.bad += 1;
+                if r.bad == 1 {
+                    (r.first_bad, r.first_bad_res) = (i as i64, i64::from(res));
+                }
+            }
+        }
+        r.completed = done as i64;
+        if done < total && (last.elapsed() >= stall || started.elapsed() >= limit) {
+            r.stalled_ms = last.elapsed().as_millis() as i64;
+            break;
+        }
+    }
+    r.elapsed_ms = started.elapsed().as_millis() as i64;
+    if done == total {
+        // SAFETY: our descriptors; nothing holds their positions any more.
+        unsafe {
+            r.pos_a = libc::lseek(a, 0, libc::SEEK_CUR);
+            r.pos_b = libc::lseek(b, 0, libc::SEEK_CUR);
+        }
+    }
+    // The ring is not dropped: the process ends in _exit, which tears it
+    // down (and, with requests stuck, hangs there, alone).
+    std::mem::forget(ring);
+    r
+}
+
+/// The contents [`cfr_crossed_positions`] gives its two files: different at
+/// every offset (A below 128, B from 128), so each copied byte tells which
+/// file it came from.
+fn crossed_contents() -> [Vec<u8>; 2] {
+    [
+        (0..CROSSED_FILE_SIZE).map(|i| (i % 128) as u8).collect(),
+        (0..CROSSED_FILE_SIZE)
+            .map(|i| 128 + (i % 127) as u8)
+            .collect(),
+    ]
+}
+
+/// The length of request `i` of [`cfr_crossed_positions`] (both of a round
+/// copy as much).
+fn crossed_len(i: usize) -> u32 {
+    1 + (i / 2) as u32 % CROSSED_MAX_LEN
+}
+
+/// `cfr_crossed_positions`: two regular files A and B, and [`CROSSED_ROUNDS`]
+/// rounds of COPY_FILE_RANGE A->B and B->A, both from the file positions
+/// (off_in = off_out = -1), 1..=[`CROSSED_MAX_LEN`] bytes, with IOSQE_ASYNC,
+/// submitted in one ring with up to [`CROSSED_IN_FLIGHT`] in flight: an A->B
+/// and a B->A run at once on two io-wq workers, each taking both files'
+/// f_pos_lock. Taken in address order that is safe; taken in argument order
+/// (in, then out) the two requests can each hold one lock and wait for the
+/// other forever, an ABBA deadlock lockdep cannot see (every f_pos_lock is of
+/// one class). Judged: every CQE comes (none missing after [`CROSSED_STALL`]
+/// without a completion), every request copies 1..=len bytes (the files are
+/// long enough), and with both locks held for each whole request the two
+/// positions move together: each ends at the sum of the bytes copied, both
+/// files keep their size, their first `sum` bytes are equal and each byte of
+/// them is one of the two originals at that offset, and the rest of each file
+/// is untouched. The copies run in a child process (see [`crossed_requests`]):
+/// a deadlocked request fails the check without hanging the suite.
+pub fn cfr_crossed_positions(dir: RawFd, p: &ProposedOpcodes) -> Vec<String> {
+    let Some(n) = p.copy_file_range else {
+        return vec!["copy_file_range not configured".into()];
+    };
+    let names = ["crossed_a", "crossed_b"];
+    let contents = crossed_contents();
+    for (name, data) in names.iter().zip(&contents) {
+        let written = openat(
+            dir,
+            name,
+            libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY,
+            0o644,
+        )
+        .and_then(|fd| {
+            std::io::Write::write_all(&mut std::fs::File::from(fd), data)
+                .map_err(|e| format!("write {name}: {e}"))
+        });
+        if let Err(e) = written {
+            return vec![e];
+        }
+    }
+    let sqe = |i: usize, a: RawFd, b: RawFd| {
+        let (from, to) = if i.is_multiple_of(2) { (a, b) } else { (b, a) };
+        Sqe {
+            flags: flags::ASYNC,
+            ..Sqe::copy_file_range(
+                n,
+                FdOperand::Plain(from),
+                -1,
+                FdOperand::Plain(to),
+                -1,
+                crossed_len(i),
+                0,
+            )
+        }
+    };
+    let total = 2 * CROSSED_ROUNDS;
+    let crossed = match crossed_requests(dir, names, total, &sqe, CROSSED_STALL, CROSSED_LIMIT) {
+        Ok(c) => c,
+        Err(e) => return vec![e],
+    };
+    let mut problems = crossed_problems(&crossed, total, "COPY_FILE_RANGE");
+    if !problems.is_empty() {
+        return problems;
+    }
+    let copied = crossed.report.copied as usize;
+    let mut now = Vec::new();
+    for name in names {
+        let data = openat(dir, name, libc::O_RDONLY, 0).and_then(|fd| {
+            let mut v = Vec::new();
+            std::io::Read::read_to_end(&mut std::fs::File::from(fd), &mut v)
+                .map(|_| v)
+                .map_err(|e| format!("read {name}: {e}"))
+        });
+        match data {
+            Ok(d) => now.push(d),
+            Err(e) => return vec![e],
+        }
+    }
+    let (a, b) = (&now[0], &now[1]);
+    let [orig_a, orig_b] = &contents;
+    if a.len() != CROSSED_FILE_SIZE || b.len() != CROSSED_FILE_SIZE {
+        problems.push(format!(
+            "the files changed size: A {} and B {} bytes, both were {CROSSED_FILE_SIZE} (no copy \
+             reaches the end)",
+            a.len(),
+            b.len()
+        ));
+        return problems;
+    }
+    if let Some(i) = (0..copied).find(|&i| a[i] != b[i]) {
+        problems.push(format!(
+            "A and B differ at offset {i}, within the first {copied} bytes that the copies \
+             (each from one position to the other, which move together) made equal"
+        ));
+    }
+    if let Some(i) = (0..copied).find(|&i| a[i] != orig_a[i] && a[i] != orig_b[i]) {
+        problems.push(format!(
+            "A's byte at offset {i} is {:#x}, neither A's nor B's original byte there",
+            a[i]
+        ));
+    }
+    for (name, now, orig) in [("A", a, orig_a), ("B", b, orig_b)] {
+        if let Some(i) = (copied..CROSSED_FILE_SIZE).find(|&i| now[i] != orig[i]) {
+            problems.push(format!(
+                "{name} changed at offset {i}, beyond the {copied} bytes copied"
+            ));
+        }
+    }
+    problems
+}
+
+/// The problems in a [`crossed_requests`] run of `total` requests of `op`:
+/// missing CQEs, results outside 1..=len, positions that did not advance by
+/// the bytes copied, a child that did not exit cleanly.
+fn crossed_problems(c: &Crossed, total: usize, op: &str) -> Vec<String> {
+    let r = &c.report;
+    if r.stage != 0 {
+        let step = match r.stage {
+            1 => "opening A",
+            2 => "opening B",
+            3 => "io_uring_setup",
+            _ => "the child panicked",
+        };
+        return vec![format!(
+            "{step} failed in the child process: {}",
+            std::io::Error::from_raw_os_error(r.errno as i32)
+        )];
+    }
+    let mut problems = Vec::new();
+    if r.completed < total as i64 {
+        problems.push(format!(
+            "{} of {total} crossed {op} requests never completed after {:.1} s (an ABBA \
+             deadlock of the two f_pos_locks?): none completed in the last {:.1} s, {} were \
+             submitted, {} completed; they stay stuck, and so does the child process that \
+             submitted them",
+            total as i64 - r.completed,
+            r.elapsed_ms as f64 / 1000.0,
+            r.stalled_ms as f64 / 1000.0,
+            r.submitted,
+            r.completed,
+        ));
+    }
+    if r.bad > 0 {
+        problems.push(format!(
+            "{} of {} completed requests gave a result outside 1..=len (the files are long \
+             enough for every copy); the first, request {}, gave {}",
+            r.bad,
+            r.completed,
+            r.first_bad,
+            errno_name(r.first_bad_res as i32)
+        ));
+    }
+    if r.completed == total as i64 && (r.pos_a != r.copied || r.pos_b != r.copied) {
+        problems.push(format!(
+            "the positions moved apart from the bytes copied: A's is at {}, B's at {}, the \
+             requests copied {} bytes in all (each copy advances both positions by its count)",
+            r.pos_a, r.pos_b, r.copied
+        ));
+    }
+    if r.completed == total as i64 && c.exit != Some(0) {
+        problems.push(match c.exit {
+            None => format!(
+                "the child process did not exit within {} s after all its requests completed",
+                CHILD_EXIT.as_secs()
+            ),
+            Some(s) => format!("the child process exited with wait status {s:#x}"),
+        });
+    }
+    problems
+}
+
 /// `mknod_eperm`: on a thread without CAP_MKNOD in its effective set,
 /// MKNODAT of a character and of a block device fails with -EPERM like
 /// mknodat(2), and a FIFO, a socket and a regular file are still created. The
@@ -580,17 +1072,109 @@ fn drop_cap_mknod() -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    /// A scratch directory for the crossed-requests harness.
+    fn scratch_dir(label: &str) -> (crate::scratch::Scratch, crate::scratch::Roots) {
+        let scratch = crate::scratch::Scratch::new().expect("scratch");
+        let roots = scratch.roots(label).expect("roots");
+        (scratch, roots)
+    }
+
+    /// The harness on the host, with an opcode it has: IORING_OP_READ from
+    /// each file's position, through io-wq. Every CQE comes, every result
+    /// counts, the positions are read, and the child exits cleanly.
+    #[test]
+    fn crossed_requests_complete_and_the_child_exits() {
+        let (_scratch, roots) = scratch_dir("crossed-ok");
+        let dir = roots.main.as_raw_fd();
+        for name in ["ra", "rb"] {
+            let fd = openat(dir, name, libc::O_CREAT | libc::O_WRONLY, 0o644).expect("create");
+            std::io::Write::write_all(&mut std::fs::File::from(fd), &[7u8; 4096]).expect("write");
+        }
+        let buf: &'static mut [u8] = Box::leak(vec![0u8; 64].into_boxed_slice());
+        let addr = buf.as_mut_ptr() as u64;
+        let sqe = move |i: usize, a: RawFd, b: RawFd| Sqe {
+            flags: flags::ASYNC,
+            ..Sqe::read(
+                FdOperand::Plain(if i.is_multiple_of(2) { a } else { b }),
+                addr,
+                1 + (i % 16) as u32,
+                u64::MAX,
+            )
+        };
+        let total = 200;
+        let c = crossed_requests(
+            dir,
+            ["ra", "rb"],
+            total,
+            &sqe,
+            Duration::from_secs(20),
+            Duration::from_secs(60),
+        )
+        .expect("the harness runs");
+        let r = c.report;
+        assert_eq!((r.stage, r.completed, r.bad), (0, total as i64, 0), "{r:?}");
+        let want: i64 = (0..total).map(|i| 1 + (i % 16) as i64).sum();
+        assert_eq!(r.copied, want);
+        assert_eq!(r.pos_a + r.pos_b, want, "{r:?}");
+        assert_eq!(c.exit, Some(0));
+        assert!(crossed_problems(&c, total, "READ")
+            .iter()
+            .all(|p| p.starts_with("the positions")));
+    }
+
+    /// Requests that never complete (reads of FIFOs nobody writes) are
+    /// reported as missing once none completed for the stall time, and the
+    /// check returns instead of waiting for them.
+    #[test]
+    fn crossed_requests_that_never_complete_are_reported() {
+        let (_scratch, roots) = scratch_dir("crossed-stuck");
+        let dir = roots.main.as_raw_fd();
+        for name in ["fa", "fb"] {
+            // SAFETY: a valid C string.
+            let r = unsafe { libc::mknodat(dir, c(name).as_ptr(), libc::S_IFIFO | 0o600, 0) };
+            assert_eq!(r, 0, "mkfifo: {}", std::io::Error::last_os_error());
+        }
+        let buf: &'static mut [u8] = Box::leak(vec![0u8; 64].into_boxed_slice());
+        let addr = buf.as_mut_ptr() as u64;
+        let sqe = move |i: usize, a: RawFd, b: RawFd| Sqe {
+            flags: flags::ASYNC,
+            ..Sqe::read(
+                FdOperand::Plain(if i.is_multiple_of(2) { a } else { b }),
+                addr,
+                8,
+                u64::MAX,
+            )
+        };
+        let started = Instant::now();
+        let c = crossed_requests(
+            dir,
+            ["fa", "fb"],
+            8,
+            &sqe,
+            Duration::from_millis(500),
+            Duration::from_secs(10),
+        )
+        .expect("the harness runs");
+        assert!(started.elapsed() < Duration::from_secs(8));
+        assert_eq!((c.report.submitted, c.report.completed), (8, 0));
+        assert!(c.report.stalled_ms >= 500);
+        let problems = crossed_problems(&c, 8, "READ");
+        assert!(
+            problems[0].starts_with("8 of 8 crossed READ requests never completed after"),
+            "{problems:?}"
+        );
+    }
+
     #[test]
     fn dirent_parsing() {
         let mut b = vec![0u8; 24];
         b[8..16].copy_from_slice(&7i64.to_ne_bytes());
         b[16..18].copy_from_slice(&24u16.to_ne_bytes());
         b[19] = b'x';
-        assert_eq!(
-            super::parse_dirents(&b).unwrap(),
-            vec![(7, "x".to_string())]
-        );
+        assert_eq!(parse_dirents(&b).unwrap(), vec![(7, "x".to_string())]);
         b[16..18].copy_from_slice(&99u16.to_ne_bytes());
-        assert!(super::parse_dirents(&b).is_err());
+        assert!(parse_dirents(&b).is_err());
     }
 }

@@ -25,6 +25,13 @@
 //! script reboots it instead, which ends QEMU under vng's `-no-reboot`). A guest
 //! still running after that is killed and the run goes on as if it had powered
 //! off: the results are complete, so that kill is no infrastructure failure.
+//!
+//! A guest that never finishes ends at [`VmConfig::timeout`], or sooner once
+//! its kernel has reported a hung task and the suite has been silent for
+//! [`VmConfig::hung_task_grace`] since (see [`end_after_hung_task`]): a task
+//! blocked in the kernel (a lock a broken kernel never releases) cannot be
+//! interrupted, so the suite waits forever; the report already fails the
+//! run, and the rows up to the suite's last checkpoint stand with it.
 
 use super::suite::SuiteConfig;
 use super::SuiteResult;
@@ -68,11 +75,21 @@ pub struct VmConfig {
     /// How long a guest whose suite has finished (the `status` file is there)
     /// gets to power off before QEMU is killed.
     pub poweroff_grace: Duration,
+    /// How long the suite may stay silent (suite.log and its checkpoint
+    /// unchanged) after the kernel reported a hung task before the guest is
+    /// ended (`RINGSPEC_HUNG_TASK_GRACE`, seconds; default
+    /// [`HUNG_TASK_GRACE`]).
+    pub hung_task_grace: Duration,
 }
 
 /// Default of [`VmConfig::poweroff_grace`]: a TCG guest powers off within a
 /// second or two of the command's end.
 pub const POWEROFF_GRACE: Duration = Duration::from_secs(10);
+
+/// Default of [`VmConfig::hung_task_grace`]: the suite writes its log at
+/// least once per target, and a target of the debug gate's suite takes well
+/// under this under TCG.
+pub const HUNG_TASK_GRACE: Duration = Duration::from_secs(120);
 
 /// How long after `status` appeared the gate waits for a readable result.json
 /// before it kills the guest anyway (the status is written after the result
@@ -96,6 +113,10 @@ impl Default for VmConfig {
                 .collect(),
             append: None,
             poweroff_grace: POWEROFF_GRACE,
+            hung_task_grace: std::env::var("RINGSPEC_HUNG_TASK_GRACE")
+                .ok()
+                .and_then(|v| v.trim().parse().ok())
+                .map_or(HUNG_TASK_GRACE, Duration::from_secs),
         }
     }
 }
@@ -283,6 +304,42 @@ pub fn end_guest_now(progress: GuestProgress, since_status: Duration, grace: Dur
         GuestProgress::Finished => since_status >= grace,
         GuestProgress::FinishedIncomplete => since_status >= grace.max(RESULT_SETTLE),
     }
+}
+
+/// Whether the watcher ends a running guest whose kernel reported a hung
+/// task `since_report` ago, while the suite has been silent for
+/// `since_progress`: both at least `grace`. The report fails the run anyway;
+/// a suite still writing its log is let finish (a stuck child process of a
+/// check, or an io-wq worker, blocks alone), a silent one is waiting on the
+/// blocked task and would do so until the timeout.
+pub fn end_after_hung_task(
+    since_report: Duration,
+    since_progress: Duration,
+    grace: Duration,
+) -> bool {
+    since_report >= grace && since_progress >= grace
+}
+
+/// Whether the console bytes of `log` from `*from` on hold a hung-task
+/// report (`INFO: task ... blocked for more than N seconds`); advances
+/// `*from` past what was read (less a line, which the next call rereads).
+fn console_reports_hung_task(log: &Path, from: &mut u64) -> bool {
+    use std::io::{Seek as _, SeekFrom};
+    let Ok(mut f) = std::fs::File::open(log) else {
+        return false;
+    };
+    let start = from.saturating_sub(512);
+    if f.seek(SeekFrom::Start(start)).is_err() {
+        return false;
+    }
+    let mut bytes = Vec::new();
+    if f.read_to_end(&mut bytes).is_err() {
+        return false;
+    }
+    *from = start + bytes.len() as u64;
+    String::from_utf8_lossy(&bytes)
+        .lines()
+        .any(|l| l.contains("INFO: task ") && l.contains(" blocked for more than "))
 }
 
 /// Quotes for sh: single quotes, with `'` as `'\''`.
@@ -619,6 +676,41 @@ pub fn run_in_vm(cfg: &VmConfig, suite: &SuiteConfig) -> Result<VmRun, VmError> 
     // When the watcher first saw the `status` file.
     let mut status_seen: Option<Instant> = None;
     let mut killed_after_suite = false;
+    // The hung-task watch: console bytes searched, when a report was first
+    // seen, and the suite's last sign of progress (suite.log's length, the
+    // checkpoint's modification time).
+    let mut console_searched = 0u64;
+    let mut hung_seen: Option<Instant> = None;
+    let mut last_progress = Instant::now();
+    let mut progress_mark: (u64, Option<std::time::SystemTime>) = (0, None);
+    let mut last_watch = Instant::now();
+    // A guest that never finished but whose kernel reported an alarm (a hung
+    // task, a lockup) has failed, not the infrastructure: its rows up to the
+    // last checkpoint and the alarms are the verdict. None without an alarm
+    // or a checkpoint.
+    let ended_after_alarm = |why: String| -> Option<VmRun> {
+        let console = std::fs::read(&log_path)
+            .map(|b| String::from_utf8_lossy(&b).replace(['\0', '\r'], ""))
+            .unwrap_or_default();
+        let alarms = super::kernel_log::scan(&console);
+        let result: SuiteResult = std::fs::read_to_string(shared.join("result.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())?;
+        let first = alarms.first()?;
+        Some(VmRun {
+            result,
+            status: -1,
+            seconds: started.elapsed().as_secs_f64(),
+            shutdown_seconds: None,
+            killed_after_suite: false,
+            kernel_log: console.clone(),
+            tainted: None,
+            crashed: Some(format!(
+                "the guest never finished ({why}) after the kernel reported: {}",
+                first.title
+            )),
+        })
+    };
     loop {
         match child.try_wait() {
             Ok(Some(_)) => break,
@@ -663,36 +755,61 @@ pub fn run_in_vm(cfg: &VmConfig, suite: &SuiteConfig) -> Result<VmRun, VmError> 
                 break;
             }
         }
+        if status_seen.is_none() && last_watch.elapsed() >= Duration::from_secs(5) {
+            last_watch = Instant::now();
+            if hung_seen.is_none() && console_reports_hung_task(&log_path, &mut console_searched) {
+                hung_seen = Some(Instant::now());
+                eprintln!(
+                    "ringspec gate: {:.0} s: the guest kernel reported a hung task; the guest \
+                     ends once the suite has been silent for {} s",
+                    started.elapsed().as_secs_f64(),
+                    cfg.hung_task_grace.as_secs()
+                );
+            }
+            let len = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
+            let mark = (
+                len(&shared.join("suite.log")),
+                std::fs::metadata(shared.join("result.json"))
+                    .and_then(|m| m.modified())
+                    .ok(),
+            );
+            if mark != progress_mark {
+                progress_mark = mark;
+                last_progress = Instant::now();
+            }
+            if let Some(seen) = hung_seen {
+                if end_after_hung_task(seen.elapsed(), last_progress.elapsed(), cfg.hung_task_grace)
+                {
+                    let why = format!(
+                        "ended after {:.0} s, the suite silent for {:.0} s",
+                        started.elapsed().as_secs_f64(),
+                        last_progress.elapsed().as_secs_f64()
+                    );
+                    kill_group();
+                    let _ = child.wait();
+                    if let Some(run) = ended_after_alarm(why) {
+                        eprintln!(
+                            "ringspec gate: the suite made no progress for {:.0} s after the \
+                             hung-task report: guest ended",
+                            last_progress.elapsed().as_secs_f64()
+                        );
+                        return Ok(run);
+                    }
+                    return Err(VmError::TimedOut {
+                        after: started.elapsed(),
+                        started: true,
+                        log_tail: log_tail(&log_path, 30),
+                    });
+                }
+            }
+        }
         if started.elapsed() >= cfg.timeout {
             kill_group();
             let _ = child.wait();
-            // A guest whose kernel reported an alarm (a hung task, a
-            // lockup) and never finished has failed, not the
-            // infrastructure: its rows up to the last checkpoint and the
-            // alarms are the verdict.
-            let console = std::fs::read(&log_path)
-                .map(|b| String::from_utf8_lossy(&b).replace(['\0', '\r'], ""))
-                .unwrap_or_default();
-            let alarms = super::kernel_log::scan(&console);
-            let result: Option<SuiteResult> = std::fs::read_to_string(shared.join("result.json"))
-                .ok()
-                .and_then(|t| serde_json::from_str(&t).ok());
-            if let (Some(first), Some(result)) = (alarms.first(), result) {
-                return Ok(VmRun {
-                    result,
-                    status: -1,
-                    seconds: started.elapsed().as_secs_f64(),
-                    shutdown_seconds: None,
-                    killed_after_suite: false,
-                    kernel_log: console.clone(),
-                    tainted: None,
-                    crashed: Some(format!(
-                        "the guest never finished (killed after {} s) after the kernel \
-                         reported: {}",
-                        cfg.timeout.as_secs(),
-                        first.title
-                    )),
-                });
+            if let Some(run) =
+                ended_after_alarm(format!("killed after {} s", cfg.timeout.as_secs()))
+            {
+                return Ok(run);
             }
             return Err(VmError::TimedOut {
                 after: cfg.timeout,
@@ -917,6 +1034,28 @@ mod tests {
         // A status the suite never gives (a crash of ringspec itself).
         std::fs::write(dir.join("status"), "139\n").unwrap();
         assert_eq!(guest_progress(&dir), GuestProgress::FinishedIncomplete);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_hung_task_ends_the_guest_once_the_suite_is_silent() {
+        let grace = Duration::from_secs(120);
+        let secs = Duration::from_secs;
+        assert!(!end_after_hung_task(secs(119), secs(600), grace));
+        assert!(!end_after_hung_task(secs(600), secs(119), grace));
+        assert!(end_after_hung_task(secs(120), secs(120), grace));
+        let dir = std::env::temp_dir().join(format!("ringspec-vm-hung-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("vng.log");
+        let mut from = 0;
+        std::fs::write(&log, "[ 1.0] booting\n[ 9.0] INFO: task ringspec:634 blo").unwrap();
+        assert!(!console_reports_hung_task(&log, &mut from));
+        // The rest of the line arrives: found although it straddles the reads.
+        use std::io::Write as _;
+        let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+        f.write_all(b"cked for more than 311 seconds.\n").unwrap();
+        assert!(console_reports_hung_task(&log, &mut from));
         let _ = std::fs::remove_dir_all(&dir);
     }
 
