@@ -725,7 +725,7 @@ fn crossed_len(i: usize) -> u32 {
 /// is untouched. The copies run in a child process (see [`crossed_requests`]):
 /// a deadlocked request fails the check without hanging the suite.
 pub fn cfr_crossed_positions(dir: RawFd, p: &ProposedOpcodes) -> Vec<String> {
-    let Some(n) = p.copy_file_range else {
+    let Some(n) = p.number(Proposed::CopyFileRange) else {
         return vec!["copy_file_range not configured".into()];
     };
     let names = ["crossed_a", "crossed_b"];
