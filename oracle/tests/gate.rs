@@ -525,8 +525,10 @@ fn a_silent_guest_is_ended_soon_after_a_hung_task_report() {
     let o = gate(&out, None);
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{stderr}");
+    // Well before the 10 min timeout; the bound leaves room for a loaded
+    // machine (the fake guest runs the real suite first).
     assert!(
-        started.elapsed() < std::time::Duration::from_secs(120),
+        started.elapsed() < std::time::Duration::from_secs(400),
         "{stderr}"
     );
     assert!(
