@@ -11,6 +11,7 @@ pub mod allowed;
 pub mod exec;
 pub mod fs;
 pub mod op;
+pub mod op_table;
 pub mod opcode;
 pub mod ops;
 pub mod outcome;

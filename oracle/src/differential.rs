@@ -246,18 +246,8 @@ fn xfs_short_write_link_unknown(fs: &Fs, op: &Op, out: &Outcome) -> bool {
 /// if the op touches the namespace or the fd table (it must run alone).
 fn footprint(fs: &Fs, op: &Op) -> Option<Vec<usize>> {
     use model::FdRef;
-    match op.kind() {
-        OpKind::Read
-        | OpKind::Write
-        | OpKind::Fsync
-        | OpKind::Fstat
-        | OpKind::Ftruncate
-        | OpKind::Fadvise
-        | OpKind::Fallocate
-        | OpKind::Splice
-        | OpKind::Tee
-        | OpKind::CopyFileRange
-        | OpKind::Getdents => {
+    match op.kind().footprint() {
+        model::Footprint::Fds => {
             let mut out = Vec::new();
             for s in op.slots() {
                 let d = fs.desc(FdRef::Slot(s)).ok()?;
@@ -265,7 +255,7 @@ fn footprint(fs: &Fs, op: &Op) -> Option<Vec<usize>> {
             }
             Some(out)
         }
-        _ => None,
+        model::Footprint::Alone => None,
     }
 }
 

@@ -162,7 +162,7 @@ pub(crate) fn open_flags(flags: &[OpenFlag]) -> i32 {
     })
 }
 
-fn whence(w: Whence) -> i32 {
+fn whence_value(w: Whence) -> i32 {
     match w {
         Whence::Set => libc::SEEK_SET,
         Whence::Cur => libc::SEEK_CUR,
@@ -871,202 +871,23 @@ impl Backend for Syscalls {
 }
 
 impl Syscalls {
+    /// Runs `op` through the C library: the `syscall` column of the op
+    /// table.
     fn exec_unguarded(&mut self, op: &Op) -> Outcome {
-        match op {
-            Op::Open {
-                slot,
-                dir,
-                path,
-                flags,
-                mode,
-            } => self.open(*slot, *dir, path, flags, *mode),
-            Op::Close { fd } => self.close(*fd),
-            Op::Read { fd, len, offset } => self.read(*fd, *len, *offset),
-            Op::Write { fd, data, offset } => self.write(*fd, data, *offset),
-            Op::Lseek {
-                fd,
-                offset,
-                whence: w,
-            } => {
-                // SAFETY: plain call.
-                check(unsafe { libc::lseek(self.fd(*fd), *offset, whence(*w)) })
-            }
-            Op::SeekDirent { fd, entry } => self.seek_dirent(*fd, *entry),
-            Op::Ftruncate { fd, len } => {
-                // SAFETY: plain call.
-                check(unsafe { libc::ftruncate(self.fd(*fd), *len) } as i64)
-            }
-            Op::Fsync { fd, datasync } => {
-                let fd = self.fd(*fd);
-                // SAFETY: plain calls.
-                check(unsafe {
-                    if *datasync {
-                        libc::fdatasync(fd)
-                    } else {
-                        libc::fsync(fd)
-                    }
-                } as i64)
-            }
-            Op::Stat { dir, path, follow } => {
-                let flags = if *follow {
-                    0
-                } else {
-                    libc::AT_SYMLINK_NOFOLLOW
-                };
-                statx_of(self.dir(*dir), &cstr(path), flags)
-            }
-            Op::Fstat { fd } => statx_of(self.fd(*fd), &cstr(""), libc::AT_EMPTY_PATH),
-            Op::Mkdir { dir, path, mode } => {
-                // SAFETY: C string.
-                check(unsafe { libc::mkdirat(self.dir(*dir), cstr(path).as_ptr(), *mode) } as i64)
-            }
-            Op::Unlink {
-                dir,
-                path,
-                removedir,
-            } => {
-                let flags = if *removedir { libc::AT_REMOVEDIR } else { 0 };
-                // SAFETY: C string.
-                check(unsafe { libc::unlinkat(self.dir(*dir), cstr(path).as_ptr(), flags) } as i64)
-            }
-            Op::Rename {
-                dir,
-                path,
-                new_dir,
-                new_path,
-                flags,
-            } => {
-                let (a, b) = (cstr(path), cstr(new_path));
-                // SAFETY: C strings.
-                check(unsafe {
-                    libc::renameat2(
-                        self.dir(*dir),
-                        a.as_ptr(),
-                        self.dir(*new_dir),
-                        b.as_ptr(),
-                        rename_flags(flags),
-                    )
-                } as i64)
-            }
-            Op::Link {
-                dir,
-                path,
-                new_dir,
-                new_path,
-            } => {
-                let (a, b) = (cstr(path), cstr(new_path));
-                // SAFETY: C strings.
-                check(unsafe {
-                    libc::linkat(
-                        self.dir(*dir),
-                        a.as_ptr(),
-                        self.dir(*new_dir),
-                        b.as_ptr(),
-                        0,
-                    )
-                } as i64)
-            }
-            Op::Symlink { target, dir, path } => {
-                let (t, p) = (cstr(target), cstr(path));
-                // SAFETY: C strings.
-                check(unsafe { libc::symlinkat(t.as_ptr(), self.dir(*dir), p.as_ptr()) } as i64)
-            }
-            Op::Pipe {
-                read_slot,
-                write_slot,
-                nonblock,
-            } => {
-                let mut fds = [0 as RawFd; 2];
-                let flags = libc::O_CLOEXEC | if *nonblock { libc::O_NONBLOCK } else { 0 };
-                // SAFETY: fds has room for two descriptors.
-                if unsafe { libc::pipe2(fds.as_mut_ptr(), flags) } < 0 {
-                    return err_now();
-                }
-                self.install(*read_slot, fds[0]);
-                self.install(*write_slot, fds[1]);
-                Outcome::ok(0)
-            }
-            Op::Umask { mask } => {
-                // SAFETY: umask cannot fail; it is per-thread here (CLONE_FS unshared).
-                Outcome::ok(unsafe { libc::umask(*mask as libc::mode_t) } as i64)
-            }
-            Op::CopyFileRange {
-                fd_in,
-                off_in,
-                fd_out,
-                off_out,
-                len,
-                flags,
-            } => self.transfer(true, *fd_in, *off_in, *fd_out, *off_out, *len, *flags),
-            Op::Splice {
-                fd_in,
-                off_in,
-                fd_out,
-                off_out,
-                len,
-                flags,
-            } => self.transfer(false, *fd_in, *off_in, *fd_out, *off_out, *len, *flags),
-            Op::Tee {
-                fd_in,
-                fd_out,
-                len,
-                flags,
-            } => {
-                // SAFETY: plain call.
-                check(
-                    unsafe { libc::tee(self.fd(*fd_in), self.fd(*fd_out), *len as usize, *flags) }
-                        as i64,
-                )
-            }
-            Op::Getdents { fd, count } => self.getdents(*fd, *count),
-            Op::Fadvise {
-                fd,
-                offset,
-                len,
-                advice,
-            } => {
-                // SAFETY: plain call. posix_fadvise returns the error number itself.
-                let r = unsafe {
-                    libc::posix_fadvise(self.fd(*fd), *offset, *len, advice_value(*advice))
-                };
-                if r == 0 {
-                    Outcome::ok(0)
-                } else {
-                    Outcome::err(Errno(r))
-                }
-            }
-            Op::Fallocate {
-                fd,
-                mode,
-                offset,
-                len,
-            } => {
-                // SAFETY: plain call.
-                check(
-                    unsafe { libc::fallocate(self.fd(*fd), falloc_mode(mode), *offset, *len) }
-                        as i64,
-                )
-            }
-            Op::Mknod {
-                dir,
-                path,
-                node_type,
-                perm,
-                major,
-                minor,
-            } => {
-                let p = cstr(path);
-                // SAFETY: C string.
-                check(unsafe {
-                    libc::mknodat(
-                        self.dir(*dir),
-                        p.as_ptr(),
-                        mknod_mode(*node_type, *perm),
-                        libc::makedev(*major, *minor),
-                    )
-                } as i64)
-            }
+        model::op_table!(syscall &mut *self, op)
+    }
+
+    /// pipe2(2) with O_CLOEXEC (and O_NONBLOCK): the ends go into two slots.
+    fn pipe(&mut self, read_slot: Slot, write_slot: Slot, nonblock: bool) -> Outcome {
+        let mut fds = [0 as RawFd; 2];
+        let flags = libc::O_CLOEXEC | if nonblock { libc::O_NONBLOCK } else { 0 };
+        // SAFETY: fds has room for two descriptors.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), flags) } < 0 {
+            return err_now();
         }
+        self.install(read_slot, fds[0]);
+        self.install(write_slot, fds[1]);
+        Outcome::ok(0)
     }
 
     /// The trees under both roots ("root", "other") and the fd table.
