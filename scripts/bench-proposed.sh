@@ -31,7 +31,7 @@ if [ -z "$image" ]; then
     image=$(ls -t "$cache"/*/obj/arch/x86/boot/bzImage 2>/dev/null | head -1 || true)
     [ -n "$image" ] || { echo "bench-proposed: no built kernel in $cache" >&2; exit 2; }
 fi
-cargo build -q --release -p oracle --bin ringspec-bench
+cargo build -q --release -p ringspec --bin ringspec-bench
 env_args=""
 if [ -n "${RINGSPEC_PROPOSED+x}" ]; then
     env_args="RINGSPEC_PROPOSED='${RINGSPEC_PROPOSED}' "

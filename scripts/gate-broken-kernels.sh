@@ -29,7 +29,7 @@ while [ $# -gt 0 ]; do
 done
 
 src=$(scripts/build-gate-kernel.sh) || { echo "gate-broken-kernels: no kernel source" >&2; exit 2; }
-cargo build -q --release -p oracle --bin ringspec || exit 2
+cargo build -q --release -p ringspec --bin ringspec || exit 2
 ringspec=target/release/ringspec
 baseline=corpus/baselines/6.12.117-gate.json
 out=target/gate-broken

@@ -50,7 +50,7 @@ while [ $# -gt 0 ]; do
 done
 
 bin=target/release/ringspec
-cargo build -q --release -p oracle --bin ringspec
+cargo build -q --release -p ringspec --bin ringspec
 [ -n "$src" ] || src=$(scripts/build-gate-kernel.sh)
 rm -rf "$out"
 mkdir -p "$out"

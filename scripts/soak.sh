@@ -17,7 +17,7 @@ bin=${RINGSPEC_BIN:-target/release/ringspec}
 save=${SOAK_SAVE_DIR:-target/soak-findings}
 syscall_cases=${SOAK_SYSCALL_CASES:-5000}
 uring_cases=${SOAK_URING_CASES:-300}
-[ -x "$bin" ] || cargo build -q --release -p oracle --bin ringspec
+[ -x "$bin" ] || cargo build -q --release -p ringspec --bin ringspec
 mkdir -p "$save"
 status=0
 for fs in tmpfs ext4 xfs btrfs; do

@@ -4,12 +4,12 @@
 //! its generator and its proptest shrinking), and the minimized sequence still
 //! holds the boundary value, shrunk to the smallest one that fails: 2^32.
 
+use backends::faults::{Fault, Faulty};
+use backends::syscalls::Syscalls;
 use model::{Interface, Op};
 use oracle::campaign::{self, CampaignConfig, Target};
-use oracle::faults::{Fault, Faulty};
-use oracle::scratch::Scratch;
-use oracle::syscalls::Syscalls;
 use std::collections::BTreeMap;
+use sys::scratch::Scratch;
 
 #[test]
 fn a_failure_at_2_pow_32_shrinks_to_2_pow_32() {

@@ -1,5 +1,5 @@
 //! Fault injection: the oracle must be able to fail. Every fault of
-//! `oracle::faults::all_faults()` is injected into the syscall backend and run
+//! `backends::faults::all_faults()` is injected into the syscall backend and run
 //! through the same random campaign `sequences` runs (same generator, seed and
 //! budget, stopping at the first divergence, no shrinking) and through the
 //! scenario corpus. The same campaign without a fault must find nothing.
@@ -13,17 +13,17 @@
 //! Runs on the default scratch (`Scratch::new`: private tmpfs as root): the
 //! faults are chosen against what the model pins down exactly on tmpfs.
 
+use backends::backend::Backend;
+use backends::faults::{all_faults, Fault, Faulty};
+use backends::syscalls::Syscalls;
 use model::{Interface, Op, Profile};
-use oracle::backend::Backend;
 use oracle::differential::{check_sequence, Verdict};
-use oracle::faults::{all_faults, Fault, Faulty};
 use oracle::gen;
 use oracle::scenario::{load_dir, Scenario, ScenarioResult};
-use oracle::scratch::Scratch;
-use oracle::syscalls::Syscalls;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
 use std::cell::{Cell, RefCell};
 use std::time::Instant;
+use sys::scratch::Scratch;
 
 /// The budget of `sequences` (its default `RINGSPEC_CASES`).
 const CASES: u32 = 300;

@@ -6,9 +6,9 @@
 //! of its own with one test that sets the limit only around its own ops.
 
 use oracle::campaign::{self, CampaignConfig, Submission, Target};
-use oracle::rlimit::FsizeLimit;
 use oracle::scenario::load_dir;
-use oracle::scratch::Scratch;
+use sys::rlimit::FsizeLimit;
+use sys::scratch::Scratch;
 
 #[test]
 fn fsize_limit_scenarios_and_sequences() {

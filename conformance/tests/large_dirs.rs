@@ -8,7 +8,7 @@ use model::Op;
 use oracle::campaign;
 use oracle::checks::sequences::{big_directory_stream, DirStream};
 use oracle::differential::{check_sequence, Verdict};
-use oracle::scratch::Scratch;
+use sys::scratch::Scratch;
 
 const ENTRIES: usize = 1000;
 

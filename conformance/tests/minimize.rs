@@ -4,12 +4,12 @@
 //! minimal sequence is no longer than the op where the generated sequence
 //! first diverged (+ 1), and most of them under 15 ops.
 
+use backends::faults::{Fault, Faulty};
+use backends::syscalls::Syscalls;
 use model::Interface;
 use oracle::campaign::{self, CampaignConfig, Target};
-use oracle::faults::{Fault, Faulty};
-use oracle::scratch::Scratch;
-use oracle::syscalls::Syscalls;
 use std::collections::BTreeMap;
+use sys::scratch::Scratch;
 
 fn faulty_target(scratch: &Scratch, fault: Fault) -> Target {
     Target {

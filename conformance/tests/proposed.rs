@@ -8,7 +8,7 @@
 use model::OpKind;
 use oracle::campaign::{self, Submission, Target};
 use oracle::checks::{self, CheckOutcome};
-use oracle::scratch::Scratch;
+use sys::scratch::Scratch;
 
 fn require() -> bool {
     std::env::var("RINGSPEC_REQUIRE_PROPOSED").is_ok_and(|v| v == "1")
@@ -48,9 +48,9 @@ fn uring_targets(scratch: &Scratch) -> Vec<Target> {
     campaign::uring_targets(
         scratch,
         &[
-            Submission::Mode(oracle::uring::Mode::Single),
-            Submission::Mode(oracle::uring::Mode::Async),
-            Submission::Mode(oracle::uring::Mode::Fixed),
+            Submission::Mode(backends::uring::Mode::Single),
+            Submission::Mode(backends::uring::Mode::Async),
+            Submission::Mode(backends::uring::Mode::Fixed),
             Submission::Grouped(oracle::differential::Grouping::Linked),
         ],
     )
@@ -184,10 +184,10 @@ fn proposed_mknod_prep_failures() {
 /// unsupported whatever numbers 58..60 mean there.
 #[test]
 fn proposed_defaults_match_the_kernel() {
-    let p = oracle::sqe::ProposedOpcodes::from_env().unwrap_or_else(|e| panic!("{e}"));
-    let release = oracle::proposed::running_release();
-    if std::env::var(oracle::sqe::PROPOSED_ENV).is_err() {
-        assert_eq!(p, oracle::proposed::defaults_for_release(&release));
+    let p = backends::sqe::ProposedOpcodes::from_env().unwrap_or_else(|e| panic!("{e}"));
+    let release = backends::proposed::running_release();
+    if std::env::var(backends::sqe::PROPOSED_ENV).is_err() {
+        assert_eq!(p, backends::proposed::defaults_for_release(&release));
     }
     for k in [OpKind::CopyFileRange, OpKind::Getdents, OpKind::Mknod] {
         match checks::opcode_number(k, &p) {

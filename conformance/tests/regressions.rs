@@ -3,7 +3,7 @@
 
 use oracle::campaign::{self, Submission};
 use oracle::regression::Regression;
-use oracle::scratch::Scratch;
+use sys::scratch::Scratch;
 
 #[test]
 fn regressions_replay_all_targets() {

@@ -1,9 +1,9 @@
 //! The scenario corpus through the model and the synchronous syscalls.
 
+use backends::syscalls::Syscalls;
 use model::Interface;
 use oracle::scenario::{load_dir, matches_filter, ScenarioResult};
-use oracle::scratch::Scratch;
-use oracle::syscalls::Syscalls;
+use sys::scratch::Scratch;
 
 #[test]
 fn scenarios_model_vs_syscalls() {

@@ -1,12 +1,12 @@
 //! Random sequences: model vs the synchronous syscalls on the scratch tmpfs.
 
+use backends::syscalls::Syscalls;
 use model::Interface;
 use oracle::differential::{check_sequence, Verdict};
 use oracle::gen;
-use oracle::scratch::Scratch;
-use oracle::syscalls::Syscalls;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
 use std::cell::Cell;
+use sys::scratch::Scratch;
 
 fn env_u64(name: &str, default: u64) -> u64 {
     match std::env::var(name) {

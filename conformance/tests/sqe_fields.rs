@@ -1,5 +1,5 @@
 //! The `sqe_fields` fuzzer without libFuzzer: the committed corpus
-//! (corpus/fuzz/sqe_fields/) replayed through the same `oracle::sqe_fuzz::check`,
+//! (corpus/fuzz/sqe_fields/) replayed through the same `sqefuzz::sqe_fuzz::check`,
 //! the seeds kept in sync with their generator, and the model's SQE table
 //! verified field by field on the running kernel.
 //!
@@ -11,7 +11,7 @@
 //! - Without root (no private mounts) the sandbox refuses to run and these tests
 //!   say SKIPPED; `RINGSPEC_REQUIRE_FS=1` makes that a failure.
 
-use oracle::sqe_fuzz::{self, FuzzInput};
+use sqefuzz::sqe_fuzz::{self, FuzzInput};
 use std::io::Write as _;
 use std::path::PathBuf;
 

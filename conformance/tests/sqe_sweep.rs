@@ -1,4 +1,4 @@
-//! The SQE rule sweep (`oracle::sqe_sweep`, also `ringspec sqe-check`): every
+//! The SQE rule sweep (`sqefuzz::sqe_sweep`, also `ringspec sqe-check`): every
 //! must-be-zero field of every opcode the kernel supports at 1, its top bit and
 //! all ones, every undefined flag bit alone (the table's errno, nothing in the
 //! sandbox changed), every defined flag bit alone (accepted). Deterministic, a
@@ -52,14 +52,14 @@ fn sqe_sweep_child() {
     if std::env::var(CHILD_ENV).as_deref() != Ok("1") {
         return;
     }
-    if let Err(e) = oracle::sqe_fuzz::sandbox_ready() {
+    if let Err(e) = sqefuzz::sqe_fuzz::sandbox_ready() {
         let required =
             std::env::var("RINGSPEC_REQUIRE_FS").is_ok_and(|v| !v.is_empty() && v != "0");
         assert!(!required, "sqe_sweep: {e} (RINGSPEC_REQUIRE_FS is set)");
         say(&format!("SKIPPED: sqe_sweep: {e}"));
         return;
     }
-    let report = oracle::sqe_fuzz::sweep().expect("the sweep runs");
+    let report = sqefuzz::sqe_fuzz::sweep().expect("the sweep runs");
     let (pass, fail, unsupported) = report.counts();
     say(&format!(
         "sqe_sweep: kernel {}: {} rows ({pass} pass, {fail} fail, {unsupported} unsupported), \

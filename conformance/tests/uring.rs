@@ -6,7 +6,7 @@ use model::OpKind;
 use oracle::campaign::Submission;
 use oracle::campaign::{self, CampaignConfig, Target};
 use oracle::scenario::{load_dir, matches_filter};
-use oracle::scratch::Scratch;
+use sys::scratch::Scratch;
 
 fn env_u64(name: &str, default: u64) -> u64 {
     match std::env::var(name) {

@@ -1,6 +1,6 @@
 //! `cargo fuzz run sqe_fields`: arbitrary SQE batches against the running kernel
 //! in a private sandbox, judged by the model's SQE table and security oracles.
-//! Everything lives in `oracle::sqe_fuzz` (the same `check` replays the committed
+//! Everything lives in `sqefuzz::sqe_fuzz` (the same `check` replays the committed
 //! corpus in `cargo test -p conformance`); this file only glues it to libFuzzer.
 //!
 //! Refuses to run (exit 3) outside its sandbox: not root, no private mounts.
@@ -8,7 +8,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use oracle::sqe_fuzz::{check, sandbox_ready, stats, FuzzInput};
+use sqefuzz::sqe_fuzz::{check, sandbox_ready, stats, FuzzInput};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 static RUNS: AtomicU64 = AtomicU64::new(0);

@@ -70,7 +70,7 @@ pub const SCRATCH_MAY_BE_FULL: &str =
 
 /// True when an outcome says the scratch filesystem may have filled up: an
 /// ENOSPC, or a transfer allowed to move more than
-/// [`crate::ops::space::ENOSPC_THRESHOLD`] bytes that moved fewer than the
+/// [`crate::limits::ENOSPC_THRESHOLD`] bytes that moved fewer than the
 /// most it could (a splice-based copy of a huge hole writes zeros until the
 /// filesystem is full; seen on xfs and tmpfs).
 fn filled_scratch(allowed: &Allowed, actual: &Outcome) -> bool {
@@ -83,9 +83,7 @@ fn filled_scratch(allowed: &Allowed, actual: &Outcome) -> bool {
     }
     match actual.result {
         Err(e) => e == crate::Errno::ENOSPC,
-        Ok(n) => {
-            most(allowed).is_some_and(|m| m as u64 > crate::ops::space::ENOSPC_THRESHOLD && n < m)
-        }
+        Ok(n) => most(allowed).is_some_and(|m| m as u64 > crate::limits::ENOSPC_THRESHOLD && n < m),
     }
 }
 

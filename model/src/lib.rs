@@ -10,6 +10,7 @@
 pub mod allowed;
 pub mod exec;
 pub mod fs;
+pub mod limits;
 pub mod op;
 pub mod op_table;
 pub mod opcode;

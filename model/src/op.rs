@@ -350,6 +350,18 @@ impl Op {
     }
 }
 
+/// Parses one op written as in the scenario files, e.g.
+/// `{ op = "read", fd = 0, len = 4 }` (an inline TOML table).
+pub fn parse_op(text: &str) -> Result<Op, String> {
+    #[derive(Deserialize)]
+    struct Inline {
+        x: Op,
+    }
+    toml::from_str::<Inline>(&format!("x = {text}"))
+        .map(|w| w.x)
+        .map_err(|e| format!("{text}: {e}"))
+}
+
 /// Largest user buffer an op may ask the backends to allocate (read, getdents,
 /// write payloads). Counts passed to copy_file_range/splice/tee are not buffers and
 /// may be anything.

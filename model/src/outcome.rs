@@ -44,7 +44,7 @@ errnos! {
     ENOTEMPTY = 39, ELOOP = 40, ENODATA = 61, ENOPKG = 65, EOVERFLOW = 75,
     EOPNOTSUPP = 95, ENOBUFS = 105, EDQUOT = 122, ECANCELED = 125,
     // Kernel-internal; seen in CQEs of requests cancelled while blocked in an
-    // io-wq worker (see `oracle::uring::CANCELLED_RESULTS`).
+    // io-wq worker (see `backends::uring::CANCELLED_RESULTS`).
     ERESTARTSYS = 512, ERESTARTNOINTR = 513, ERESTARTNOHAND = 514,
     ERESTART_RESTARTBLOCK = 516,
 }

@@ -253,6 +253,10 @@ impl Pipe {
     }
 }
 
+/// Why a run is poisoned when spliced pages changed under a pipe.
+pub const STALE: &str =
+    "the pipe holds page-cache pages of a file written after the splice (zero-copy)";
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,17 +1,17 @@
 //! The io_uring submission queue entry (SQE): the one type every part of
 //! ringspec uses for the 64 bytes the kernel reads. Pure data: the model's SQE
-//! table ([`crate::sqe_rules`]) reasons about it, `oracle::sqe` turns it into the
+//! table ([`crate::sqe_rules`]) reasons about it, `backends::sqe` turns it into the
 //! io-uring crate's entry to submit it, the fuzzer and the sweep build and
 //! change it.
 //!
 //! The builders ([`Sqe::read`], [`Sqe::splice`], ...) encode each opcode's
 //! operands in the fields the kernel reads them from, including the ones the
 //! io-uring crate does not know: the proposed COPY_FILE_RANGE, GETDENTS64 and
-//! MKNODAT opcodes (numbers from configuration, `oracle::sqe::ProposedOpcodes`),
+//! MKNODAT opcodes (numbers from configuration, `backends::proposed::ProposedOpcodes`),
 //! FADVISE with a 64-bit length (6.11+), and arbitrary SQEs for fuzzing.
 //! [`Sqe`] has the kernel's `struct io_uring_sqe` layout
 //! (include/uapi/linux/io_uring.h) with each union collapsed into one field
-//! (checked at compile time below); a unit test in `oracle::sqe` proves the
+//! (checked at compile time below); a unit test in `backends::sqe` proves the
 //! builders byte-identical to the io-uring crate's for every opcode both know
 //! that ringspec uses, and that the kernel executes an SQE that came from here.
 //!

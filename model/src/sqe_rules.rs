@@ -1,7 +1,7 @@
 //! The SQE validation table: for every io_uring opcode in scope, which fields of
 //! the 64-byte SQE it reads and how, which must be zero and with which errno, which
 //! flag bits are valid, and what the generic checks of `io_init_req` give. The
-//! fuzzer (`oracle::sqe_fuzz`) checks every completion against
+//! fuzzer (`sqefuzz::sqe_fuzz`) checks every completion against
 //! [`allowed_results`].
 //!
 //! # Shape
@@ -396,8 +396,8 @@ pub struct RingProfile {
 /// x86_64 TASK_SIZE_MAX with 4-level page tables.
 pub const TASK_SIZE_4LEVEL: u64 = (1 << 47) - 4096;
 
-/// The largest count a read or write transfers (INT_MAX & PAGE_MASK).
-pub const MAX_RW_COUNT: i64 = 0x7fff_f000;
+/// The largest count a read or write transfers, as a result value.
+const MAX_RW_COUNT: i64 = crate::limits::MAX_RW_COUNT as i64;
 
 impl RingProfile {
     /// The ring profile of a model profile: its kernel version, `last_op` the

@@ -21,14 +21,13 @@
 //! (timed repetitions, medians reported, default 5), `RINGSPEC_BENCH_OPS` (ops per
 //! batching point, default 4096), `RINGSPEC_SEED`.
 
+use backends::backend::Backend;
+use backends::uring::{Mode, Uring};
 use io_uring::{opcode, squeue, types, IoUring};
 use model::{Advice, FdRef, Off, Op, OpenFlag, Outcome, Payload, State};
-use oracle::backend::Backend;
 use oracle::campaign::{self, Submission, Target};
 use oracle::differential::{self, Grouping, Verdict};
 use oracle::gen;
-use oracle::scratch::Scratch;
-use oracle::uring::{Mode, Uring};
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use std::collections::BTreeMap;
@@ -38,6 +37,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
+use sys::scratch::Scratch;
 
 const PAGE: u64 = 4096;
 /// Distinct 4 KiB offsets the batched ops cycle through.
@@ -569,7 +569,7 @@ fn kernel_rate(file: &File, family: Family, depth: usize, async_: bool, total: u
     best
 }
 
-fn kernel_file(scratch: &Scratch) -> (oracle::scratch::Roots, File) {
+fn kernel_file(scratch: &Scratch) -> (sys::scratch::Roots, File) {
     let roots = scratch.roots(&label("k")).expect("roots");
     let fd = nix::fcntl::openat(
         Some(roots.main.as_raw_fd()),

@@ -2,13 +2,12 @@
 //! random sequences (seeded, shrinking) through the model and every target
 //! backend, with per-opcode counts.
 
-use crate::backend::Backend;
 use crate::differential::{
     check_sequence, check_sequence_grouped, Divergence, Grouping, SeqResult, Verdict,
 };
 use crate::gen;
-use crate::scratch::{Roots, Scratch};
-use crate::uring::Mode;
+use backends::backend::Backend;
+use backends::uring::Mode;
 use model::{Op, OpKind, Profile};
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
 use serde::Serialize;
@@ -16,6 +15,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
+use sys::scratch::{Roots, Scratch};
 
 /// One backend the campaign drives, with the model profile it is judged by.
 pub struct Target {
@@ -191,9 +191,10 @@ pub struct CampaignResult {
     pub interrupted: bool,
 }
 
-/// Set by the SIGINT/SIGTERM handler ([`crate::interrupt`]): the campaign
+/// Set by the SIGINT/SIGTERM handler ([`sys::interrupt`]): the campaign
 /// stops after the current sequence.
-pub use crate::interrupt::STOP;
+pub use crate::submission::Submission;
+pub use sys::interrupt::STOP;
 
 /// Sequences per proptest runner chunk; chunk k draws from [`chunk_seed`].
 pub const CHUNK: u64 = 50;
@@ -637,7 +638,7 @@ pub fn syscalls_target(scratch: &Scratch) -> Target {
     Target {
         name: "syscalls".into(),
         profile: crate::profile::detect(scratch, model::Interface::Syscall),
-        make: Box::new(|roots| Ok(Box::new(crate::syscalls::Syscalls::new(roots)))),
+        make: Box::new(|roots| Ok(Box::new(backends::syscalls::Syscalls::new(roots)))),
         group: None,
         supported: BTreeMap::new(),
         unavailable: None,
@@ -711,58 +712,6 @@ pub fn table(stats: &Stats, targets: &[String]) -> String {
     out
 }
 
-/// How an io_uring target submits: one op at a time in a ring mode, or
-/// groups of ops (batches, linked chains) on a plain ring.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Submission {
-    /// One SQE per op in this mode.
-    Mode(Mode),
-    /// Consecutive ops together.
-    Grouped(Grouping),
-}
-
-impl Submission {
-    /// Every submission path: single, async, fixed, sqpoll, batch, linked.
-    pub const ALL: [Submission; 6] = [
-        Submission::Mode(Mode::Single),
-        Submission::Mode(Mode::Async),
-        Submission::Mode(Mode::Fixed),
-        Submission::Mode(Mode::Sqpoll),
-        Submission::Grouped(Grouping::Batch),
-        Submission::Grouped(Grouping::Linked),
-    ];
-
-    /// Lowercase name, as in `--mode`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Submission::Mode(m) => m.name(),
-            Submission::Grouped(Grouping::Batch) => "batch",
-            Submission::Grouped(Grouping::Linked) => "linked",
-        }
-    }
-
-    /// Parses a `--mode` list: "all", "none", or names.
-    pub fn parse_list(text: &str) -> Result<Vec<Submission>, String> {
-        let mut out = Vec::new();
-        for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            match part {
-                "all" => out.extend(Submission::ALL),
-                "none" => {}
-                name => match Submission::ALL.iter().find(|m| m.name() == name) {
-                    Some(m) => out.push(*m),
-                    None => {
-                        return Err(format!(
-                            "unknown mode {name:?}: use all, none, single, async, fixed, sqpoll, batch or linked"
-                        ))
-                    }
-                },
-            }
-        }
-        out.dedup();
-        Ok(out)
-    }
-}
-
 /// One io_uring target per mode, each judged by the model with the io_uring
 /// interface except for the op kinds it runs synchronously (no opcode, or an
 /// opcode the kernel lacks: those are listed as unsupported). The proposed
@@ -802,7 +751,7 @@ pub fn uring_targets_or_unavailable(
     scratch: &Scratch,
     submissions: &[Submission],
 ) -> Result<Vec<Target>, TargetError> {
-    let proposed = crate::sqe::ProposedOpcodes::from_env().map_err(TargetError::Config)?;
+    let proposed = backends::sqe::ProposedOpcodes::from_env().map_err(TargetError::Config)?;
     let mut out = Vec::new();
     for &sub in submissions {
         let (mode, group) = match sub {
@@ -813,10 +762,10 @@ pub fn uring_targets_or_unavailable(
             .roots(&format!("probe-{}", sub.name()))
             .map_err(|e| TargetError::Unavailable(format!("scratch roots: {e}")))
             .and_then(|roots| {
-                crate::uring::Uring::new(roots, mode, proposed).map_err(|e| {
+                backends::uring::Uring::new(roots, mode, proposed).map_err(|e| {
                     let text = format!("io_uring ({mode}): {e}");
                     match e {
-                        crate::uring::UringError::Proposed(_) => TargetError::Config(text),
+                        backends::uring::UringError::Proposed(_) => TargetError::Config(text),
                         _ => TargetError::Unavailable(text),
                     }
                 })
@@ -862,13 +811,13 @@ pub fn uring_targets_or_unavailable(
         drop(probe);
         let mut profile = crate::profile::detect(scratch, model::Interface::Uring);
         profile.sync_kinds = sync_kinds;
-        profile.uring_async = mode == crate::uring::Mode::Async;
+        profile.uring_async = mode == backends::uring::Mode::Async;
         out.push(Target {
             name: format!("uring/{}", sub.name()),
             profile,
             group,
             make: Box::new(move |roots| {
-                crate::uring::Uring::new(roots, mode, proposed)
+                backends::uring::Uring::new(roots, mode, proposed)
                     .map(|u| Box::new(u) as Box<dyn Backend>)
                     .map_err(|e| format!("io_uring ({mode}): {e}"))
             }),

@@ -1,7 +1,7 @@
 //! The differential check: one op sequence through the model and a real backend,
 //! op by op, then the whole resulting state.
 
-use crate::backend::Backend;
+use backends::backend::Backend;
 use model::{diff, Allowed, Fs, Op, OpKind, Outcome, Profile};
 use serde::Serialize;
 use std::collections::BTreeMap;

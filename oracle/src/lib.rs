@@ -1,32 +1,18 @@
-//! ringspec's oracle: backends that run ops (model, syscalls, io_uring), scratch
-//! roots, scenario tables and the differential runner.
+//! ringspec's differential harness: the generator, the runner that diffs the
+//! model against the kernel backends, campaigns, scenario tables, regressions,
+//! the minimizer, the named checks and the rows of a suite result.
 
-pub mod backend;
 pub mod campaign;
 pub mod checks;
-pub mod deadline;
 pub mod differential;
-pub mod dirent;
-pub mod faults;
-pub mod gate;
 pub mod gen;
-pub mod interrupt;
-pub mod loopdev;
 pub mod minimize;
 pub mod opbench;
-pub mod probe;
 pub mod profile;
-pub mod proposed;
 pub mod regression;
-pub mod rlimit;
+pub mod rows;
 pub mod scenario;
-pub mod scratch;
-pub mod sqe;
-pub mod sqe_fuzz;
-pub mod sqe_sweep;
-pub mod sqe_verify;
-pub mod syscalls;
-pub mod uring;
+pub mod submission;
 
 /// The repository's corpus/ directory (scenarios, regressions, seeds).
 pub fn corpus_dir() -> std::path::PathBuf {

@@ -53,9 +53,7 @@ pub fn ddmin<T: Clone>(
     let mut tests = 0u32;
     let mut exhausted = false;
     let mut test = |c: &[T], tests: &mut u32, exhausted: &mut bool| -> bool {
-        if *tests >= budget.tests
-            || started.elapsed() >= budget.time
-            || crate::interrupt::requested()
+        if *tests >= budget.tests || started.elapsed() >= budget.time || sys::interrupt::requested()
         {
             *exhausted = true;
             return false;
@@ -147,7 +145,7 @@ where
             for c in candidates(&key, v) {
                 if tests >= budget.tests
                     || started.elapsed() >= budget.time
-                    || crate::interrupt::requested()
+                    || sys::interrupt::requested()
                 {
                     exhausted = true;
                     break 'items;

@@ -10,7 +10,7 @@
 //! ratio above 1 at depth 1 is the price of the worker hand-off. Each
 //! measurement runs [`REPEATS`] times and keeps the fastest figure per column.
 
-use crate::sqe::{DevField, FdOperand, ProposedOpcodes, Sqe, SqeEntry};
+use backends::sqe::{DevField, FdOperand, ProposedOpcodes, Sqe, SqeEntry};
 use io_uring::IoUring;
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};

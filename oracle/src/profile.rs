@@ -1,7 +1,7 @@
 //! Detecting the model profile of the running kernel and a scratch root.
 
-use crate::scratch::Scratch;
 use model::{FsProfile, Interface, Profile};
+use sys::scratch::Scratch;
 
 /// The running kernel's stable patch level ([`Profile::parse_patch`]).
 pub fn kernel_patch() -> u32 {
@@ -10,13 +10,7 @@ pub fn kernel_patch() -> u32 {
         .unwrap_or(0)
 }
 
-/// The running kernel's (major, minor), from uname.
-pub fn kernel_version() -> (u32, u32) {
-    nix::sys::utsname::uname()
-        .ok()
-        .and_then(|u| Profile::parse_release(&u.release().to_string_lossy()))
-        .unwrap_or((0, 0))
-}
+pub use sys::kernel::version as kernel_version;
 
 /// The profile for a scratch area and an interface.
 pub fn detect(scratch: &Scratch, interface: Interface) -> Profile {
@@ -31,6 +25,6 @@ pub fn detect(scratch: &Scratch, interface: Interface) -> Profile {
         // SAFETY: geteuid has no preconditions.
         privileged: unsafe { libc::geteuid() } == 0,
         uring_async: false,
-        fsize_limit: crate::rlimit::fsize_limit(),
+        fsize_limit: sys::rlimit::fsize_limit(),
     }
 }

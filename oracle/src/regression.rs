@@ -91,13 +91,13 @@ impl Regression {
             op.validate().map_err(|e| format!("op #{i}: {e}"))?;
         }
         for fs in r.only_fs.iter().chain(&r.fs) {
-            fs.parse::<crate::scratch::FsChoice>()
+            fs.parse::<sys::scratch::FsChoice>()
                 .map_err(|_| format!("unknown filesystem {fs:?} (tmpfs, ext4, xfs or btrfs)"))?;
         }
         if let Some(t) = &r.target {
             if t != "syscalls" {
                 let mode = t.strip_prefix("uring/").unwrap_or(t);
-                crate::campaign::Submission::parse_list(mode)
+                crate::submission::Submission::parse_list(mode)
                     .map_err(|e| format!("target {t:?}: {e}"))?;
             }
         }

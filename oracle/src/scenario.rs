@@ -296,10 +296,10 @@ impl Scenario {
     /// process-wide: call this only where nothing else runs meanwhile (the
     /// `ringspec` command, the gate, a test binary of its own).
     pub fn under_fsize_limit<R>(&self, f: impl FnOnce() -> R) -> Result<R, String> {
-        if crate::rlimit::fsize_limit() == self.fsize_limit {
+        if sys::rlimit::fsize_limit() == self.fsize_limit {
             return Ok(f());
         }
-        let _limit = crate::rlimit::FsizeLimit::set(self.fsize_limit)?;
+        let _limit = sys::rlimit::FsizeLimit::set(self.fsize_limit)?;
         Ok(f())
     }
 
@@ -311,7 +311,7 @@ impl Scenario {
     pub fn run(
         &self,
         profile: &model::Profile,
-        backend: &mut dyn crate::backend::Backend,
+        backend: &mut dyn backends::backend::Backend,
     ) -> ScenarioResult {
         if !self.only_fs.is_empty() && !self.only_fs.iter().any(|f| f == profile.fs.kind.name()) {
             return ScenarioResult::Skipped(format!("only on {}", self.only_fs.join(", ")));
@@ -341,7 +341,7 @@ impl Scenario {
                 "the scratch roots share a filesystem (not root)".into(),
             );
         }
-        if crate::rlimit::fsize_limit() != self.fsize_limit {
+        if sys::rlimit::fsize_limit() != self.fsize_limit {
             return ScenarioResult::Skipped(match self.fsize_limit {
                 Some(l) => format!("runs under RLIMIT_FSIZE={l} (set by its runner)"),
                 None => "written for an unlimited RLIMIT_FSIZE".into(),
@@ -498,17 +498,7 @@ impl NodeExpect {
     }
 }
 
-/// Parses one op written inline as in the scenario tables, e.g.
-/// `{ op = "open", slot = 0, path = "a", flags = ["creat"] }`.
-pub fn parse_op(text: &str) -> Result<Op, String> {
-    #[derive(Deserialize)]
-    struct Inline {
-        x: Op,
-    }
-    toml::from_str::<Inline>(&format!("x = {text}"))
-        .map(|w| w.x)
-        .map_err(|e| format!("{text}: {e}"))
-}
+pub use model::parse_op;
 
 /// A scenario filter from `RINGSPEC_SCENARIOS`-style text: comma-separated
 /// substrings; a leading `-` excludes. Empty selects everything.
@@ -528,8 +518,8 @@ pub fn matches_filter(name: &str, filter: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scratch::Scratch;
-    use crate::syscalls::Syscalls;
+    use backends::syscalls::Syscalls;
+    use sys::scratch::Scratch;
 
     /// The EPIPE cases after a pipe's read end was closed through io-wq: before
     /// 6.18 the model does not follow the lazy release, so the cases are not

@@ -11,12 +11,9 @@ use crate::outcome::Errno;
 use crate::pipe::{Pipe, PAGE};
 use crate::profile::Interface;
 
-use super::file::MAX_RW_COUNT;
-use super::space::ENOSPC_THRESHOLD;
+use crate::limits::{ENOSPC_THRESHOLD, MAX_RW_COUNT};
 
-/// Why a run is poisoned when spliced pages changed under a pipe.
-pub(crate) const STALE: &str =
-    "the pipe holds page-cache pages of a file written after the splice (zero-copy)";
+use crate::pipe::STALE;
 
 /// SPLICE_F_MOVE | NONBLOCK | MORE | GIFT.
 const SPLICE_F_ALL: u32 = 0x0f;

@@ -10,8 +10,7 @@ use crate::outcome::{Data, Errno, Outcome, Stat};
 use crate::pipe::Pipe;
 use crate::sparse::SparseFile;
 
-/// MAX_RW_COUNT: the kernel clamps one read/write/splice to this many bytes.
-pub const MAX_RW_COUNT: u64 = 0x7fff_f000;
+use crate::limits::MAX_RW_COUNT;
 
 /// Found by ringspec on 6.18 (corpus/regressions/
 /// btrfs_uring_append_write_at_max_size_einval.toml): see
@@ -383,7 +382,7 @@ impl Fs {
                     };
                 }
                 if p.front_is_stale(len as usize) {
-                    return Plan::pure(Allowed::Unmodelled(super::copy::STALE));
+                    return Plan::pure(Allowed::Unmodelled(crate::pipe::STALE));
                 }
                 let mut after = p.clone();
                 let bytes = after.read(len as usize);

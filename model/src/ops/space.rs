@@ -15,9 +15,7 @@ use crate::op::falloc::{
 const MODE_MASK: u32 =
     PUNCH_HOLE | COLLAPSE_RANGE | ZERO_RANGE | INSERT_RANGE | UNSHARE_RANGE | WRITE_ZEROES;
 
-/// An allocation larger than this many bytes may fail with ENOSPC on the
-/// size-limited scratch mounts (the model does not track free space).
-pub(crate) const ENOSPC_THRESHOLD: u64 = 16 << 20;
+pub(crate) use crate::limits::ENOSPC_THRESHOLD;
 
 /// The raw fallocate mode word of a flag list.
 pub fn falloc_mode(flags: &[FallocFlag]) -> u32 {

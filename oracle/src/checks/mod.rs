@@ -14,19 +14,19 @@
 //!   failing at prep and cancelled after it.
 //!
 //! A check whose opcode this kernel lacks (or that is not configured, see
-//! [`crate::proposed`]) is [`CheckOutcome::Unsupported`], never a pass.
+//! [`backends::proposed`]) is [`CheckOutcome::Unsupported`], never a pass.
 
 pub mod ring;
 pub mod sequences;
 
 use crate::campaign::{self, Target};
 use crate::differential::{check_sequence, check_sequence_grouped, Verdict};
-use crate::gate::{Counts, Row, Status};
-use crate::scratch::Scratch;
-use crate::sqe::ProposedOpcodes;
+use crate::rows::{Counts, Row, Status};
+use backends::sqe::ProposedOpcodes;
 use model::OpKind;
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicU64, Ordering};
+use sys::scratch::Scratch;
 
 /// What one check concluded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,7 +89,7 @@ pub fn opcode_number(kind: OpKind, p: &ProposedOpcodes) -> Result<u8, String> {
              RINGSPEC_PROPOSED, or the kernel/patches default on 6.11..=6.14)"
         ));
     };
-    let probe = crate::probe::probe().map_err(|e| format!("io_uring probe: {e}"))?;
+    let probe = backends::probe::probe().map_err(|e| format!("io_uring probe: {e}"))?;
     if probe.opcodes.iter().any(|o| o.opcode == n && o.supported) {
         Ok(n)
     } else {
@@ -218,7 +218,7 @@ fn row(fs: &str, target: &str, kind: OpKind, name: &str, out: CheckOutcome, n: O
         CheckOutcome::Fail(p) => (
             Status::Fail,
             p.into_iter()
-                .take(crate::gate::MAX_FAILURES)
+                .take(crate::rows::MAX_FAILURES)
                 .map(|s| s.lines().take(3).collect::<Vec<_>>().join(" "))
                 .collect(),
             None,
@@ -266,7 +266,7 @@ pub fn suite_rows(scratch: &Scratch, fs_name: &str, targets: &[Target]) -> Vec<R
         }
         // A kernel report during a ring check names it (the console's
         // timestamps on the markers also time each check).
-        crate::gate::kernel_log::mark(&format!("{fs_name} check {name}"));
+        sys::kmsg::mark(&format!("{fs_name} check {name}"));
         let out = run_ring_check(scratch, name, &needs, f);
         rows.push(row(
             fs_name,
@@ -278,7 +278,7 @@ pub fn suite_rows(scratch: &Scratch, fs_name: &str, targets: &[Target]) -> Vec<R
         ));
     }
     let failing = rows.iter().filter(|r| r.status == Status::Fail).count();
-    eprintln!(
+    log::info!(
         "ringspec suite: {fs_name}: {} proposed-opcode check rows, {failing} failing ({:.1} s)",
         rows.len(),
         started.elapsed().as_secs_f64()

@@ -5,8 +5,8 @@
 //! after it. Each takes a directory of its
 //! own (an fd) and the configured opcode numbers, and returns its problems.
 
-use crate::sqe::Proposed;
-use crate::sqe::{flags, DevField, FdOperand, ProposedOpcodes, Sqe, SqeEntry};
+use backends::sqe::Proposed;
+use backends::sqe::{flags, DevField, FdOperand, ProposedOpcodes, Sqe, SqeEntry};
 use io_uring::IoUring;
 use std::collections::BTreeMap;
 use std::ffi::CString;
@@ -79,8 +79,8 @@ fn openat(dir: RawFd, path: &str, flags: i32, mode: u32) -> Result<OwnedFd, Stri
 /// `sqe_fields`: the SQE rules of the proposed opcodes (the model's table,
 /// model/src/sqe_rules.rs) on this kernel, probed and judged exactly as the
 /// sweep (`ringspec sqe-check`) probes and judges every opcode: in the
-/// fuzzer's sandbox, by the one verifier ([`crate::sqe_fuzz::sweep_probes`],
-/// [`crate::sqe_verify`]). Every must-be-zero field at 1, its top bit and all
+/// fuzzer's sandbox, by the one verifier ([`sqefuzz::sqe_fuzz::sweep_probes`],
+/// [`sqefuzz::sqe_verify`]). Every must-be-zero field at 1, its top bit and all
 /// ones fails with -EINVAL and changes nothing; each undefined flag bit of
 /// copy_file_range is -EINVAL, the defined one accepted; an unregistered
 /// personality and the IOSQE bits as for every opcode; MKNODAT with
@@ -89,8 +89,8 @@ fn openat(dir: RawFd, path: &str, flags: i32, mode: u32) -> Result<OwnedFd, Stri
 /// that rejects everything). The probes run in the sandbox's own tmpfs, not
 /// in `_dir`.
 pub fn sqe_fields(_dir: RawFd, p: &ProposedOpcodes) -> Vec<String> {
-    use crate::sqe_sweep::{probes_of, Expect, Probe, Target};
     use model::sqe_rules::{errno, Code, Field, TABLE};
+    use sqefuzz::sqe_sweep::{probes_of, Expect, Probe, Target};
     let kernel = crate::profile::kernel_version();
     let mut probes = Vec::new();
     for r in TABLE {
@@ -125,7 +125,7 @@ pub fn sqe_fields(_dir: RawFd, p: &ProposedOpcodes) -> Vec<String> {
             ));
         }
     }
-    let report = match crate::sqe_fuzz::sweep_probes(probes) {
+    let report = match sqefuzz::sqe_fuzz::sweep_probes(probes) {
         Ok(r) => r,
         Err(e) => return vec![format!("sqe_fields: the sandbox cannot run: {e}")],
     };
@@ -141,9 +141,9 @@ pub fn sqe_fields(_dir: RawFd, p: &ProposedOpcodes) -> Vec<String> {
     problems
 }
 
-/// The records of a GETDENTS64 buffer as (d_off, name) ([`crate::dirent::parse`]).
+/// The records of a GETDENTS64 buffer as (d_off, name) ([`sys::dirent::parse`]).
 fn parse_dirents(bytes: &[u8]) -> Result<Vec<(i64, String)>, String> {
-    Ok(crate::dirent::parse(bytes)?
+    Ok(sys::dirent::parse(bytes)?
         .into_iter()
         .map(|d| (d.d_off, String::from_utf8_lossy(&d.name).into_owned()))
         .collect())
@@ -1075,8 +1075,8 @@ mod tests {
     use super::*;
 
     /// A scratch directory for the crossed-requests harness.
-    fn scratch_dir(label: &str) -> (crate::scratch::Scratch, crate::scratch::Roots) {
-        let scratch = crate::scratch::Scratch::new().expect("scratch");
+    fn scratch_dir(label: &str) -> (sys::scratch::Scratch, sys::scratch::Roots) {
+        let scratch = sys::scratch::Scratch::new().expect("scratch");
         let roots = scratch.roots(label).expect("roots");
         (scratch, roots)
     }

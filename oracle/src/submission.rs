@@ -1,0 +1,56 @@
+//! The io_uring submission paths a campaign runs (`--mode`).
+
+use crate::differential::Grouping;
+use backends::uring::Mode;
+
+/// How an io_uring target submits: one op at a time in a ring mode, or
+/// groups of ops (batches, linked chains) on a plain ring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Submission {
+    /// One SQE per op in this mode.
+    Mode(Mode),
+    /// Consecutive ops together.
+    Grouped(Grouping),
+}
+
+impl Submission {
+    /// Every submission path: single, async, fixed, sqpoll, batch, linked.
+    pub const ALL: [Submission; 6] = [
+        Submission::Mode(Mode::Single),
+        Submission::Mode(Mode::Async),
+        Submission::Mode(Mode::Fixed),
+        Submission::Mode(Mode::Sqpoll),
+        Submission::Grouped(Grouping::Batch),
+        Submission::Grouped(Grouping::Linked),
+    ];
+
+    /// Lowercase name, as in `--mode`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Submission::Mode(m) => m.name(),
+            Submission::Grouped(Grouping::Batch) => "batch",
+            Submission::Grouped(Grouping::Linked) => "linked",
+        }
+    }
+
+    /// Parses a `--mode` list: "all", "none", or names.
+    pub fn parse_list(text: &str) -> Result<Vec<Submission>, String> {
+        let mut out = Vec::new();
+        for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            match part {
+                "all" => out.extend(Submission::ALL),
+                "none" => {}
+                name => match Submission::ALL.iter().find(|m| m.name() == name) {
+                    Some(m) => out.push(*m),
+                    None => {
+                        return Err(format!(
+                            "unknown mode {name:?}: use all, none, single, async, fixed, sqpoll, batch or linked"
+                        ))
+                    }
+                },
+            }
+        }
+        out.dedup();
+        Ok(out)
+    }
+}

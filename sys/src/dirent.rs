@@ -1,0 +1,135 @@
+//! The one parser of getdents64 buffers (struct linux_dirent64: d_ino u64,
+//! d_off i64, d_reclen u16, d_type u8, then the NUL-terminated name, padded
+//! to 8 bytes). Used by both backends and by the named checks.
+
+/// One record of a getdents64 buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawDirent {
+    /// The cookie: where iteration resumes after this entry.
+    pub d_off: i64,
+    /// d_reclen.
+    pub reclen: u16,
+    /// d_type.
+    pub d_type: u8,
+    /// The name without its NUL.
+    pub name: Vec<u8>,
+}
+
+/// Bytes of the fixed part of a record (up to and including d_type).
+const HEADER: usize = 19;
+
+/// Parses the records of a getdents64 buffer (`buf` is exactly the bytes the
+/// call returned). A malformed record (too short for its header and a
+/// one-byte name with its NUL, or running past the buffer) is an error
+/// naming its byte offset: the kernel returned something no caller can walk.
+pub fn parse(buf: &[u8]) -> Result<Vec<RawDirent>, String> {
+    let mut out = Vec::new();
+    let mut at = 0usize;
+    while at < buf.len() {
+        if buf.len() - at < HEADER {
+            return Err(format!(
+                "a truncated getdents64 record at byte {at} ({} bytes left)",
+                buf.len() - at
+            ));
+        }
+        let rec = &buf[at..];
+        let d_off = i64::from_ne_bytes(rec[8..16].try_into().expect("8 bytes"));
+        let reclen = u16::from_ne_bytes(rec[16..18].try_into().expect("2 bytes"));
+        if (reclen as usize) < HEADER + 2 || at + reclen as usize > buf.len() {
+            return Err(format!(
+                "a bad d_reclen {reclen} at byte {at} of a {}-byte getdents64 buffer",
+                buf.len()
+            ));
+        }
+        let name_area = &rec[HEADER..reclen as usize];
+        let len = name_area
+            .iter()
+            .position(|&b| b == 0)
+            .unwrap_or(name_area.len());
+        out.push(RawDirent {
+            d_off,
+            reclen,
+            d_type: rec[18],
+            name: name_area[..len].to_vec(),
+        });
+        at += reclen as usize;
+    }
+    Ok(out)
+}
+
+/// Bytes per getdents64 call when a whole directory is listed.
+pub const CHUNK: usize = 64 << 10;
+
+extern "C" {
+    /// glibc's getdents64(3) wrapper (glibc 2.30+), absent from the `libc` crate.
+    fn getdents64(fd: libc::c_int, buf: *mut libc::c_void, len: libc::size_t) -> libc::ssize_t;
+}
+
+/// Calls getdents64 with a `count`-byte, 8-byte aligned buffer; returns the bytes.
+pub fn getdents_raw(fd: std::os::fd::RawFd, count: usize) -> Result<Vec<u8>, i32> {
+    let mut buf = vec![0u64; count.div_ceil(8).max(1)];
+    // SAFETY: buf holds at least `count` writable bytes.
+    let n = unsafe { getdents64(fd, buf.as_mut_ptr().cast(), count) };
+    if n < 0 {
+        return Err(std::io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EIO));
+    }
+    // SAFETY: the u64 buffer viewed as bytes; n <= count <= its size.
+    let bytes = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), n as usize) };
+    Ok(bytes.to_vec())
+}
+
+/// Every entry of the directory open as `fd` except `.` and `..`, as (name, d_type),
+/// read from the descriptor's current position to the end.
+pub fn list_dir(fd: std::os::fd::RawFd) -> Result<Vec<(Vec<u8>, u8)>, i32> {
+    let mut out = Vec::new();
+    loop {
+        let bytes = getdents_raw(fd, CHUNK)?;
+        if bytes.is_empty() {
+            return Ok(out);
+        }
+        let recs = parse(&bytes).map_err(|_| libc::EIO)?;
+        for d in recs {
+            if d.name != b"." && d.name != b".." {
+                out.push((d.name, d.d_type));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(off: i64, name: &str, reclen: u16) -> Vec<u8> {
+        let mut r = vec![0u8; reclen as usize];
+        r[8..16].copy_from_slice(&off.to_ne_bytes());
+        r[16..18].copy_from_slice(&reclen.to_ne_bytes());
+        r[18] = 8;
+        r[HEADER..HEADER + name.len()].copy_from_slice(name.as_bytes());
+        r
+    }
+
+    #[test]
+    fn parses_and_reports_malformed_records() {
+        let mut b = record(1, "a", 24);
+        b.extend(record(2, "bb", 24));
+        let recs = parse(&b).unwrap();
+        assert_eq!(recs.len(), 2);
+        assert_eq!((recs[1].d_off, recs[1].name.as_slice()), (2, &b"bb"[..]));
+        // A reclen running past the buffer, one too short, a truncated tail.
+        let mut long = record(1, "a", 24);
+        long[16..18].copy_from_slice(&40u16.to_ne_bytes());
+        assert!(parse(&long)
+            .unwrap_err()
+            .contains("bad d_reclen 40 at byte 0"));
+        let mut short = record(1, "a", 24);
+        short[16..18].copy_from_slice(&19u16.to_ne_bytes());
+        assert!(parse(&short).is_err());
+        let mut tail = record(1, "a", 24);
+        tail.extend([0u8; 10]);
+        assert!(parse(&tail).unwrap_err().contains("truncated"));
+        assert_eq!(parse(&[]).unwrap(), vec![]);
+    }
+}

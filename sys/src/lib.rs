@@ -1,0 +1,12 @@
+//! Raw Linux helpers: getdents64 records, scratch roots in a private mount
+//! namespace (tmpfs or loop-mounted images), loop devices, per-op deadlines,
+//! interrupts, rlimits, kernel facts and kernel-log markers. No op semantics.
+
+pub mod deadline;
+pub mod dirent;
+pub mod interrupt;
+pub mod kernel;
+pub mod kmsg;
+pub mod loopdev;
+pub mod rlimit;
+pub mod scratch;
