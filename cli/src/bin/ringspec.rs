@@ -6,6 +6,7 @@
 //! environment cannot run the check (no scratch, io_uring unusable);
 //! 130 interrupted.
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 use model::OpKind;
 use oracle::campaign::{self, CampaignConfig, Stats, Target};
@@ -292,12 +293,15 @@ fn parse_max_len(s: &str) -> Result<usize, String> {
 
 /// A knob from the environment, parsed with the flag's own parser; the
 /// error names the variable.
-fn env_knob<T>(var: &str, parse: fn(&str) -> Result<T, String>) -> Result<Option<T>, String> {
+fn env_knob<T>(var: &str, parse: fn(&str) -> Result<T, String>) -> anyhow::Result<Option<T>> {
     match std::env::var(var) {
         Ok(v) if v.trim().is_empty() => Ok(None),
-        Ok(v) => parse(&v).map(Some).map_err(|e| format!("{var}: {e}")),
+        Ok(v) => parse(&v)
+            .map(Some)
+            .map_err(anyhow::Error::msg)
+            .context(var.to_string()),
         Err(std::env::VarError::NotPresent) => Ok(None),
-        Err(e) => Err(format!("{var}: {e}")),
+        Err(e) => Err(anyhow::Error::new(e).context(var.to_string())),
     }
 }
 
@@ -355,7 +359,8 @@ fn finish(code: ExitCode) -> ExitCode {
 }
 
 fn fail(code: u8, msg: impl std::fmt::Display) -> ExitCode {
-    eprintln!("ringspec: {msg}");
+    // `{:#}`: an anyhow error with its whole context chain.
+    eprintln!("ringspec: {msg:#}");
     ExitCode::from(code)
 }
 
@@ -381,15 +386,12 @@ static FS: std::sync::OnceLock<sys::scratch::FsChoice> = std::sync::OnceLock::ne
 
 /// Parses `--fs` (else RINGSPEC_FS): `Ok(None)` for "all", else one
 /// filesystem.
-fn fs_choice(fs: Option<&str>) -> Result<Option<sys::scratch::FsChoice>, String> {
+fn fs_choice(fs: Option<&str>) -> anyhow::Result<Option<sys::scratch::FsChoice>> {
     use sys::scratch::FsChoice;
     match fs {
         Some("all") => Ok(None),
-        Some(text) => text
-            .parse::<FsChoice>()
-            .map(Some)
-            .map_err(|e| e.to_string()),
-        None => FsChoice::from_env().map(Some).map_err(|e| e.to_string()),
+        Some(text) => Ok(Some(text.parse::<FsChoice>()?)),
+        None => Ok(Some(FsChoice::from_env()?)),
     }
 }
 
@@ -511,21 +513,26 @@ fn select_fs(fs: Option<String>) -> Option<ExitCode> {
 /// Checks the io_uring configuration knobs before any work starts:
 /// `RINGSPEC_MODES` (or `--mode`) and `RINGSPEC_PROPOSED` (its syntax, and
 /// numbers that would collide with this kernel's mainline opcodes).
-fn check_uring_knobs(mode: Option<&str>) -> Result<(), String> {
+fn check_uring_knobs(mode: Option<&str>) -> anyhow::Result<()> {
     let text = match mode {
         Some(m) => m.to_string(),
         None => std::env::var("RINGSPEC_MODES").unwrap_or_else(|_| "all".into()),
     };
-    let modes = campaign::Submission::parse_list(&text).map_err(|e| match mode {
-        Some(_) => format!("--mode: {e}"),
-        None => format!("RINGSPEC_MODES: {e}"),
-    })?;
+    let modes = campaign::Submission::parse_list(&text)
+        .map_err(anyhow::Error::msg)
+        .context(if mode.is_some() {
+            "--mode"
+        } else {
+            "RINGSPEC_MODES"
+        })?;
     let _ = MODES.set(modes);
-    let proposed = backends::sqe::ProposedOpcodes::from_env()?;
+    let proposed = backends::sqe::ProposedOpcodes::from_env().map_err(anyhow::Error::msg)?;
     if let Ok(p) = backends::probe::probe() {
-        proposed.check_collisions(backends::proposed::mainline_last_op_running(
-            p.last_op.saturating_sub(1),
-        ))?;
+        proposed
+            .check_collisions(backends::proposed::mainline_last_op_running(
+                p.last_op.saturating_sub(1),
+            ))
+            .map_err(anyhow::Error::msg)?;
     }
     Ok(())
 }
@@ -701,7 +708,7 @@ fn run_config(
     ops: &[String],
     max_len: usize,
     mode: Option<&str>,
-) -> Result<CampaignConfig, String> {
+) -> anyhow::Result<CampaignConfig> {
     let seed = match seed {
         Some(s) => s,
         None => env_knob("RINGSPEC_SEED", parse_seed)?.unwrap_or(0x5eed_2026),
@@ -719,10 +726,7 @@ fn run_config(
                 Some(k) => kinds.push(k),
                 None => {
                     let all: Vec<&str> = OpKind::ALL.iter().map(|k| k.name()).collect();
-                    return Err(format!(
-                        "unknown op kind {name:?}; known: {}",
-                        all.join(", ")
-                    ));
+                    anyhow::bail!("unknown op kind {name:?}; known: {}", all.join(", "));
                 }
             }
         }
@@ -808,7 +812,7 @@ fn modes() -> &'static [campaign::Submission] {
 /// The backends every command drives: the syscalls, then io_uring in each
 /// mode; a mode that cannot be set up here is left out, said once on stderr
 /// and recorded (the command must not exit 0).
-fn targets(scratch: &Scratch) -> Result<Vec<Target>, String> {
+fn targets(scratch: &Scratch) -> anyhow::Result<Vec<Target>> {
     let mut out = all_targets(scratch)?;
     out.retain(|t| match &t.unavailable {
         Some(why) => {
@@ -823,13 +827,13 @@ fn targets(scratch: &Scratch) -> Result<Vec<Target>, String> {
 
 /// The syscalls target and one io_uring target per requested mode, the
 /// modes that cannot be set up here included (with their reason).
-fn all_targets(scratch: &Scratch) -> Result<Vec<Target>, String> {
+fn all_targets(scratch: &Scratch) -> anyhow::Result<Vec<Target>> {
     let mut out = vec![campaign::syscalls_target(scratch)];
     if !modes().is_empty() {
         match campaign::uring_targets_or_unavailable(scratch, modes()) {
             Ok(t) => out.extend(t),
             // Bad input: refuse before anything runs.
-            Err(campaign::TargetError::Config(e)) => return Err(e),
+            Err(campaign::TargetError::Config(e)) => anyhow::bail!(e),
             Err(campaign::TargetError::Unavailable(e)) => {
                 eprintln!("ringspec: io_uring unavailable, checking the syscalls only: {e}");
                 URING_UNAVAILABLE.store(true, Ordering::SeqCst);
@@ -1378,7 +1382,7 @@ fn sqe_check(json: bool) -> ExitCode {
 /// [`targets`] for the suite: every requested mode, those the kernel cannot
 /// serve included (the suite reports them as unavailable, never drops them).
 fn gate_targets(scratch: &Scratch) -> Result<Vec<Target>, String> {
-    let t = all_targets(scratch)?;
+    let t = all_targets(scratch).map_err(|e| format!("{e:#}"))?;
     if URING_UNAVAILABLE.load(Ordering::SeqCst) {
         return Err("the io_uring targets could not be set up (see the message above)".into());
     }
