@@ -522,6 +522,7 @@ impl Syscalls {
             data,
             extents: (file_type == FileType::Reg)
                 .then(|| data_extents(dirfd, name, st.st_size as u64)),
+            xattrs: user_xattrs(dirfd, name),
         }
     }
 
@@ -880,6 +881,49 @@ impl Syscalls {
     }
 }
 
+/// The `user.` extended attributes of `name` in the directory `dirfd`, read
+/// without following a final symlink (llistxattr/lgetxattr through
+/// /proc/self/fd, as there is no *at form before 6.13). A failure reads as
+/// none: a filesystem without xattrs has none to compare.
+fn user_xattrs(dirfd: RawFd, name: &CString) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let path = format!("/proc/self/fd/{dirfd}/{}", name.to_string_lossy());
+    let Ok(path) = CString::new(path) else {
+        return out;
+    };
+    let mut list = vec![0u8; 64 << 10];
+    // SAFETY: list holds list.len() writable bytes; path is a C string.
+    let n = unsafe { libc::llistxattr(path.as_ptr(), list.as_mut_ptr().cast(), list.len()) };
+    if n <= 0 {
+        return out;
+    }
+    list.truncate(n as usize);
+    for key in list.split(|&b| b == 0).filter(|k| !k.is_empty()) {
+        let key_text = String::from_utf8_lossy(key).into_owned();
+        if !key_text.starts_with(model::USER_XATTR_PREFIX) {
+            continue;
+        }
+        let Ok(ckey) = CString::new(key) else {
+            continue;
+        };
+        let mut value = vec![0u8; 64 << 10];
+        // SAFETY: value holds value.len() writable bytes; both are C strings.
+        let v = unsafe {
+            libc::lgetxattr(
+                path.as_ptr(),
+                ckey.as_ptr(),
+                value.as_mut_ptr().cast(),
+                value.len(),
+            )
+        };
+        if v >= 0 {
+            value.truncate(v as usize);
+            out.insert(key_text, value);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1108,6 +1152,7 @@ mod tests {
                 rdev: (0, 0),
                 data: vec![(0, b"hello".to_vec())],
                 extents: Some(vec![(0, 5)]),
+                xattrs: Default::default(),
             }
         );
         // O_APPEND: the pwrite at 1 MiB appended instead (Linux ignores the offset).

@@ -64,6 +64,10 @@ impl Plan {
     }
 }
 
+/// The splice(2)/tee(2) flags io_uring's SPLICE and TEE accept:
+/// SPLICE_F_MOVE, NONBLOCK, MORE, GIFT and SPLICE_F_FD_IN_FIXED.
+const VALID_SPLICE_FLAGS: u32 = 0x0f | (1 << 31);
+
 /// Why a run is poisoned once the scratch filesystem may be full.
 pub const SCRATCH_MAY_BE_FULL: &str =
     "the scratch filesystem may be full (a large transfer came back short or ENOSPC)";
@@ -132,17 +136,8 @@ impl Fs {
     /// (io_openat2), so earlier members run (measured on 6.18: a chain
     /// open, open(O_CREAT|O_DIRECTORY) completes 5, -EINVAL).
     pub fn uring_prep_error(&self, op: &Op) -> Option<crate::Errno> {
-        const VALID_SPLICE: u32 = 0x0f | (1 << 31);
-        match op {
-            Op::Splice { flags, .. } | Op::Tee { flags, .. } if flags & !VALID_SPLICE != 0 => {
-                Some(crate::Errno::EINVAL)
-            }
-            // The proposed COPY_FILE_RANGE takes only SPLICE_F_FD_IN_FIXED.
-            Op::CopyFileRange { flags, .. } if flags & !(1 << 31) != 0 => {
-                Some(crate::Errno::EINVAL)
-            }
-            _ => None,
-        }
+        use crate::Errno;
+        crate::op_table!(prep self, op)
     }
 
     /// Plans one op: [`Fs::plan_op`], except that once the scratch

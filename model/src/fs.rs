@@ -85,6 +85,9 @@ pub struct Inode {
     pub nlink: u32,
     /// Which superblock: 0 = main root, 1 = other root, 2 = pipefs.
     pub sb: u8,
+    /// Extended attributes by full name ("user.a"), in every namespace the
+    /// ops set.
+    pub xattrs: BTreeMap<String, Vec<u8>>,
 }
 
 impl Inode {
@@ -248,6 +251,7 @@ impl Fs {
             perm: 0o755,
             nlink: 2,
             sb,
+            xattrs: BTreeMap::new(),
         };
         Fs {
             // Without a second filesystem both roots share one superblock.

@@ -23,6 +23,7 @@
 //! opcode <UringOpcode>, weight <n>, footprint <Fds|Alone>;
 //! fds [fd operands] dirs [dirfd operands] paths [path operands] new_slots [slots it fills];
 //! plan |fs| <the model's plan, fs: &Fs>;
+//! prep |fs| <Some(errno) when io_uring's prep refuses the SQE, else None>;
 //! syscall |s| <the glibc call, s: &mut Syscalls>;
 //! sqe |u, keep, done| <the SQE, u: &mut Uring; keep: the buffers; done: how the result lands>;
 //! strategy <the generator's proptest strategy>;
@@ -61,6 +62,7 @@ Open = "open" {
 opcode Mainline(op::OPENAT), weight 4, footprint Alone;
 fds [] dirs [dir] paths [path] new_slots [slot];
 plan |fs| fs.plan_open(*slot, *dir, path, flags, *mode);
+prep |fs| None;
 syscall |s| s.open(*slot, *dir, path, flags, *mode);
 sqe |u, keep, done| {
     *done = Done::Open(*slot);
@@ -90,6 +92,7 @@ Close = "close" {
 opcode Mainline(op::CLOSE), weight 1, footprint Alone;
 fds [fd] dirs [] paths [] new_slots [];
 plan |fs| fs.plan_close(*fd);
+prep |fs| None;
 syscall |s| s.close(*fd);
 sqe |u, keep, done| {
     let raw = match fd {
@@ -114,6 +117,7 @@ Read = "read" {
 opcode Mainline(op::READ), weight 3, footprint Fds;
 fds [fd] dirs [] paths [] new_slots [];
 plan |fs| fs.plan_read(*fd, *len, *offset);
+prep |fs| None;
 syscall |s| s.read(*fd, *len, *offset);
 sqe |u, keep, done| {
     *done = Done::Read;
@@ -140,6 +144,7 @@ Write = "write" {
 opcode Mainline(op::WRITE), weight 4, footprint Fds;
 fds [fd] dirs [] paths [] new_slots [];
 plan |fs| fs.plan_write(*fd, data, *offset);
+prep |fs| None;
 syscall |s| s.write(*fd, data, *offset);
 sqe |u, keep, done| {
     keep.bytes = data.bytes();
@@ -168,6 +173,7 @@ Lseek = "lseek" {
 opcode UringOpcode::None, weight 2, footprint Alone;
 fds [fd] dirs [] paths [] new_slots [];
 plan |fs| fs.plan_lseek(*fd, *offset, *whence);
+prep |fs| None;
 syscall |s| {
     // SAFETY: plain call on a descriptor this backend owns.
     check(unsafe { libc::lseek(s.fd(*fd), *offset, whence_value(*whence)) })
@@ -204,6 +210,7 @@ SeekDirent = "seek_dirent" {
 opcode UringOpcode::None, weight 2, footprint Alone;
 fds [fd] dirs [] paths [] new_slots [];
 plan |fs| fs.plan_seek_dirent(*fd, *entry);
+prep |fs| None;
 syscall |s| s.seek_dirent(*fd, *entry);
 sqe |u, keep, done| unreachable!("refused by ring_path");
 strategy (dir_fd(), 0u32..6)
@@ -220,6 +227,7 @@ Ftruncate = "ftruncate" {
 opcode Mainline(op::FTRUNCATE), weight 2, footprint Fds;
 fds [fd] dirs [] paths [] new_slots [];
 plan |fs| fs.plan_ftruncate(*fd, *len);
+prep |fs| None;
 syscall |s| {
     // SAFETY: plain call on a descriptor this backend owns.
     check(unsafe { libc::ftruncate(s.fd(*fd), *len) } as i64)
@@ -242,6 +250,7 @@ Fsync = "fsync" {
 opcode Mainline(op::FSYNC), weight 2, footprint Fds;
 fds [fd] dirs [] paths [] new_slots [];
 plan |fs| fs.plan_fsync(*fd);
+prep |fs| None;
 syscall |s| {
     let fd = s.fd(*fd);
     // SAFETY: plain calls on a descriptor this backend owns.
@@ -280,6 +289,7 @@ Stat = "stat" {
 opcode Mainline(op::STATX), weight 2, footprint Alone;
 fds [] dirs [dir] paths [path] new_slots [];
 plan |fs| fs.plan_stat(*dir, path, *follow);
+prep |fs| None;
 syscall |s| {
     let flags = if *follow { 0 } else { libc::AT_SYMLINK_NOFOLLOW };
     statx_of(s.dir(*dir), &cstr(path), flags)
@@ -302,6 +312,7 @@ Fstat = "fstat" {
 opcode Mainline(op::STATX), weight 2, footprint Fds;
 fds [fd] dirs [] paths [] new_slots [];
 plan |fs| fs.plan_fstat(*fd);
+prep |fs| None;
 syscall |s| statx_of(s.fd(*fd), &cstr(""), libc::AT_EMPTY_PATH);
 sqe |u, keep, done| {
     *done = Done::Stat;
@@ -324,6 +335,7 @@ Mkdir = "mkdir" {
 opcode Mainline(op::MKDIRAT), weight 2, footprint Alone;
 fds [] dirs [dir] paths [path] new_slots [];
 plan |fs| fs.plan_mkdir(*dir, path, *mode);
+prep |fs| None;
 syscall |s| {
     // SAFETY: a NUL-terminated C string that outlives the call.
     check(unsafe { libc::mkdirat(s.dir(*dir), cstr(path).as_ptr(), *mode) } as i64)
@@ -354,6 +366,7 @@ Unlink = "unlink" {
 opcode Mainline(op::UNLINKAT), weight 2, footprint Alone;
 fds [] dirs [dir] paths [path] new_slots [];
 plan |fs| fs.plan_unlink(*dir, path, *removedir);
+prep |fs| None;
 syscall |s| {
     let flags = if *removedir { libc::AT_REMOVEDIR } else { 0 };
     // SAFETY: a NUL-terminated C string that outlives the call.
@@ -391,6 +404,7 @@ Rename = "rename" {
 opcode Mainline(op::RENAMEAT), weight 2, footprint Alone;
 fds [] dirs [dir, new_dir] paths [path, new_path] new_slots [];
 plan |fs| fs.plan_rename(*dir, path, *new_dir, new_path, flags);
+prep |fs| None;
 syscall |s| {
     let (a, b) = (cstr(path), cstr(new_path));
     // SAFETY: NUL-terminated C strings that outlive the call.
@@ -448,6 +462,7 @@ Link = "link" {
 opcode Mainline(op::LINKAT), weight 2, footprint Alone;
 fds [] dirs [dir, new_dir] paths [path, new_path] new_slots [];
 plan |fs| fs.plan_link(*dir, path, *new_dir, new_path);
+prep |fs| None;
 syscall |s| {
     let (a, b) = (cstr(path), cstr(new_path));
     // SAFETY: NUL-terminated C strings that outlive the call.
@@ -483,6 +498,7 @@ Symlink = "symlink" {
 opcode Mainline(op::SYMLINKAT), weight 2, footprint Alone;
 fds [] dirs [dir] paths [target, path] new_slots [];
 plan |fs| fs.plan_symlink(target, *dir, path);
+prep |fs| None;
 syscall |s| {
     let (t, p) = (cstr(target), cstr(path));
     // SAFETY: NUL-terminated C strings that outlive the call.
@@ -516,6 +532,7 @@ Pipe = "pipe" {
 opcode Mainline(op::PIPE), weight 1, footprint Alone;
 fds [] dirs [] paths [] new_slots [read_slot, write_slot];
 plan |fs| fs.plan_pipe(*read_slot, *write_slot, *nonblock);
+prep |fs| None;
 syscall |s| s.pipe(*read_slot, *write_slot, *nonblock);
 sqe |u, keep, done| {
     *done = Done::Pipe(*read_slot, *write_slot);
@@ -542,6 +559,7 @@ plan |fs| {
     let mask = *mask & 0o777;
     Plan::with(Allowed::ok(fs.umask as i64), move |fs, _| fs.umask = mask)
 };
+prep |fs| None;
 syscall |s| {
     // SAFETY: umask cannot fail; it is per-thread here (CLONE_FS unshared).
     Outcome::ok(unsafe { libc::umask(*mask as libc::mode_t) } as i64)
@@ -573,6 +591,8 @@ CopyFileRange = "copy_file_range" {
 opcode Proposed($crate::opcode::Proposed::CopyFileRange), weight 3, footprint Fds;
 fds [fd_in, fd_out] dirs [] paths [] new_slots [];
 plan |fs| fs.plan_copy_file_range(*fd_in, *off_in, *fd_out, *off_out, *len, *flags);
+// The proposed COPY_FILE_RANGE takes only SPLICE_F_FD_IN_FIXED.
+prep |fs| (flags & !(1 << 31) != 0).then_some(Errno::EINVAL);
 syscall |s| s.transfer(true, *fd_in, *off_in, *fd_out, *off_out, *len, *flags);
 sqe |u, keep, done| Sqe::copy_file_range(
     u.proposed.number(sqe::Proposed::CopyFileRange).expect("checked by ring_path"),
@@ -622,6 +642,7 @@ Splice = "splice" {
 opcode Mainline(op::SPLICE), weight 3, footprint Fds;
 fds [fd_in, fd_out] dirs [] paths [] new_slots [];
 plan |fs| fs.plan_splice(*fd_in, *off_in, *fd_out, *off_out, *len, *flags);
+prep |fs| (flags & !VALID_SPLICE_FLAGS != 0).then_some(Errno::EINVAL);
 syscall |s| s.transfer(false, *fd_in, *off_in, *fd_out, *off_out, *len, *flags);
 sqe |u, keep, done| {
     let (i, o) = (u.operand(*fd_in), u.operand(*fd_out));
@@ -667,6 +688,7 @@ Tee = "tee" {
 opcode Mainline(op::TEE), weight 3, footprint Fds;
 fds [fd_in, fd_out] dirs [] paths [] new_slots [];
 plan |fs| fs.plan_tee(*fd_in, *fd_out, *len, *flags);
+prep |fs| (flags & !VALID_SPLICE_FLAGS != 0).then_some(Errno::EINVAL);
 syscall |s| {
     // SAFETY: plain call on descriptors this backend owns.
     check(unsafe { libc::tee(s.fd(*fd_in), s.fd(*fd_out), *len as usize, *flags) } as i64)
@@ -697,6 +719,7 @@ Getdents = "getdents" {
 opcode Proposed($crate::opcode::Proposed::Getdents64), weight 3, footprint Fds;
 fds [fd] dirs [] paths [] new_slots [];
 plan |fs| fs.plan_getdents(*fd, *count);
+prep |fs| None;
 syscall |s| s.getdents(*fd, *count);
 sqe |u, keep, done| {
     *done = Done::Getdents(*fd);
@@ -732,6 +755,7 @@ Fadvise = "fadvise" {
 opcode Mainline(op::FADVISE), weight 2, footprint Fds;
 fds [fd] dirs [] paths [] new_slots [];
 plan |fs| fs.plan_fadvise(*fd, *offset, *len, *advice);
+prep |fs| None;
 syscall |s| {
     // SAFETY: plain call. posix_fadvise returns the error number itself.
     let r = unsafe { libc::posix_fadvise(s.fd(*fd), *offset, *len, advice_value(*advice)) };
@@ -785,6 +809,7 @@ Fallocate = "fallocate" {
 opcode Mainline(op::FALLOCATE), weight 3, footprint Fds;
 fds [fd] dirs [] paths [] new_slots [];
 plan |fs| fs.plan_fallocate(*fd, mode, *offset, *len);
+prep |fs| None;
 syscall |s| {
     // SAFETY: plain call on a descriptor this backend owns.
     check(unsafe { libc::fallocate(s.fd(*fd), falloc_mode(mode), *offset, *len) } as i64)
@@ -844,6 +869,7 @@ Mknod = "mknod" {
 opcode Proposed($crate::opcode::Proposed::Mknodat), weight 3, footprint Alone;
 fds [] dirs [dir] paths [path] new_slots [];
 plan |fs| fs.plan_mknod(*dir, path, *node_type, *perm, (*major, *minor));
+prep |fs| None;
 syscall |s| {
     let p = cstr(path);
     // SAFETY: a NUL-terminated C string that outlives the call.
@@ -913,6 +939,7 @@ macro_rules! __op_projection {
         fds [$($fdop:ident),*] dirs [$($dirop:ident),*] paths [$($pathop:ident),*]
             new_slots [$($newslot:ident),*];
         plan |$pfs:ident| $plan:expr;
+        prep |$prfs:ident| $prep:expr;
         syscall |$ps:ident| $syscall:expr;
         sqe |$pu:ident, $pkeep:ident, $pdone:ident| $sqe:expr;
         strategy $strategy:expr;
@@ -920,7 +947,7 @@ macro_rules! __op_projection {
         $crate::__op_projection! { @ $($projection)* ; $({
             $variant $name ($opcode) ($weight) $footprint { $($field),* }
             [$($fdop),*] [$($dirop),*] [$($pathop),*] [$($newslot),*]
-            (|$pfs| $plan) (|$ps| $syscall) (|$pu, $pkeep, $pdone| $sqe) ($strategy)
+            (|$pfs| $plan) (|$prfs| $prep) (|$ps| $syscall) (|$pu, $pkeep, $pdone| $sqe) ($strategy)
             [$(#[$vattr])* $variant { $( $(#[$fattr])* $field: $fty ),* }]
         })* }
     };
@@ -929,7 +956,7 @@ macro_rules! __op_projection {
     (@ define ; $({
         $variant:ident $name:literal ($opcode:expr) ($weight:literal) $footprint:ident
         $fields:tt [$($fdop:ident),*] [$($dirop:ident),*] [$($pathop:ident),*]
-        [$($newslot:ident),*] $plan:tt $syscall:tt $sqe:tt $strategy:tt [$($decl:tt)*]
+        [$($newslot:ident),*] $plan:tt $prep:tt $syscall:tt $sqe:tt $strategy:tt [$($decl:tt)*]
     })*) => {
         /// One operation. The serialized form (`op = "open"` plus fields) is
         /// what the scenario tables and regression files under corpus/
@@ -1034,7 +1061,7 @@ macro_rules! __op_projection {
     // `match op { row => row's plan }`, its `fs` bound to `$fs` (model exec.rs).
     (@ plan $fs:expr, $op:expr ; $({
         $variant:ident $name:literal $opcode:tt $weight:tt $footprint:ident $fields:tt
-        $fds:tt $dirs:tt $paths:tt $slots:tt $plan:tt $syscall:tt $sqe:tt $strategy:tt $decl:tt
+        $fds:tt $dirs:tt $paths:tt $slots:tt $plan:tt $prep:tt $syscall:tt $sqe:tt $strategy:tt $decl:tt
     })*) => {
         match $op {
             $(
@@ -1044,11 +1071,26 @@ macro_rules! __op_projection {
         }
     };
 
+    // `match op { row => row's prep error }`, its `fs` bound to `$fs` (model
+    // exec.rs).
+    (@ prep $fs:expr, $op:expr ; $({
+        $variant:ident $name:literal $opcode:tt $weight:tt $footprint:ident $fields:tt
+        $fds:tt $dirs:tt $paths:tt $slots:tt $plan:tt $prep:tt $syscall:tt $sqe:tt $strategy:tt
+        $decl:tt
+    })*) => {
+        match $op {
+            $(
+                #[allow(unused_variables)]
+                $crate::Op::$variant $fields => $crate::__op_projection!(@bind ($fs) $prep),
+            )*
+        }
+    };
+
     // `match op { row => row's syscall }`, its `s` bound to `$sys` (oracle
     // syscalls.rs).
     (@ syscall $sys:expr, $op:expr ; $({
         $variant:ident $name:literal $opcode:tt $weight:tt $footprint:ident $fields:tt
-        $fds:tt $dirs:tt $paths:tt $slots:tt $plan:tt $syscall:tt $sqe:tt $strategy:tt $decl:tt
+        $fds:tt $dirs:tt $paths:tt $slots:tt $plan:tt $prep:tt $syscall:tt $sqe:tt $strategy:tt $decl:tt
     })*) => {
         match $op {
             $(
@@ -1062,7 +1104,7 @@ macro_rules! __op_projection {
     // `$uring`, `$keep`, `$done` (oracle uring.rs).
     (@ sqe $uring:expr, $keep:expr, $done:expr, $op:expr ; $({
         $variant:ident $name:literal $opcode:tt $weight:tt $footprint:ident $fields:tt
-        $fds:tt $dirs:tt $paths:tt $slots:tt $plan:tt $syscall:tt $sqe:tt $strategy:tt $decl:tt
+        $fds:tt $dirs:tt $paths:tt $slots:tt $plan:tt $prep:tt $syscall:tt $sqe:tt $strategy:tt $decl:tt
     })*) => {
         match $op {
             $(
@@ -1077,7 +1119,7 @@ macro_rules! __op_projection {
     // `match kind { row => row's strategy }` (oracle gen.rs).
     (@ strategy $kind:expr ; $({
         $variant:ident $name:literal $opcode:tt $weight:tt $footprint:ident $fields:tt
-        $fds:tt $dirs:tt $paths:tt $slots:tt $plan:tt $syscall:tt $sqe:tt ($strategy:expr)
+        $fds:tt $dirs:tt $paths:tt $slots:tt $plan:tt $prep:tt $syscall:tt $sqe:tt ($strategy:expr)
         $decl:tt
     })*) => {
         match $kind {

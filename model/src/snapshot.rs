@@ -79,6 +79,12 @@ impl Fs {
                     rdev: s.rdev,
                     data,
                     extents: None,
+                    xattrs: self.inodes[e.ino]
+                        .xattrs
+                        .iter()
+                        .filter(|(k, _)| k.starts_with(crate::state::USER_XATTR_PREFIX))
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
                 },
             );
             if self.inodes[e.ino].is_dir() {

@@ -6,6 +6,9 @@ use crate::outcome::FileType;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// The namespace of the extended attributes a [`Node`] carries.
+pub const USER_XATTR_PREFIX: &str = "user.";
+
 /// One file as observed through stat, read and readlink. Inode numbers, times and
 /// block counts are deliberately absent (they are not deterministic).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,6 +32,10 @@ pub struct Node {
     /// the filesystem's choice); compared only between two real backends.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extents: Option<Vec<(u64, u64)>>,
+    /// The extended attributes of the `user.` namespace, by full name. Other
+    /// namespaces are the filesystem's or a security module's, not compared.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub xattrs: BTreeMap<String, Vec<u8>>,
 }
 
 /// What a descriptor in a slot looks like from outside.
@@ -161,10 +168,13 @@ fn describe(n: &Node) -> String {
         .iter()
         .map(|(o, b)| format!("{o}:{:?}", crate::outcome::Shorten(b)))
         .collect();
-    let extents = match &n.extents {
+    let mut extents = match &n.extents {
         Some(e) => format!(" extents={e:?}"),
         None => String::new(),
     };
+    for (name, value) in &n.xattrs {
+        extents.push_str(&format!(" {name}={:?}", crate::outcome::Shorten(value)));
+    }
     format!(
         "{{{:?} {:o} size={} nlink={} rdev={}:{} data=[{}]{extents}}}",
         n.file_type,

@@ -106,6 +106,7 @@ impl Fs {
                     perm,
                     nlink: 1,
                     sb,
+                    xattrs: Default::default(),
                 });
                 fs.link_entry(parent, &name, ino);
                 fs.install(slot, desc(ino));
@@ -642,6 +643,7 @@ impl Fs {
                 perm: 0o600,
                 nlink: 1,
                 sb: 2,
+                xattrs: Default::default(),
             });
             let end = |readable| Desc {
                 ino,

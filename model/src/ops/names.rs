@@ -43,6 +43,7 @@ impl Fs {
                 perm,
                 nlink: 2,
                 sb,
+                xattrs: Default::default(),
             });
             fs.link_entry(parent, &name, ino);
         })
@@ -237,6 +238,7 @@ impl Fs {
                 perm: 0o777,
                 nlink: 1,
                 sb,
+                xattrs: Default::default(),
             });
             fs.link_entry(parent, &name, ino);
         })
@@ -286,6 +288,7 @@ impl Fs {
                 perm,
                 nlink: 1,
                 sb,
+                xattrs: Default::default(),
             });
             fs.link_entry(parent, &name, ino);
         })
