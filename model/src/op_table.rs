@@ -33,14 +33,18 @@
 //! Other names in the code resolve where the projection is expanded: the
 //! model's exec.rs, the oracle's syscalls.rs, uring.rs and gen.rs.
 
-/// Expands the op table through one projection: `define` (the types, in
-/// op.rs), `plan fs, op`, `syscall sys, op`, `sqe uring, keep, done, op` (each a
+/// Expands the op table through one projection: `families` (the semantics
+/// modules, in ops/mod.rs), `define` (the types, in op.rs), `plan fs, op`, `syscall sys, op`, `sqe uring, keep, done, op` (each a
 /// `match` on `op` evaluating the row's code) or `strategy kind` (a `match` on
 /// an [`crate::OpKind`] giving the row's strategy). See the module docs.
 #[macro_export]
 macro_rules! op_table {
     ($($projection:tt)*) => {
         $crate::__op_projection! { ($($projection)*)
+
+// The semantics files under model/src/ops/, one per op family: each holds the
+// `Fs::plan_*` methods its rows name.
+families copy dents file names space;
 
 /// openat(dir, path, flags, mode); the new descriptor goes into `slot` (an
 /// occupied slot is closed first, silently).
@@ -932,7 +936,7 @@ strategy (
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __op_projection {
-    (($($projection:tt)*) $(
+    (($($projection:tt)*) families $($family:ident)*; $(
         $(#[$vattr:meta])*
         $variant:ident = $name:literal { $( $(#[$fattr:meta])* $field:ident : $fty:ty ),* $(,)? }
         opcode $opcode:expr, weight $weight:literal, footprint $footprint:ident;
@@ -944,7 +948,7 @@ macro_rules! __op_projection {
         sqe |$pu:ident, $pkeep:ident, $pdone:ident| $sqe:expr;
         strategy $strategy:expr;
     )*) => {
-        $crate::__op_projection! { @ $($projection)* ; $({
+        $crate::__op_projection! { @ $($projection)* ; [$($family)*] $({
             $variant $name ($opcode) ($weight) $footprint { $($field),* }
             [$($fdop),*] [$($dirop),*] [$($pathop),*] [$($newslot),*]
             (|$pfs| $plan) (|$prfs| $prep) (|$ps| $syscall) (|$pu, $pkeep, $pdone| $sqe) ($strategy)
@@ -953,7 +957,7 @@ macro_rules! __op_projection {
     };
 
     // The types and the operand accessors (model op.rs).
-    (@ define ; $({
+    (@ define ; [$($family:ident)*] $({
         $variant:ident $name:literal ($opcode:expr) ($weight:literal) $footprint:ident
         $fields:tt [$($fdop:ident),*] [$($dirop:ident),*] [$($pathop:ident),*]
         [$($newslot:ident),*] $plan:tt $prep:tt $syscall:tt $sqe:tt $strategy:tt [$($decl:tt)*]
@@ -1058,8 +1062,13 @@ macro_rules! __op_projection {
         }
     };
 
+    // The semantics modules (model ops/mod.rs).
+    (@ families ; [$($family:ident)*] $($rows:tt)*) => {
+        $(pub mod $family;)*
+    };
+
     // `match op { row => row's plan }`, its `fs` bound to `$fs` (model exec.rs).
-    (@ plan $fs:expr, $op:expr ; $({
+    (@ plan $fs:expr, $op:expr ; $families:tt $({
         $variant:ident $name:literal $opcode:tt $weight:tt $footprint:ident $fields:tt
         $fds:tt $dirs:tt $paths:tt $slots:tt $plan:tt $prep:tt $syscall:tt $sqe:tt $strategy:tt $decl:tt
     })*) => {
@@ -1073,7 +1082,7 @@ macro_rules! __op_projection {
 
     // `match op { row => row's prep error }`, its `fs` bound to `$fs` (model
     // exec.rs).
-    (@ prep $fs:expr, $op:expr ; $({
+    (@ prep $fs:expr, $op:expr ; $families:tt $({
         $variant:ident $name:literal $opcode:tt $weight:tt $footprint:ident $fields:tt
         $fds:tt $dirs:tt $paths:tt $slots:tt $plan:tt $prep:tt $syscall:tt $sqe:tt $strategy:tt
         $decl:tt
@@ -1088,7 +1097,7 @@ macro_rules! __op_projection {
 
     // `match op { row => row's syscall }`, its `s` bound to `$sys` (oracle
     // syscalls.rs).
-    (@ syscall $sys:expr, $op:expr ; $({
+    (@ syscall $sys:expr, $op:expr ; $families:tt $({
         $variant:ident $name:literal $opcode:tt $weight:tt $footprint:ident $fields:tt
         $fds:tt $dirs:tt $paths:tt $slots:tt $plan:tt $prep:tt $syscall:tt $sqe:tt $strategy:tt $decl:tt
     })*) => {
@@ -1102,7 +1111,7 @@ macro_rules! __op_projection {
 
     // `match op { row => row's SQE }`, its `u`, `keep`, `done` bound to
     // `$uring`, `$keep`, `$done` (oracle uring.rs).
-    (@ sqe $uring:expr, $keep:expr, $done:expr, $op:expr ; $({
+    (@ sqe $uring:expr, $keep:expr, $done:expr, $op:expr ; $families:tt $({
         $variant:ident $name:literal $opcode:tt $weight:tt $footprint:ident $fields:tt
         $fds:tt $dirs:tt $paths:tt $slots:tt $plan:tt $prep:tt $syscall:tt $sqe:tt $strategy:tt $decl:tt
     })*) => {
@@ -1117,7 +1126,7 @@ macro_rules! __op_projection {
     };
 
     // `match kind { row => row's strategy }` (oracle gen.rs).
-    (@ strategy $kind:expr ; $({
+    (@ strategy $kind:expr ; $families:tt $({
         $variant:ident $name:literal $opcode:tt $weight:tt $footprint:ident $fields:tt
         $fds:tt $dirs:tt $paths:tt $slots:tt $plan:tt $prep:tt $syscall:tt $sqe:tt ($strategy:expr)
         $decl:tt

@@ -1,7 +1,4 @@
-//! The semantics of each op family, as `Fs::plan_*` methods.
+//! The semantics of each op family, as `Fs::plan_*` methods: one module per
+//! family the op table lists.
 
-pub mod copy;
-pub mod dents;
-pub mod file;
-pub mod names;
-pub mod space;
+crate::op_table!(families);
