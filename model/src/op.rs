@@ -328,14 +328,13 @@ impl Op {
                 return Err(format!("slot {s} out of range (0..{MAX_SLOTS})"));
             }
         }
-        let too_big = |n: u64| n > MAX_BUFFER;
+        if let Some(n) = self.buffer_sizes().into_iter().find(|&n| n > MAX_BUFFER) {
+            return Err(format!(
+                "a {n}-byte buffer in {} is over the {MAX_BUFFER}-byte limit",
+                self.kind()
+            ));
+        }
         match self {
-            Op::Write { data, .. } if too_big(data.len()) => {
-                Err(format!("write payload over {MAX_BUFFER} bytes"))
-            }
-            Op::Read { len, .. } | Op::Getdents { count: len, .. } if too_big(*len) => {
-                Err(format!("buffer over {MAX_BUFFER} bytes"))
-            }
             Op::Write {
                 data: Payload::Fill { fill, .. },
                 ..
@@ -360,6 +359,24 @@ pub fn parse_op(text: &str) -> Result<Op, String> {
     toml::from_str::<Inline>(&format!("x = {text}"))
         .map(|w| w.x)
         .map_err(|e| format!("{text}: {e}"))
+}
+
+/// The size of a user buffer an operand stands for.
+pub trait BufferLen {
+    /// Bytes.
+    fn buffer_len(&self) -> u64;
+}
+
+impl BufferLen for Payload {
+    fn buffer_len(&self) -> u64 {
+        self.len()
+    }
+}
+
+impl BufferLen for u64 {
+    fn buffer_len(&self) -> u64 {
+        *self
+    }
 }
 
 /// Largest user buffer an op may ask the backends to allocate (read, getdents,

@@ -21,7 +21,8 @@
 //! /// docs of the op
 //! Variant = "name" { fields (with serde attributes and docs) }
 //! opcode <UringOpcode>, weight <n>, footprint <Fds|Alone>;
-//! fds [fd operands] dirs [dirfd operands] paths [path operands] new_slots [slots it fills];
+//! fds [fd operands] dirs [dirfd operands] paths [path operands] new_slots [slots it fills]
+//!     buffers [fields that size a user buffer];
 //! plan |fs| <the model's plan, fs: &Fs>;
 //! prep |fs| <Some(errno) when io_uring's prep refuses the SQE, else None>;
 //! syscall |s| <the glibc call, s: &mut Syscalls>;
@@ -64,7 +65,7 @@ Open = "open" {
     mode: u32,
 }
 opcode Mainline(op::OPENAT), weight 4, footprint Alone;
-fds [] dirs [dir] paths [path] new_slots [slot];
+fds [] dirs [dir] paths [path] new_slots [slot] buffers [];
 plan |fs| fs.plan_open(*slot, *dir, path, flags, *mode);
 prep |fs| None;
 syscall |s| s.open(*slot, *dir, path, flags, *mode);
@@ -94,7 +95,7 @@ Close = "close" {
     fd: FdRef,
 }
 opcode Mainline(op::CLOSE), weight 1, footprint Alone;
-fds [fd] dirs [] paths [] new_slots [];
+fds [fd] dirs [] paths [] new_slots [] buffers [];
 plan |fs| fs.plan_close(*fd);
 prep |fs| None;
 syscall |s| s.close(*fd);
@@ -119,7 +120,7 @@ Read = "read" {
     offset: Off,
 }
 opcode Mainline(op::READ), weight 3, footprint Fds;
-fds [fd] dirs [] paths [] new_slots [];
+fds [fd] dirs [] paths [] new_slots [] buffers [len];
 plan |fs| fs.plan_read(*fd, *len, *offset);
 prep |fs| None;
 syscall |s| s.read(*fd, *len, *offset);
@@ -146,7 +147,7 @@ Write = "write" {
     offset: Off,
 }
 opcode Mainline(op::WRITE), weight 4, footprint Fds;
-fds [fd] dirs [] paths [] new_slots [];
+fds [fd] dirs [] paths [] new_slots [] buffers [data];
 plan |fs| fs.plan_write(*fd, data, *offset);
 prep |fs| None;
 syscall |s| s.write(*fd, data, *offset);
@@ -175,7 +176,7 @@ Lseek = "lseek" {
     whence: Whence,
 }
 opcode UringOpcode::None, weight 2, footprint Alone;
-fds [fd] dirs [] paths [] new_slots [];
+fds [fd] dirs [] paths [] new_slots [] buffers [];
 plan |fs| fs.plan_lseek(*fd, *offset, *whence);
 prep |fs| None;
 syscall |s| {
@@ -212,7 +213,7 @@ SeekDirent = "seek_dirent" {
     entry: u32,
 }
 opcode UringOpcode::None, weight 2, footprint Alone;
-fds [fd] dirs [] paths [] new_slots [];
+fds [fd] dirs [] paths [] new_slots [] buffers [];
 plan |fs| fs.plan_seek_dirent(*fd, *entry);
 prep |fs| None;
 syscall |s| s.seek_dirent(*fd, *entry);
@@ -229,7 +230,7 @@ Ftruncate = "ftruncate" {
     len: i64,
 }
 opcode Mainline(op::FTRUNCATE), weight 2, footprint Fds;
-fds [fd] dirs [] paths [] new_slots [];
+fds [fd] dirs [] paths [] new_slots [] buffers [];
 plan |fs| fs.plan_ftruncate(*fd, *len);
 prep |fs| None;
 syscall |s| {
@@ -252,7 +253,7 @@ Fsync = "fsync" {
     datasync: bool,
 }
 opcode Mainline(op::FSYNC), weight 2, footprint Fds;
-fds [fd] dirs [] paths [] new_slots [];
+fds [fd] dirs [] paths [] new_slots [] buffers [];
 plan |fs| fs.plan_fsync(*fd);
 prep |fs| None;
 syscall |s| {
@@ -291,7 +292,7 @@ Stat = "stat" {
     follow: bool,
 }
 opcode Mainline(op::STATX), weight 2, footprint Alone;
-fds [] dirs [dir] paths [path] new_slots [];
+fds [] dirs [dir] paths [path] new_slots [] buffers [];
 plan |fs| fs.plan_stat(*dir, path, *follow);
 prep |fs| None;
 syscall |s| {
@@ -314,7 +315,7 @@ Fstat = "fstat" {
     fd: FdRef,
 }
 opcode Mainline(op::STATX), weight 2, footprint Fds;
-fds [fd] dirs [] paths [] new_slots [];
+fds [fd] dirs [] paths [] new_slots [] buffers [];
 plan |fs| fs.plan_fstat(*fd);
 prep |fs| None;
 syscall |s| statx_of(s.fd(*fd), &cstr(""), libc::AT_EMPTY_PATH);
@@ -337,7 +338,7 @@ Mkdir = "mkdir" {
     mode: u32,
 }
 opcode Mainline(op::MKDIRAT), weight 2, footprint Alone;
-fds [] dirs [dir] paths [path] new_slots [];
+fds [] dirs [dir] paths [path] new_slots [] buffers [];
 plan |fs| fs.plan_mkdir(*dir, path, *mode);
 prep |fs| None;
 syscall |s| {
@@ -368,7 +369,7 @@ Unlink = "unlink" {
     removedir: bool,
 }
 opcode Mainline(op::UNLINKAT), weight 2, footprint Alone;
-fds [] dirs [dir] paths [path] new_slots [];
+fds [] dirs [dir] paths [path] new_slots [] buffers [];
 plan |fs| fs.plan_unlink(*dir, path, *removedir);
 prep |fs| None;
 syscall |s| {
@@ -406,7 +407,7 @@ Rename = "rename" {
     flags: Vec<RenameFlag>,
 }
 opcode Mainline(op::RENAMEAT), weight 2, footprint Alone;
-fds [] dirs [dir, new_dir] paths [path, new_path] new_slots [];
+fds [] dirs [dir, new_dir] paths [path, new_path] new_slots [] buffers [];
 plan |fs| fs.plan_rename(*dir, path, *new_dir, new_path, flags);
 prep |fs| None;
 syscall |s| {
@@ -464,7 +465,7 @@ Link = "link" {
     new_path: String,
 }
 opcode Mainline(op::LINKAT), weight 2, footprint Alone;
-fds [] dirs [dir, new_dir] paths [path, new_path] new_slots [];
+fds [] dirs [dir, new_dir] paths [path, new_path] new_slots [] buffers [];
 plan |fs| fs.plan_link(*dir, path, *new_dir, new_path);
 prep |fs| None;
 syscall |s| {
@@ -500,7 +501,7 @@ Symlink = "symlink" {
     path: String,
 }
 opcode Mainline(op::SYMLINKAT), weight 2, footprint Alone;
-fds [] dirs [dir] paths [target, path] new_slots [];
+fds [] dirs [dir] paths [target, path] new_slots [] buffers [];
 plan |fs| fs.plan_symlink(target, *dir, path);
 prep |fs| None;
 syscall |s| {
@@ -534,7 +535,7 @@ Pipe = "pipe" {
     nonblock: bool,
 }
 opcode Mainline(op::PIPE), weight 1, footprint Alone;
-fds [] dirs [] paths [] new_slots [read_slot, write_slot];
+fds [] dirs [] paths [] new_slots [read_slot, write_slot] buffers [];
 plan |fs| fs.plan_pipe(*read_slot, *write_slot, *nonblock);
 prep |fs| None;
 syscall |s| s.pipe(*read_slot, *write_slot, *nonblock);
@@ -558,7 +559,7 @@ Umask = "umask" {
     mask: u32,
 }
 opcode UringOpcode::None, weight 1, footprint Alone;
-fds [] dirs [] paths [] new_slots [];
+fds [] dirs [] paths [] new_slots [] buffers [];
 plan |fs| {
     let mask = *mask & 0o777;
     Plan::with(Allowed::ok(fs.umask as i64), move |fs, _| fs.umask = mask)
@@ -593,7 +594,7 @@ CopyFileRange = "copy_file_range" {
     flags: u32,
 }
 opcode Proposed($crate::opcode::Proposed::CopyFileRange), weight 3, footprint Fds;
-fds [fd_in, fd_out] dirs [] paths [] new_slots [];
+fds [fd_in, fd_out] dirs [] paths [] new_slots [] buffers [];
 plan |fs| fs.plan_copy_file_range(*fd_in, *off_in, *fd_out, *off_out, *len, *flags);
 // The proposed COPY_FILE_RANGE takes only SPLICE_F_FD_IN_FIXED.
 prep |fs| (flags & !(1 << 31) != 0).then_some(Errno::EINVAL);
@@ -644,7 +645,7 @@ Splice = "splice" {
     flags: u32,
 }
 opcode Mainline(op::SPLICE), weight 3, footprint Fds;
-fds [fd_in, fd_out] dirs [] paths [] new_slots [];
+fds [fd_in, fd_out] dirs [] paths [] new_slots [] buffers [];
 plan |fs| fs.plan_splice(*fd_in, *off_in, *fd_out, *off_out, *len, *flags);
 prep |fs| (flags & !VALID_SPLICE_FLAGS != 0).then_some(Errno::EINVAL);
 syscall |s| s.transfer(false, *fd_in, *off_in, *fd_out, *off_out, *len, *flags);
@@ -690,7 +691,7 @@ Tee = "tee" {
     flags: u32,
 }
 opcode Mainline(op::TEE), weight 3, footprint Fds;
-fds [fd_in, fd_out] dirs [] paths [] new_slots [];
+fds [fd_in, fd_out] dirs [] paths [] new_slots [] buffers [];
 plan |fs| fs.plan_tee(*fd_in, *fd_out, *len, *flags);
 prep |fs| (flags & !VALID_SPLICE_FLAGS != 0).then_some(Errno::EINVAL);
 syscall |s| {
@@ -721,7 +722,7 @@ Getdents = "getdents" {
     count: u64,
 }
 opcode Proposed($crate::opcode::Proposed::Getdents64), weight 3, footprint Fds;
-fds [fd] dirs [] paths [] new_slots [];
+fds [fd] dirs [] paths [] new_slots [] buffers [count];
 plan |fs| fs.plan_getdents(*fd, *count);
 prep |fs| None;
 syscall |s| s.getdents(*fd, *count);
@@ -757,7 +758,7 @@ Fadvise = "fadvise" {
     advice: Advice,
 }
 opcode Mainline(op::FADVISE), weight 2, footprint Fds;
-fds [fd] dirs [] paths [] new_slots [];
+fds [fd] dirs [] paths [] new_slots [] buffers [];
 plan |fs| fs.plan_fadvise(*fd, *offset, *len, *advice);
 prep |fs| None;
 syscall |s| {
@@ -811,7 +812,7 @@ Fallocate = "fallocate" {
     len: i64,
 }
 opcode Mainline(op::FALLOCATE), weight 3, footprint Fds;
-fds [fd] dirs [] paths [] new_slots [];
+fds [fd] dirs [] paths [] new_slots [] buffers [];
 plan |fs| fs.plan_fallocate(*fd, mode, *offset, *len);
 prep |fs| None;
 syscall |s| {
@@ -871,7 +872,7 @@ Mknod = "mknod" {
     minor: u32,
 }
 opcode Proposed($crate::opcode::Proposed::Mknodat), weight 3, footprint Alone;
-fds [] dirs [dir] paths [path] new_slots [];
+fds [] dirs [dir] paths [path] new_slots [] buffers [];
 plan |fs| fs.plan_mknod(*dir, path, *node_type, *perm, (*major, *minor));
 prep |fs| None;
 syscall |s| {
@@ -941,7 +942,7 @@ macro_rules! __op_projection {
         $variant:ident = $name:literal { $( $(#[$fattr:meta])* $field:ident : $fty:ty ),* $(,)? }
         opcode $opcode:expr, weight $weight:literal, footprint $footprint:ident;
         fds [$($fdop:ident),*] dirs [$($dirop:ident),*] paths [$($pathop:ident),*]
-            new_slots [$($newslot:ident),*];
+            new_slots [$($newslot:ident),*] buffers [$($bufop:ident),*];
         plan |$pfs:ident| $plan:expr;
         prep |$prfs:ident| $prep:expr;
         syscall |$ps:ident| $syscall:expr;
@@ -950,7 +951,7 @@ macro_rules! __op_projection {
     )*) => {
         $crate::__op_projection! { @ $($projection)* ; [$($family)*] $({
             $variant $name ($opcode) ($weight) $footprint { $($field),* }
-            [$($fdop),*] [$($dirop),*] [$($pathop),*] [$($newslot),*]
+            [$($fdop),*] [$($dirop),*] [$($pathop),*] [$($newslot),*] [$($bufop),*]
             (|$pfs| $plan) (|$prfs| $prep) (|$ps| $syscall) (|$pu, $pkeep, $pdone| $sqe) ($strategy)
             [$(#[$vattr])* $variant { $( $(#[$fattr])* $field: $fty ),* }]
         })* }
@@ -960,7 +961,7 @@ macro_rules! __op_projection {
     (@ define ; [$($family:ident)*] $({
         $variant:ident $name:literal ($opcode:expr) ($weight:literal) $footprint:ident
         $fields:tt [$($fdop:ident),*] [$($dirop:ident),*] [$($pathop:ident),*]
-        [$($newslot:ident),*] $plan:tt $prep:tt $syscall:tt $sqe:tt $strategy:tt [$($decl:tt)*]
+        [$($newslot:ident),*] [$($bufop:ident),*] $plan:tt $prep:tt $syscall:tt $sqe:tt $strategy:tt [$($decl:tt)*]
     })*) => {
         /// One operation. The serialized form (`op = "open"` plus fields) is
         /// what the scenario tables and regression files under corpus/
@@ -1033,6 +1034,15 @@ macro_rules! __op_projection {
                 }
             }
 
+            /// The sizes of the user buffers the op makes the backends
+            /// allocate (payloads, read counts), each bounded by
+            /// [`MAX_BUFFER`].
+            pub fn buffer_sizes(&self) -> Vec<u64> {
+                match self {
+                    $(Op::$variant { $($bufop,)* .. } => vec![$(BufferLen::buffer_len($bufop)),*],)*
+                }
+            }
+
             /// The dirfd operands of the op.
             pub fn dirs(&self) -> Vec<Dir> {
                 match self {
@@ -1070,7 +1080,7 @@ macro_rules! __op_projection {
     // `match op { row => row's plan }`, its `fs` bound to `$fs` (model exec.rs).
     (@ plan $fs:expr, $op:expr ; $families:tt $({
         $variant:ident $name:literal $opcode:tt $weight:tt $footprint:ident $fields:tt
-        $fds:tt $dirs:tt $paths:tt $slots:tt $plan:tt $prep:tt $syscall:tt $sqe:tt $strategy:tt $decl:tt
+        $fds:tt $dirs:tt $paths:tt $slots:tt $buffers:tt $plan:tt $prep:tt $syscall:tt $sqe:tt $strategy:tt $decl:tt
     })*) => {
         match $op {
             $(
@@ -1084,7 +1094,7 @@ macro_rules! __op_projection {
     // exec.rs).
     (@ prep $fs:expr, $op:expr ; $families:tt $({
         $variant:ident $name:literal $opcode:tt $weight:tt $footprint:ident $fields:tt
-        $fds:tt $dirs:tt $paths:tt $slots:tt $plan:tt $prep:tt $syscall:tt $sqe:tt $strategy:tt
+        $fds:tt $dirs:tt $paths:tt $slots:tt $buffers:tt $plan:tt $prep:tt $syscall:tt $sqe:tt $strategy:tt
         $decl:tt
     })*) => {
         match $op {
@@ -1099,7 +1109,7 @@ macro_rules! __op_projection {
     // syscalls.rs).
     (@ syscall $sys:expr, $op:expr ; $families:tt $({
         $variant:ident $name:literal $opcode:tt $weight:tt $footprint:ident $fields:tt
-        $fds:tt $dirs:tt $paths:tt $slots:tt $plan:tt $prep:tt $syscall:tt $sqe:tt $strategy:tt $decl:tt
+        $fds:tt $dirs:tt $paths:tt $slots:tt $buffers:tt $plan:tt $prep:tt $syscall:tt $sqe:tt $strategy:tt $decl:tt
     })*) => {
         match $op {
             $(
@@ -1113,7 +1123,7 @@ macro_rules! __op_projection {
     // `$uring`, `$keep`, `$done` (oracle uring.rs).
     (@ sqe $uring:expr, $keep:expr, $done:expr, $op:expr ; $families:tt $({
         $variant:ident $name:literal $opcode:tt $weight:tt $footprint:ident $fields:tt
-        $fds:tt $dirs:tt $paths:tt $slots:tt $plan:tt $prep:tt $syscall:tt $sqe:tt $strategy:tt $decl:tt
+        $fds:tt $dirs:tt $paths:tt $slots:tt $buffers:tt $plan:tt $prep:tt $syscall:tt $sqe:tt $strategy:tt $decl:tt
     })*) => {
         match $op {
             $(
@@ -1128,7 +1138,7 @@ macro_rules! __op_projection {
     // `match kind { row => row's strategy }` (oracle gen.rs).
     (@ strategy $kind:expr ; $families:tt $({
         $variant:ident $name:literal $opcode:tt $weight:tt $footprint:ident $fields:tt
-        $fds:tt $dirs:tt $paths:tt $slots:tt $plan:tt $prep:tt $syscall:tt $sqe:tt ($strategy:expr)
+        $fds:tt $dirs:tt $paths:tt $slots:tt $buffers:tt $plan:tt $prep:tt $syscall:tt $sqe:tt ($strategy:expr)
         $decl:tt
     })*) => {
         match $kind {
