@@ -25,6 +25,7 @@
 //!     buffers [fields that size a user buffer];
 //! plan |fs| <the model's plan, fs: &Fs>;
 //! prep |fs| <Some(errno) when io_uring's prep refuses the SQE, else None>;
+//! link |fs, out| <whether this outcome fails the request: a linked chain breaks>;
 //! syscall |s| <the glibc call, s: &mut Syscalls>;
 //! sqe |u, keep, done| <the SQE, u: &mut Uring; keep: the buffers; done: how the result lands>;
 //! strategy <the generator's proptest strategy>;
@@ -68,6 +69,7 @@ opcode Mainline(op::OPENAT), weight 4, footprint Alone;
 fds [] dirs [dir] paths [path] new_slots [slot] buffers [];
 plan |fs| fs.plan_open(*slot, *dir, path, flags, *mode);
 prep |fs| None;
+link |fs, out| out.result.is_err();
 syscall |s| s.open(*slot, *dir, path, flags, *mode);
 sqe |u, keep, done| {
     *done = Done::Open(*slot);
@@ -98,6 +100,7 @@ opcode Mainline(op::CLOSE), weight 1, footprint Alone;
 fds [fd] dirs [] paths [] new_slots [] buffers [];
 plan |fs| fs.plan_close(*fd);
 prep |fs| None;
+link |fs, out| out.result.is_err();
 syscall |s| s.close(*fd);
 sqe |u, keep, done| {
     let raw = match fd {
@@ -123,6 +126,7 @@ opcode Mainline(op::READ), weight 3, footprint Fds;
 fds [fd] dirs [] paths [] new_slots [] buffers [len];
 plan |fs| fs.plan_read(*fd, *len, *offset);
 prep |fs| None;
+link |fs, out| out.result.map_or(true, |v| v as u64 != *len);
 syscall |s| s.read(*fd, *len, *offset);
 sqe |u, keep, done| {
     *done = Done::Read;
@@ -150,6 +154,7 @@ opcode Mainline(op::WRITE), weight 4, footprint Fds;
 fds [fd] dirs [] paths [] new_slots [] buffers [data];
 plan |fs| fs.plan_write(*fd, data, *offset);
 prep |fs| None;
+link |fs, out| out.result.map_or(true, |v| v as u64 != data.len());
 syscall |s| s.write(*fd, data, *offset);
 sqe |u, keep, done| {
     keep.bytes = data.bytes();
@@ -179,6 +184,7 @@ opcode UringOpcode::None, weight 2, footprint Alone;
 fds [fd] dirs [] paths [] new_slots [] buffers [];
 plan |fs| fs.plan_lseek(*fd, *offset, *whence);
 prep |fs| None;
+link |fs, out| out.result.is_err();
 syscall |s| {
     // SAFETY: plain call on a descriptor this backend owns.
     check(unsafe { libc::lseek(s.fd(*fd), *offset, whence_value(*whence)) })
@@ -216,6 +222,7 @@ opcode UringOpcode::None, weight 2, footprint Alone;
 fds [fd] dirs [] paths [] new_slots [] buffers [];
 plan |fs| fs.plan_seek_dirent(*fd, *entry);
 prep |fs| None;
+link |fs, out| out.result.is_err();
 syscall |s| s.seek_dirent(*fd, *entry);
 sqe |u, keep, done| unreachable!("refused by ring_path");
 strategy (dir_fd(), 0u32..6)
@@ -233,6 +240,9 @@ opcode Mainline(op::FTRUNCATE), weight 2, footprint Fds;
 fds [fd] dirs [] paths [] new_slots [] buffers [];
 plan |fs| fs.plan_ftruncate(*fd, *len);
 prep |fs| None;
+// Errors are posted without failing the request, unless the descriptor
+// cannot be looked up.
+link |fs, out| out.result.is_err() && fs.desc(*fd).is_err();
 syscall |s| {
     // SAFETY: plain call on a descriptor this backend owns.
     check(unsafe { libc::ftruncate(s.fd(*fd), *len) } as i64)
@@ -256,6 +266,9 @@ opcode Mainline(op::FSYNC), weight 2, footprint Fds;
 fds [fd] dirs [] paths [] new_slots [] buffers [];
 plan |fs| fs.plan_fsync(*fd);
 prep |fs| None;
+// Errors are posted without failing the request, unless the descriptor
+// cannot be looked up.
+link |fs, out| out.result.is_err() && fs.desc(*fd).is_err();
 syscall |s| {
     let fd = s.fd(*fd);
     // SAFETY: plain calls on a descriptor this backend owns.
@@ -295,6 +308,8 @@ opcode Mainline(op::STATX), weight 2, footprint Alone;
 fds [] dirs [dir] paths [path] new_slots [] buffers [];
 plan |fs| fs.plan_stat(*dir, path, *follow);
 prep |fs| None;
+// Never fails the request: a chain goes on after an error.
+link |fs, out| false;
 syscall |s| {
     let flags = if *follow { 0 } else { libc::AT_SYMLINK_NOFOLLOW };
     statx_of(s.dir(*dir), &cstr(path), flags)
@@ -318,6 +333,8 @@ opcode Mainline(op::STATX), weight 2, footprint Fds;
 fds [fd] dirs [] paths [] new_slots [] buffers [];
 plan |fs| fs.plan_fstat(*fd);
 prep |fs| None;
+// Never fails the request: a chain goes on after an error.
+link |fs, out| false;
 syscall |s| statx_of(s.fd(*fd), &cstr(""), libc::AT_EMPTY_PATH);
 sqe |u, keep, done| {
     *done = Done::Stat;
@@ -341,6 +358,8 @@ opcode Mainline(op::MKDIRAT), weight 2, footprint Alone;
 fds [] dirs [dir] paths [path] new_slots [] buffers [];
 plan |fs| fs.plan_mkdir(*dir, path, *mode);
 prep |fs| None;
+// Never fails the request: a chain goes on after an error.
+link |fs, out| false;
 syscall |s| {
     // SAFETY: a NUL-terminated C string that outlives the call.
     check(unsafe { libc::mkdirat(s.dir(*dir), cstr(path).as_ptr(), *mode) } as i64)
@@ -372,6 +391,8 @@ opcode Mainline(op::UNLINKAT), weight 2, footprint Alone;
 fds [] dirs [dir] paths [path] new_slots [] buffers [];
 plan |fs| fs.plan_unlink(*dir, path, *removedir);
 prep |fs| None;
+// Never fails the request: a chain goes on after an error.
+link |fs, out| false;
 syscall |s| {
     let flags = if *removedir { libc::AT_REMOVEDIR } else { 0 };
     // SAFETY: a NUL-terminated C string that outlives the call.
@@ -410,6 +431,8 @@ opcode Mainline(op::RENAMEAT), weight 2, footprint Alone;
 fds [] dirs [dir, new_dir] paths [path, new_path] new_slots [] buffers [];
 plan |fs| fs.plan_rename(*dir, path, *new_dir, new_path, flags);
 prep |fs| None;
+// Never fails the request: a chain goes on after an error.
+link |fs, out| false;
 syscall |s| {
     let (a, b) = (cstr(path), cstr(new_path));
     // SAFETY: NUL-terminated C strings that outlive the call.
@@ -468,6 +491,8 @@ opcode Mainline(op::LINKAT), weight 2, footprint Alone;
 fds [] dirs [dir, new_dir] paths [path, new_path] new_slots [] buffers [];
 plan |fs| fs.plan_link(*dir, path, *new_dir, new_path);
 prep |fs| None;
+// Never fails the request: a chain goes on after an error.
+link |fs, out| false;
 syscall |s| {
     let (a, b) = (cstr(path), cstr(new_path));
     // SAFETY: NUL-terminated C strings that outlive the call.
@@ -504,6 +529,8 @@ opcode Mainline(op::SYMLINKAT), weight 2, footprint Alone;
 fds [] dirs [dir] paths [target, path] new_slots [] buffers [];
 plan |fs| fs.plan_symlink(target, *dir, path);
 prep |fs| None;
+// Never fails the request: a chain goes on after an error.
+link |fs, out| false;
 syscall |s| {
     let (t, p) = (cstr(target), cstr(path));
     // SAFETY: NUL-terminated C strings that outlive the call.
@@ -538,6 +565,7 @@ opcode Mainline(op::PIPE), weight 1, footprint Alone;
 fds [] dirs [] paths [] new_slots [read_slot, write_slot] buffers [];
 plan |fs| fs.plan_pipe(*read_slot, *write_slot, *nonblock);
 prep |fs| None;
+link |fs, out| out.result.is_err();
 syscall |s| s.pipe(*read_slot, *write_slot, *nonblock);
 sqe |u, keep, done| {
     *done = Done::Pipe(*read_slot, *write_slot);
@@ -565,6 +593,7 @@ plan |fs| {
     Plan::with(Allowed::ok(fs.umask as i64), move |fs, _| fs.umask = mask)
 };
 prep |fs| None;
+link |fs, out| out.result.is_err();
 syscall |s| {
     // SAFETY: umask cannot fail; it is per-thread here (CLONE_FS unshared).
     Outcome::ok(unsafe { libc::umask(*mask as libc::mode_t) } as i64)
@@ -598,6 +627,8 @@ fds [fd_in, fd_out] dirs [] paths [] new_slots [] buffers [];
 plan |fs| fs.plan_copy_file_range(*fd_in, *off_in, *fd_out, *off_out, *len, *flags);
 // The proposed COPY_FILE_RANGE takes only SPLICE_F_FD_IN_FIXED.
 prep |fs| (flags & !(1 << 31) != 0).then_some(Errno::EINVAL);
+// Like SPLICE (kernel/patches/0001): an error or a short count.
+link |fs, out| out.result.map_or(true, |v| v as u64 != (*len).min(u32::MAX as u64));
 syscall |s| s.transfer(true, *fd_in, *off_in, *fd_out, *off_out, *len, *flags);
 sqe |u, keep, done| Sqe::copy_file_range(
     u.proposed.number(sqe::Proposed::CopyFileRange).expect("checked by ring_path"),
@@ -648,6 +679,7 @@ opcode Mainline(op::SPLICE), weight 3, footprint Fds;
 fds [fd_in, fd_out] dirs [] paths [] new_slots [] buffers [];
 plan |fs| fs.plan_splice(*fd_in, *off_in, *fd_out, *off_out, *len, *flags);
 prep |fs| (flags & !VALID_SPLICE_FLAGS != 0).then_some(Errno::EINVAL);
+link |fs, out| out.result.map_or(true, |v| v as u64 != (*len).min(u32::MAX as u64));
 syscall |s| s.transfer(false, *fd_in, *off_in, *fd_out, *off_out, *len, *flags);
 sqe |u, keep, done| {
     let (i, o) = (u.operand(*fd_in), u.operand(*fd_out));
@@ -694,6 +726,7 @@ opcode Mainline(op::TEE), weight 3, footprint Fds;
 fds [fd_in, fd_out] dirs [] paths [] new_slots [] buffers [];
 plan |fs| fs.plan_tee(*fd_in, *fd_out, *len, *flags);
 prep |fs| (flags & !VALID_SPLICE_FLAGS != 0).then_some(Errno::EINVAL);
+link |fs, out| out.result.map_or(true, |v| v as u64 != (*len).min(u32::MAX as u64));
 syscall |s| {
     // SAFETY: plain call on descriptors this backend owns.
     check(unsafe { libc::tee(s.fd(*fd_in), s.fd(*fd_out), *len as usize, *flags) } as i64)
@@ -725,6 +758,7 @@ opcode Proposed($crate::opcode::Proposed::Getdents64), weight 3, footprint Fds;
 fds [fd] dirs [] paths [] new_slots [] buffers [count];
 plan |fs| fs.plan_getdents(*fd, *count);
 prep |fs| None;
+link |fs, out| out.result.is_err();
 syscall |s| s.getdents(*fd, *count);
 sqe |u, keep, done| {
     *done = Done::Getdents(*fd);
@@ -761,6 +795,7 @@ opcode Mainline(op::FADVISE), weight 2, footprint Fds;
 fds [fd] dirs [] paths [] new_slots [] buffers [];
 plan |fs| fs.plan_fadvise(*fd, *offset, *len, *advice);
 prep |fs| None;
+link |fs, out| out.result.is_err();
 syscall |s| {
     // SAFETY: plain call. posix_fadvise returns the error number itself.
     let r = unsafe { libc::posix_fadvise(s.fd(*fd), *offset, *len, advice_value(*advice)) };
@@ -815,6 +850,9 @@ opcode Mainline(op::FALLOCATE), weight 3, footprint Fds;
 fds [fd] dirs [] paths [] new_slots [] buffers [];
 plan |fs| fs.plan_fallocate(*fd, mode, *offset, *len);
 prep |fs| None;
+// Errors are posted without failing the request, unless the descriptor
+// cannot be looked up.
+link |fs, out| out.result.is_err() && fs.desc(*fd).is_err();
 syscall |s| {
     // SAFETY: plain call on a descriptor this backend owns.
     check(unsafe { libc::fallocate(s.fd(*fd), falloc_mode(mode), *offset, *len) } as i64)
@@ -875,6 +913,7 @@ opcode Proposed($crate::opcode::Proposed::Mknodat), weight 3, footprint Alone;
 fds [] dirs [dir] paths [path] new_slots [] buffers [];
 plan |fs| fs.plan_mknod(*dir, path, *node_type, *perm, (*major, *minor));
 prep |fs| None;
+link |fs, out| out.result.is_err();
 syscall |s| {
     let p = cstr(path);
     // SAFETY: a NUL-terminated C string that outlives the call.
@@ -945,6 +984,7 @@ macro_rules! __op_projection {
             new_slots [$($newslot:ident),*] buffers [$($bufop:ident),*];
         plan |$pfs:ident| $plan:expr;
         prep |$prfs:ident| $prep:expr;
+        link |$lfs:ident, $lout:ident| $link:expr;
         syscall |$ps:ident| $syscall:expr;
         sqe |$pu:ident, $pkeep:ident, $pdone:ident| $sqe:expr;
         strategy $strategy:expr;
@@ -952,7 +992,7 @@ macro_rules! __op_projection {
         $crate::__op_projection! { @ $($projection)* ; [$($family)*] $({
             $variant $name ($opcode) ($weight) $footprint { $($field),* }
             [$($fdop),*] [$($dirop),*] [$($pathop),*] [$($newslot),*] [$($bufop),*]
-            (|$pfs| $plan) (|$prfs| $prep) (|$ps| $syscall) (|$pu, $pkeep, $pdone| $sqe) ($strategy)
+            (|$pfs| $plan) (|$prfs| $prep) (|$lfs, $lout| $link) (|$ps| $syscall) (|$pu, $pkeep, $pdone| $sqe) ($strategy)
             [$(#[$vattr])* $variant { $( $(#[$fattr])* $field: $fty ),* }]
         })* }
     };
@@ -961,7 +1001,7 @@ macro_rules! __op_projection {
     (@ define ; [$($family:ident)*] $({
         $variant:ident $name:literal ($opcode:expr) ($weight:literal) $footprint:ident
         $fields:tt [$($fdop:ident),*] [$($dirop:ident),*] [$($pathop:ident),*]
-        [$($newslot:ident),*] [$($bufop:ident),*] $plan:tt $prep:tt $syscall:tt $sqe:tt $strategy:tt [$($decl:tt)*]
+        [$($newslot:ident),*] [$($bufop:ident),*] $plan:tt $prep:tt $link:tt $syscall:tt $sqe:tt $strategy:tt [$($decl:tt)*]
     })*) => {
         /// One operation. The serialized form (`op = "open"` plus fields) is
         /// what the scenario tables and regression files under corpus/
@@ -1080,7 +1120,7 @@ macro_rules! __op_projection {
     // `match op { row => row's plan }`, its `fs` bound to `$fs` (model exec.rs).
     (@ plan $fs:expr, $op:expr ; $families:tt $({
         $variant:ident $name:literal $opcode:tt $weight:tt $footprint:ident $fields:tt
-        $fds:tt $dirs:tt $paths:tt $slots:tt $buffers:tt $plan:tt $prep:tt $syscall:tt $sqe:tt $strategy:tt $decl:tt
+        $fds:tt $dirs:tt $paths:tt $slots:tt $buffers:tt $plan:tt $prep:tt $link:tt $syscall:tt $sqe:tt $strategy:tt $decl:tt
     })*) => {
         match $op {
             $(
@@ -1094,7 +1134,7 @@ macro_rules! __op_projection {
     // exec.rs).
     (@ prep $fs:expr, $op:expr ; $families:tt $({
         $variant:ident $name:literal $opcode:tt $weight:tt $footprint:ident $fields:tt
-        $fds:tt $dirs:tt $paths:tt $slots:tt $buffers:tt $plan:tt $prep:tt $syscall:tt $sqe:tt $strategy:tt
+        $fds:tt $dirs:tt $paths:tt $slots:tt $buffers:tt $plan:tt $prep:tt $link:tt $syscall:tt $sqe:tt $strategy:tt
         $decl:tt
     })*) => {
         match $op {
@@ -1105,11 +1145,27 @@ macro_rules! __op_projection {
         }
     };
 
+    // `match op { row => whether a failing or short outcome breaks a linked
+    // chain }`, its `fs` and `out` bound to `$fs` and `$out` (oracle
+    // differential.rs).
+    (@ link $fs:expr, $out:expr, $op:expr ; $families:tt $({
+        $variant:ident $name:literal $opcode:tt $weight:tt $footprint:ident $fields:tt
+        $fds:tt $dirs:tt $paths:tt $slots:tt $buffers:tt $plan:tt $prep:tt $link:tt $syscall:tt
+        $sqe:tt $strategy:tt $decl:tt
+    })*) => {
+        match $op {
+            $(
+                #[allow(unused_variables)]
+                $crate::Op::$variant $fields => $crate::__op_projection!(@bind ($fs, $out) $link),
+            )*
+        }
+    };
+
     // `match op { row => row's syscall }`, its `s` bound to `$sys` (oracle
     // syscalls.rs).
     (@ syscall $sys:expr, $op:expr ; $families:tt $({
         $variant:ident $name:literal $opcode:tt $weight:tt $footprint:ident $fields:tt
-        $fds:tt $dirs:tt $paths:tt $slots:tt $buffers:tt $plan:tt $prep:tt $syscall:tt $sqe:tt $strategy:tt $decl:tt
+        $fds:tt $dirs:tt $paths:tt $slots:tt $buffers:tt $plan:tt $prep:tt $link:tt $syscall:tt $sqe:tt $strategy:tt $decl:tt
     })*) => {
         match $op {
             $(
@@ -1123,7 +1179,7 @@ macro_rules! __op_projection {
     // `$uring`, `$keep`, `$done` (oracle uring.rs).
     (@ sqe $uring:expr, $keep:expr, $done:expr, $op:expr ; $families:tt $({
         $variant:ident $name:literal $opcode:tt $weight:tt $footprint:ident $fields:tt
-        $fds:tt $dirs:tt $paths:tt $slots:tt $buffers:tt $plan:tt $prep:tt $syscall:tt $sqe:tt $strategy:tt $decl:tt
+        $fds:tt $dirs:tt $paths:tt $slots:tt $buffers:tt $plan:tt $prep:tt $link:tt $syscall:tt $sqe:tt $strategy:tt $decl:tt
     })*) => {
         match $op {
             $(
@@ -1138,7 +1194,7 @@ macro_rules! __op_projection {
     // `match kind { row => row's strategy }` (oracle gen.rs).
     (@ strategy $kind:expr ; $families:tt $({
         $variant:ident $name:literal $opcode:tt $weight:tt $footprint:ident $fields:tt
-        $fds:tt $dirs:tt $paths:tt $slots:tt $buffers:tt $plan:tt $prep:tt $syscall:tt $sqe:tt ($strategy:expr)
+        $fds:tt $dirs:tt $paths:tt $slots:tt $buffers:tt $plan:tt $prep:tt $link:tt $syscall:tt $sqe:tt ($strategy:expr)
         $decl:tt
     })*) => {
         match $kind {

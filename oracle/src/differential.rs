@@ -186,42 +186,13 @@ pub const MAX_GROUP: usize = 8;
 ///
 /// Observed on 6.18 and contrary to io_uring_enter(2) ("if a request fails,
 /// the rest of the chain is cancelled"): only some opcodes mark their own
-/// errors as failures. READ, WRITE (any error, or a short count), SPLICE and
-/// TEE (a result other than the length), OPENAT, CLOSE and FADVISE do. FSYNC,
-/// FTRUNCATE and FALLOCATE post their errors without failing the request,
-/// unless the descriptor itself cannot be looked up; STATX, MKDIRAT,
-/// UNLINKAT, RENAMEAT, LINKAT and SYMLINKAT never break the chain. The proposed
-/// opcodes of kernel/patches/ fail the request on any error, and
-/// COPY_FILE_RANGE, like SPLICE, on a short count too.
+/// errors as failures (req_set_fail). Each row of the op table says which
+/// (its `link` column): READ, WRITE (any error, or a short count), SPLICE and
+/// TEE (a result other than the length), OPENAT, CLOSE and FADVISE do; FSYNC,
+/// FTRUNCATE and FALLOCATE only when the descriptor cannot be looked up;
+/// STATX, MKDIRAT, UNLINKAT, RENAMEAT, LINKAT and SYMLINKAT never.
 pub fn breaks_chain(fs: &Fs, op: &Op, out: &Outcome) -> bool {
-    let fd_lookup_fails = |fd: &model::FdRef| fs.desc(*fd).is_err();
-    let Ok(v) = out.result else {
-        return match op {
-            Op::Fsync { fd, .. } | Op::Ftruncate { fd, .. } | Op::Fallocate { fd, .. } => {
-                fd_lookup_fails(fd)
-            }
-            _ => !matches!(
-                op.kind(),
-                OpKind::Stat
-                    | OpKind::Fstat
-                    | OpKind::Mkdir
-                    | OpKind::Unlink
-                    | OpKind::Rename
-                    | OpKind::Link
-                    | OpKind::Symlink
-            ),
-        };
-    };
-    let want = match op {
-        Op::Read { len, .. } => *len,
-        Op::Write { data, .. } => data.len(),
-        // The proposed COPY_FILE_RANGE follows SPLICE (kernel/patches/0001).
-        Op::Splice { len, .. } | Op::Tee { len, .. } | Op::CopyFileRange { len, .. } => {
-            (*len).min(u32::MAX as u64)
-        }
-        _ => return false,
-    };
-    v as u64 != want
+    model::op_table!(link fs, out, op)
 }
 
 /// Measured on 6.18: on xfs without IOSQE_ASYNC, a WRITE to a regular file
