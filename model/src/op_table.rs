@@ -46,7 +46,7 @@ macro_rules! op_table {
 
 // The semantics files under model/src/ops/, one per op family: each holds the
 // `Fs::plan_*` methods its rows name.
-families copy dents file names space;
+families copy dents file names space xattr;
 
 /// openat(dir, path, flags, mode); the new descriptor goes into `slot` (an
 /// occupied slot is closed first, silently).
@@ -962,6 +962,199 @@ strategy (
         major: 1,
         minor: 3,
     })
+    .boxed();
+
+/// setxattr(path, name, value, size, flags): `path` from the main root, a
+/// final symlink followed; the size is the value's length.
+Setxattr = "setxattr" {
+    /// The path, relative to the main root.
+    path: String,
+    /// The attribute's full name ("user.a"); the kernel reads it to a NUL.
+    name: String,
+    /// The value.
+    value: Payload,
+    /// XATTR_CREATE (1), XATTR_REPLACE (2); other bits are invalid.
+    #[serde(default)]
+    flags: u32,
+}
+opcode Mainline(op::SETXATTR), weight 1, footprint Alone;
+fds [] dirs [] paths [path] new_slots [] buffers [value];
+plan |fs| fs.plan_setxattr($crate::ops::xattr::XattrTarget::Path(path), name, value.bytes(), *flags);
+prep |fs| fs.setxattr_prep_error(name, value.len(), *flags);
+// io_uring/xattr.c posts errors without failing the request.
+link |fs, out| false;
+syscall |s| {
+    let p = cstr(&format!("/proc/self/fd/{}/{path}", s.dir($crate::Dir::Root)));
+    let (n, v) = (cstr($crate::ops::xattr::kernel_name(name)), value.bytes());
+    // SAFETY: C strings and a value buffer that outlive the call.
+    check(unsafe {
+        libc::setxattr(p.as_ptr(), n.as_ptr(), v.as_ptr().cast(), v.len(), *flags as i32)
+    } as i64)
+};
+sqe |u, keep, done| {
+    keep.bytes = value.bytes();
+    let (v, len) = (keep.bytes.as_ptr(), keep.bytes.len() as u32);
+    let p = keep.path(&format!("/proc/self/fd/{}/{path}", u.sys.dir($crate::Dir::Root)));
+    let n = keep.path($crate::ops::xattr::kernel_name(name));
+    Sqe::from_entry(
+        &opcode::SetXattr::new(n as *const libc::c_char, v.cast(), p as *const libc::c_char, len)
+            .flags(*flags as i32)
+            .build(),
+    )
+};
+strategy (
+    path(),
+    select($crate::ops::xattr::generator_names()),
+    prop_oneof![
+        6 => "[a-z]{0,12}".prop_map(Payload::Text),
+        1 => select($crate::ops::xattr::GENERATOR_LARGE_VALUES.to_vec())
+            .prop_map(|len| Payload::Fill { fill: "v".into(), len }),
+    ],
+    select($crate::ops::xattr::GENERATOR_FLAGS.to_vec()),
+)
+    .prop_map(|(path, name, value, flags)| Op::Setxattr { path, name, value, flags })
+    .boxed();
+
+/// getxattr(path, name, buf, size): `path` from the main root, a final
+/// symlink followed. The outcome carries the value read.
+Getxattr = "getxattr" {
+    /// The path, relative to the main root.
+    path: String,
+    /// The attribute's full name; the kernel reads it to a NUL.
+    name: String,
+    /// The buffer size (0: ask for the value's length).
+    size: u64,
+}
+opcode Mainline(op::GETXATTR), weight 1, footprint Alone;
+fds [] dirs [] paths [path] new_slots [] buffers [];
+plan |fs| fs.plan_getxattr($crate::ops::xattr::XattrTarget::Path(path), name, *size);
+prep |fs| fs.getxattr_prep_error(name);
+// io_uring/xattr.c posts errors without failing the request.
+link |fs, out| false;
+syscall |s| {
+    let p = cstr(&format!("/proc/self/fd/{}/{path}", s.dir($crate::Dir::Root)));
+    let n = cstr($crate::ops::xattr::kernel_name(name));
+    // The kernel caps the size at XATTR_SIZE_MAX.
+    let mut buf = vec![0u8; (*size).min($crate::ops::xattr::XATTR_SIZE_MAX) as usize];
+    // SAFETY: C strings; the kernel writes at most buf.len() bytes.
+    let r = unsafe { libc::getxattr(p.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), *size as usize) };
+    if r < 0 {
+        return err_now();
+    }
+    buf.truncate(r as usize);
+    Outcome::ok_with(r as i64, Data::Bytes(buf))
+};
+sqe |u, keep, done| {
+    *done = Done::Read;
+    keep.bytes = vec![0u8; (*size).min($crate::ops::xattr::XATTR_SIZE_MAX) as usize];
+    let buf = keep.bytes.as_mut_ptr();
+    let p = keep.path(&format!("/proc/self/fd/{}/{path}", u.sys.dir($crate::Dir::Root)));
+    let n = keep.path($crate::ops::xattr::kernel_name(name));
+    Sqe::from_entry(
+        &opcode::GetXattr::new(n as *const libc::c_char, buf.cast(), p as *const libc::c_char, len32(*size))
+            .build(),
+    )
+};
+strategy (
+    path(),
+    select($crate::ops::xattr::generator_names()),
+    select($crate::ops::xattr::GENERATOR_SIZES.to_vec()),
+)
+    .prop_map(|(path, name, size)| Op::Getxattr { path, name, size })
+    .boxed();
+
+/// fsetxattr(fd, name, value, size, flags); the size is the value's length.
+Fsetxattr = "fsetxattr" {
+    /// The descriptor operand.
+    fd: FdRef,
+    /// The attribute's full name; the kernel reads it to a NUL.
+    name: String,
+    /// The value.
+    value: Payload,
+    /// XATTR_CREATE (1), XATTR_REPLACE (2); other bits are invalid.
+    #[serde(default)]
+    flags: u32,
+}
+opcode Mainline(op::FSETXATTR), weight 1, footprint Fds;
+fds [fd] dirs [] paths [] new_slots [] buffers [value];
+plan |fs| fs.plan_setxattr($crate::ops::xattr::XattrTarget::Fd(*fd), name, value.bytes(), *flags);
+prep |fs| fs.setxattr_prep_error(name, value.len(), *flags);
+// io_uring/xattr.c posts errors without failing the request; a
+// descriptor io_uring cannot look up fails it.
+link |fs, out| out.result.is_err() && fs.desc(*fd).is_err();
+syscall |s| {
+    let (n, v) = (cstr($crate::ops::xattr::kernel_name(name)), value.bytes());
+    // SAFETY: a C string and a value buffer that outlive the call.
+    check(unsafe {
+        libc::fsetxattr(s.fd(*fd), n.as_ptr(), v.as_ptr().cast(), v.len(), *flags as i32)
+    } as i64)
+};
+sqe |u, keep, done| {
+    keep.bytes = value.bytes();
+    let (v, len) = (keep.bytes.as_ptr(), keep.bytes.len() as u32);
+    let n = keep.path($crate::ops::xattr::kernel_name(name));
+    with_target!(u.operand(*fd), |t| Sqe::from_entry(
+        &opcode::FSetXattr::new(t, n as *const libc::c_char, v.cast(), len)
+            .flags(*flags as i32)
+            .build()
+    ))
+};
+strategy (
+    fd(),
+    select($crate::ops::xattr::generator_names()),
+    prop_oneof![
+        6 => "[a-z]{0,12}".prop_map(Payload::Text),
+        1 => select($crate::ops::xattr::GENERATOR_LARGE_VALUES.to_vec())
+            .prop_map(|len| Payload::Fill { fill: "v".into(), len }),
+    ],
+    select($crate::ops::xattr::GENERATOR_FLAGS.to_vec()),
+)
+    .prop_map(|(fd, name, value, flags)| Op::Fsetxattr { fd, name, value, flags })
+    .boxed();
+
+/// fgetxattr(fd, name, buf, size). The outcome carries the value read.
+Fgetxattr = "fgetxattr" {
+    /// The descriptor operand.
+    fd: FdRef,
+    /// The attribute's full name; the kernel reads it to a NUL.
+    name: String,
+    /// The buffer size (0: ask for the value's length).
+    size: u64,
+}
+opcode Mainline(op::FGETXATTR), weight 1, footprint Fds;
+fds [fd] dirs [] paths [] new_slots [] buffers [];
+plan |fs| fs.plan_getxattr($crate::ops::xattr::XattrTarget::Fd(*fd), name, *size);
+prep |fs| fs.getxattr_prep_error(name);
+// io_uring/xattr.c posts errors without failing the request; a
+// descriptor io_uring cannot look up fails it.
+link |fs, out| out.result.is_err() && fs.desc(*fd).is_err();
+syscall |s| {
+    let n = cstr($crate::ops::xattr::kernel_name(name));
+    // The kernel caps the size at XATTR_SIZE_MAX.
+    let mut buf = vec![0u8; (*size).min($crate::ops::xattr::XATTR_SIZE_MAX) as usize];
+    // SAFETY: a C string; the kernel writes at most buf.len() bytes.
+    let r = unsafe { libc::fgetxattr(s.fd(*fd), n.as_ptr(), buf.as_mut_ptr().cast(), *size as usize) };
+    if r < 0 {
+        return err_now();
+    }
+    buf.truncate(r as usize);
+    Outcome::ok_with(r as i64, Data::Bytes(buf))
+};
+sqe |u, keep, done| {
+    *done = Done::Read;
+    keep.bytes = vec![0u8; (*size).min($crate::ops::xattr::XATTR_SIZE_MAX) as usize];
+    let buf = keep.bytes.as_mut_ptr();
+    let n = keep.path($crate::ops::xattr::kernel_name(name));
+    with_target!(u.operand(*fd), |t| Sqe::from_entry(
+        &opcode::FGetXattr::new(t, n as *const libc::c_char, buf.cast(), len32(*size)).build()
+    ))
+};
+strategy (
+    fd(),
+    select($crate::ops::xattr::generator_names()),
+    select($crate::ops::xattr::GENERATOR_SIZES.to_vec()),
+)
+    .prop_map(|(fd, name, size)| Op::Fgetxattr { fd, name, size })
     .boxed();
 
         }
