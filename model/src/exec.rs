@@ -31,6 +31,10 @@ pub struct Plan {
     /// Apply `effect` on failures too (for ops whose failure still changes
     /// state, e.g. a getdents64 that read the directory before EINVAL).
     pub effect_on_error: bool,
+    /// An ENOSPC from this op is about its own object (the extended
+    /// attributes one inode can hold), not a sign that the scratch
+    /// filesystem filled up.
+    pub local_enospc: bool,
 }
 
 impl Plan {
@@ -40,6 +44,7 @@ impl Plan {
             allowed,
             effect: None,
             effect_on_error: false,
+            local_enospc: false,
         }
     }
 
@@ -54,7 +59,15 @@ impl Plan {
             allowed,
             effect: Some(Box::new(effect)),
             effect_on_error: false,
+            local_enospc: false,
         }
+    }
+
+    /// Marks an ENOSPC from this op as about its own object (see
+    /// [`Plan::local_enospc`]).
+    pub fn with_local_enospc(mut self) -> Plan {
+        self.local_enospc = true;
+        self
     }
 
     /// Makes the effect apply whatever the outcome.
@@ -117,7 +130,8 @@ impl Fs {
             });
         }
         self.clock += 1;
-        if filled_scratch(&plan.allowed, actual) {
+        let local = plan.local_enospc && actual.result == Err(crate::Errno::ENOSPC);
+        if !local && filled_scratch(&plan.allowed, actual) {
             self.may_be_full = true;
         }
         if actual.result.is_ok() || plan.effect_on_error {

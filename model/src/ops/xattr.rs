@@ -233,11 +233,12 @@ impl Fs {
             }
         }
         if flags_error.is_some() {
-            return Plan::pure(allowed);
+            return Plan::pure(allowed).with_local_enospc();
         }
         Plan::with(allowed, move |fs, _| {
             fs.inodes[ino].xattrs.insert(name, value);
         })
+        .with_local_enospc()
     }
 
     /// getxattr/fgetxattr (GETXATTR/FGETXATTR) with a `size`-byte buffer.
