@@ -843,7 +843,7 @@ impl Syscalls {
     /// Runs `op` through the C library: the `syscall` column of the op
     /// table.
     fn exec_unguarded(&mut self, op: &Op) -> Outcome {
-        model::op_table!(syscall &mut *self, op)
+        model::op_table!(syscall (&mut *self) op)
     }
 
     /// pipe2(2) with O_CLOEXEC (and O_NONBLOCK): the ends go into two slots.

@@ -729,7 +729,7 @@ impl Uring {
         let mut keep = Keep::default();
         let mut done = Done::Plain;
         // The `sqe` column of the op table.
-        let sqe = model::op_table!(sqe &mut *self, &mut keep, &mut done, op);
+        let sqe = model::op_table!(sqe (&mut *self, &mut keep, &mut done) op);
         Req { sqe, keep, done }
     }
 

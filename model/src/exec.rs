@@ -151,7 +151,7 @@ impl Fs {
     /// open, open(O_CREAT|O_DIRECTORY) completes 5, -EINVAL).
     pub fn uring_prep_error(&self, op: &Op) -> Option<crate::Errno> {
         use crate::Errno;
-        crate::op_table!(prep self, op)
+        crate::op_table!(prep (self) op)
     }
 
     /// Plans one op: [`Fs::plan_op`], except that once the scratch
@@ -173,6 +173,6 @@ impl Fs {
             self.profile.interface
         };
         self.interface.set(iface);
-        crate::op_table!(plan self, op)
+        crate::op_table!(plan (self) op)
     }
 }

@@ -36,9 +36,11 @@
 //! model's exec.rs, the oracle's syscalls.rs, uring.rs and gen.rs.
 
 /// Expands the op table through one projection: `families` (the semantics
-/// modules, in ops/mod.rs), `define` (the types, in op.rs), `plan fs, op`, `syscall sys, op`, `sqe uring, keep, done, op` (each a
-/// `match` on `op` evaluating the row's code) or `strategy kind` (a `match` on
-/// an [`crate::OpKind`] giving the row's strategy). See the module docs.
+/// modules, in ops/mod.rs), `define` (the types, in op.rs), a code column
+/// `plan (fs) op`, `prep (fs) op`, `link (fs, out) op`, `syscall (sys) op` or
+/// `sqe (uring, keep, done) op` (a `match` on `op` evaluating the row's code
+/// with its names bound to the values), or `strategy kind` (a `match` on an
+/// [`crate::OpKind`] giving the row's strategy). See the module docs.
 #[macro_export]
 macro_rules! op_table {
     ($($projection:tt)*) => {
@@ -1185,7 +1187,11 @@ macro_rules! __op_projection {
         $crate::__op_projection! { @ $($projection)* ; [$($family)*] $({
             $variant $name ($opcode) ($weight) $footprint { $($field),* }
             [$($fdop),*] [$($dirop),*] [$($pathop),*] [$($newslot),*] [$($bufop),*]
-            (|$pfs| $plan) (|$prfs| $prep) (|$lfs, $lout| $link) (|$ps| $syscall) (|$pu, $pkeep, $pdone| $sqe) ($strategy)
+            {
+                plan (|$pfs| $plan) prep (|$prfs| $prep) link (|$lfs, $lout| $link)
+                syscall (|$ps| $syscall) sqe (|$pu, $pkeep, $pdone| $sqe)
+            }
+            ($strategy)
             [$(#[$vattr])* $variant { $( $(#[$fattr])* $field: $fty ),* }]
         })* }
     };
@@ -1194,7 +1200,7 @@ macro_rules! __op_projection {
     (@ define ; [$($family:ident)*] $({
         $variant:ident $name:literal ($opcode:expr) ($weight:literal) $footprint:ident
         $fields:tt [$($fdop:ident),*] [$($dirop:ident),*] [$($pathop:ident),*]
-        [$($newslot:ident),*] [$($bufop:ident),*] $plan:tt $prep:tt $link:tt $syscall:tt $sqe:tt $strategy:tt [$($decl:tt)*]
+        [$($newslot:ident),*] [$($bufop:ident),*] $code:tt $strategy:tt [$($decl:tt)*]
     })*) => {
         /// One operation. The serialized form (`op = "open"` plus fields) is
         /// what the scenario tables and regression files under corpus/
@@ -1310,89 +1316,52 @@ macro_rules! __op_projection {
         $(pub mod $family;)*
     };
 
-    // `match op { row => row's plan }`, its `fs` bound to `$fs` (model exec.rs).
-    (@ plan $fs:expr, $op:expr ; $families:tt $({
+    // `match kind { row => row's strategy }` (oracle gen.rs).
+    (@ strategy $kind:expr ; $families:tt $({
         $variant:ident $name:literal $opcode:tt $weight:tt $footprint:ident $fields:tt
-        $fds:tt $dirs:tt $paths:tt $slots:tt $buffers:tt $plan:tt $prep:tt $link:tt $syscall:tt $sqe:tt $strategy:tt $decl:tt
+        $fds:tt $dirs:tt $paths:tt $slots:tt $buffers:tt $code:tt ($strategy:expr) $decl:tt
     })*) => {
-        match $op {
-            $(
-                #[allow(unused_variables)]
-                $crate::Op::$variant $fields => $crate::__op_projection!(@bind ($fs) $plan),
-            )*
+        match $kind {
+            $($crate::OpKind::$variant => $strategy,)*
         }
     };
 
-    // `match op { row => row's prep error }`, its `fs` bound to `$fs` (model
-    // exec.rs).
-    (@ prep $fs:expr, $op:expr ; $families:tt $({
+    // `match op { row => the row's code in `column` (plan, prep, link, syscall,
+    // sqe) with its names bound to `values` }`: the model's exec.rs, the
+    // backends' syscalls.rs and uring.rs, the harness's differential.rs.
+    (@ $column:ident $values:tt $op:expr ; $families:tt $({
         $variant:ident $name:literal $opcode:tt $weight:tt $footprint:ident $fields:tt
-        $fds:tt $dirs:tt $paths:tt $slots:tt $buffers:tt $plan:tt $prep:tt $link:tt $syscall:tt $sqe:tt $strategy:tt
-        $decl:tt
-    })*) => {
-        match $op {
-            $(
-                #[allow(unused_variables)]
-                $crate::Op::$variant $fields => $crate::__op_projection!(@bind ($fs) $prep),
-            )*
-        }
-    };
-
-    // `match op { row => whether a failing or short outcome breaks a linked
-    // chain }`, its `fs` and `out` bound to `$fs` and `$out` (oracle
-    // differential.rs).
-    (@ link $fs:expr, $out:expr, $op:expr ; $families:tt $({
-        $variant:ident $name:literal $opcode:tt $weight:tt $footprint:ident $fields:tt
-        $fds:tt $dirs:tt $paths:tt $slots:tt $buffers:tt $plan:tt $prep:tt $link:tt $syscall:tt
-        $sqe:tt $strategy:tt $decl:tt
-    })*) => {
-        match $op {
-            $(
-                #[allow(unused_variables)]
-                $crate::Op::$variant $fields => $crate::__op_projection!(@bind ($fs, $out) $link),
-            )*
-        }
-    };
-
-    // `match op { row => row's syscall }`, its `s` bound to `$sys` (oracle
-    // syscalls.rs).
-    (@ syscall $sys:expr, $op:expr ; $families:tt $({
-        $variant:ident $name:literal $opcode:tt $weight:tt $footprint:ident $fields:tt
-        $fds:tt $dirs:tt $paths:tt $slots:tt $buffers:tt $plan:tt $prep:tt $link:tt $syscall:tt $sqe:tt $strategy:tt $decl:tt
-    })*) => {
-        match $op {
-            $(
-                #[allow(unused_variables)]
-                $crate::Op::$variant $fields => $crate::__op_projection!(@bind ($sys) $syscall),
-            )*
-        }
-    };
-
-    // `match op { row => row's SQE }`, its `u`, `keep`, `done` bound to
-    // `$uring`, `$keep`, `$done` (oracle uring.rs).
-    (@ sqe $uring:expr, $keep:expr, $done:expr, $op:expr ; $families:tt $({
-        $variant:ident $name:literal $opcode:tt $weight:tt $footprint:ident $fields:tt
-        $fds:tt $dirs:tt $paths:tt $slots:tt $buffers:tt $plan:tt $prep:tt $link:tt $syscall:tt $sqe:tt $strategy:tt $decl:tt
+        $fds:tt $dirs:tt $paths:tt $slots:tt $buffers:tt $code:tt $strategy:tt $decl:tt
     })*) => {
         match $op {
             $(
                 #[allow(unused_variables)]
                 $crate::Op::$variant $fields => {
-                    $crate::__op_projection!(@bind ($uring, $keep, $done) $sqe)
+                    $crate::__op_projection!(@pick $column $values $code)
                 }
             )*
         }
     };
 
-    // `match kind { row => row's strategy }` (oracle gen.rs).
-    (@ strategy $kind:expr ; $families:tt $({
-        $variant:ident $name:literal $opcode:tt $weight:tt $footprint:ident $fields:tt
-        $fds:tt $dirs:tt $paths:tt $slots:tt $buffers:tt $plan:tt $prep:tt $link:tt $syscall:tt $sqe:tt ($strategy:expr)
-        $decl:tt
-    })*) => {
-        match $kind {
-            $($crate::OpKind::$variant => $strategy,)*
-        }
+    // One code column of a row, its names bound: the column whose name comes
+    // first, else the rest.
+    (@pick plan $values:tt { plan $code:tt $($rest:tt)* }) => {
+        $crate::__op_projection!(@bind $values $code)
+    };
+    (@pick prep $values:tt { prep $code:tt $($rest:tt)* }) => {
+        $crate::__op_projection!(@bind $values $code)
+    };
+    (@pick link $values:tt { link $code:tt $($rest:tt)* }) => {
+        $crate::__op_projection!(@bind $values $code)
+    };
+    (@pick syscall $values:tt { syscall $code:tt $($rest:tt)* }) => {
+        $crate::__op_projection!(@bind $values $code)
+    };
+    (@pick sqe $values:tt { sqe $code:tt $($rest:tt)* }) => {
+        $crate::__op_projection!(@bind $values $code)
+    };
+    (@pick $column:ident $values:tt { $other:ident $code:tt $($rest:tt)* }) => {
+        $crate::__op_projection!(@pick $column $values { $($rest)* })
     };
 
     // A row's code with its names bound: `let |names| = values; code`.
