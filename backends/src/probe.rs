@@ -9,7 +9,7 @@ use model::opcode::NAMES as OPCODE_NAMES;
 pub struct OpcodeSupport {
     /// The opcode number.
     pub opcode: u8,
-    /// Its name, or "UNKNOWN_<n>" past the table.
+    /// Its name, or `"UNKNOWN_<n>"` past the table.
     pub name: String,
     /// IO_URING_OP_SUPPORTED.
     pub supported: bool,

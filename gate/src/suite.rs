@@ -402,7 +402,7 @@ fn end_of_target(cfg: &SuiteConfig, result: &SuiteResult, what: &str) {
 }
 
 /// The rows of a submission mode the kernel or filesystem cannot serve: one
-/// unsupported "sequences" row per op kind, noted "unavailable: <why>" (a
+/// unsupported "sequences" row per op kind, noted `"unavailable: <why>"` (a
 /// baseline that had them passing sees a regression).
 pub fn unavailable_rows(fs_name: &str, t: &Target, why: &str) -> Vec<Row> {
     oracle::gen::default_kinds()

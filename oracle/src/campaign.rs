@@ -35,7 +35,7 @@ pub struct Target {
     /// Set when the kernel or the filesystem cannot serve this submission
     /// mode here (SQPOLL refused, io_uring disabled...): why. `make` then
     /// fails with the same text; the suite reports every op kind of the
-    /// target as "unavailable: <why>" instead of running it.
+    /// target as `"unavailable: <why>"` instead of running it.
     pub unavailable: Option<String>,
 }
 

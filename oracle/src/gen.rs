@@ -287,7 +287,7 @@ fn prelude() -> impl Strategy<Value = Vec<Op>> {
     })
 }
 
-/// A sequence: the [`prelude`], then up to `max_len` ops drawn from a random
+/// A sequence: the prelude (see `prelude`), then up to `max_len` ops drawn from a random
 /// non-empty subset of `kinds` (swarm testing) plus the foundation kinds.
 pub fn sequence(kinds: Vec<OpKind>, max_len: usize) -> impl Strategy<Value = Vec<Op>> {
     let n = kinds.len();

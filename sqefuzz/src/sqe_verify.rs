@@ -2,7 +2,7 @@
 //! against the model's SQE table ([`model::sqe_rules`]). The sweep
 //! ([`crate::sqe_sweep`], `ringspec sqe-check`, the gate's `sqe:` rows), the
 //! fuzzer's rule verification ([`crate::sqe_fuzz::verify_rules`]) and the named
-//! check `check:sqe_fields` ([`oracle::checks::ring::sqe_fields`]) generate
+//! check `check:sqe_fields` (`oracle::checks::ring::sqe_fields`) generate
 //! their probes differently, submit each one the same way (in the fuzzer's
 //! sandbox: a fresh run directory, fresh descriptors, the opcode's valid
 //! template with the probe's change, the sandbox's observable state before and

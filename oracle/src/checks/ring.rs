@@ -722,7 +722,7 @@ fn crossed_len(i: usize) -> u32 {
 /// positions move together: each ends at the sum of the bytes copied, both
 /// files keep their size, their first `sum` bytes are equal and each byte of
 /// them is one of the two originals at that offset, and the rest of each file
-/// is untouched. The copies run in a child process (see [`crossed_requests`]):
+/// is untouched. The copies run in a child process (see `crossed_requests`):
 /// a deadlocked request fails the check without hanging the suite.
 pub fn cfr_crossed_positions(dir: RawFd, p: &ProposedOpcodes) -> Vec<String> {
     let Some(n) = p.number(Proposed::CopyFileRange) else {
