@@ -251,8 +251,9 @@ pub enum BatchError {
     Invalid {
         /// Position in the batch.
         index: usize,
-        /// The validation message.
-        reason: String,
+        /// Why.
+        #[source]
+        reason: model::InvalidOp,
     },
     /// Op `index` has no io_uring path here (no opcode, opcode not supported, or
     /// answered by the syscall backend without a syscall).

@@ -314,36 +314,69 @@ impl fmt::Display for OpKind {
     }
 }
 
+/// Why an op may not run: it would leave the sandbox or allocate without
+/// bound ([`Op::validate`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidOp {
+    /// A path operand is absolute, has `..`, `.` or an empty component, a
+    /// character outside `[A-Za-z0-9_.-]`, or more than 64 bytes.
+    #[error("unsafe or malformed path {path:?} in {kind}")]
+    UnsafePath {
+        /// The path.
+        path: String,
+        /// The op's kind.
+        kind: OpKind,
+    },
+    /// A slot operand past [`MAX_SLOTS`].
+    #[error("slot {0} out of range (0..{MAX_SLOTS})")]
+    SlotOutOfRange(Slot),
+    /// A user buffer over [`MAX_BUFFER`] bytes.
+    #[error("a {len}-byte buffer in {kind} is over the {MAX_BUFFER}-byte limit")]
+    BufferTooLarge {
+        /// Its size.
+        len: u64,
+        /// The op's kind.
+        kind: OpKind,
+    },
+    /// A `fill` payload whose fill is not one byte.
+    #[error("fill must be exactly one byte")]
+    FillNotOneByte,
+    /// Both ends of a pipe in one slot.
+    #[error("pipe ends need two different slots")]
+    PipeEndsInOneSlot,
+}
+
 impl Op {
     /// Checks that the op stays inside the sandbox: relative paths without `..`,
-    /// slots in range, payloads of bounded size. Returns a one-line reason otherwise.
-    pub fn validate(&self) -> Result<(), String> {
+    /// slots in range, payloads of bounded size.
+    pub fn validate(&self) -> Result<(), InvalidOp> {
         for p in self.paths() {
             if !is_safe_path(p) {
-                return Err(format!("unsafe or malformed path {p:?} in {}", self.kind()));
+                return Err(InvalidOp::UnsafePath {
+                    path: p.to_string(),
+                    kind: self.kind(),
+                });
             }
         }
-        for s in self.slots() {
-            if s >= MAX_SLOTS {
-                return Err(format!("slot {s} out of range (0..{MAX_SLOTS})"));
-            }
+        if let Some(s) = self.slots().into_iter().find(|&s| s >= MAX_SLOTS) {
+            return Err(InvalidOp::SlotOutOfRange(s));
         }
-        if let Some(n) = self.buffer_sizes().into_iter().find(|&n| n > MAX_BUFFER) {
-            return Err(format!(
-                "a {n}-byte buffer in {} is over the {MAX_BUFFER}-byte limit",
-                self.kind()
-            ));
+        if let Some(len) = self.buffer_sizes().into_iter().find(|&n| n > MAX_BUFFER) {
+            return Err(InvalidOp::BufferTooLarge {
+                len,
+                kind: self.kind(),
+            });
         }
         match self {
             Op::Write {
                 data: Payload::Fill { fill, .. },
                 ..
-            } if fill.len() != 1 => Err("fill must be exactly one byte".into()),
+            } if fill.len() != 1 => Err(InvalidOp::FillNotOneByte),
             Op::Pipe {
                 read_slot,
                 write_slot,
                 ..
-            } if read_slot == write_slot => Err("pipe ends need two different slots".into()),
+            } if read_slot == write_slot => Err(InvalidOp::PipeEndsInOneSlot),
             _ => Ok(()),
         }
     }
