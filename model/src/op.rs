@@ -382,16 +382,30 @@ impl Op {
     }
 }
 
+/// An op's text that does not parse ([`parse_op`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{text}: {source}")]
+pub struct ParseOpError {
+    /// The text.
+    pub text: String,
+    /// What TOML or the op's fields make of it.
+    #[source]
+    pub source: toml::de::Error,
+}
+
 /// Parses one op written as in the scenario files, e.g.
 /// `{ op = "read", fd = 0, len = 4 }` (an inline TOML table).
-pub fn parse_op(text: &str) -> Result<Op, String> {
+pub fn parse_op(text: &str) -> Result<Op, ParseOpError> {
     #[derive(Deserialize)]
     struct Inline {
         x: Op,
     }
     toml::from_str::<Inline>(&format!("x = {text}"))
         .map(|w| w.x)
-        .map_err(|e| format!("{text}: {e}"))
+        .map_err(|source| ParseOpError {
+            text: text.to_string(),
+            source,
+        })
 }
 
 /// The size of a user buffer an operand stands for.
