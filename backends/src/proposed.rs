@@ -75,6 +75,56 @@ pub fn mainline_last_op_running(probe_last_op: u8) -> u8 {
         .map_or(probe_last_op, |m| m.min(probe_last_op))
 }
 
+/// A `RINGSPEC_PROPOSED` setting that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProposedError {
+    /// An item without `=`.
+    #[error("{PROPOSED_ENV}: {0:?} is not name=value")]
+    NotNameValue(String),
+    /// A number outside 0..=255.
+    #[error("{PROPOSED_ENV}: {key}={value:?} is not an opcode number 0..=255")]
+    BadNumber {
+        /// The key.
+        key: String,
+        /// What was given.
+        value: String,
+    },
+    /// `mknod_dev` other than off, addr3 or op_flags.
+    #[error("{PROPOSED_ENV}: mknod_dev={0:?}: use off, addr3 or op_flags")]
+    BadDevField(String),
+    /// A key that is not a proposed opcode or `mknod_dev`.
+    #[error("{PROPOSED_ENV}: unknown key {0:?} (copy_file_range, getdents64, mknodat, mknod_dev)")]
+    UnknownKey(String),
+    /// Two opcodes configured with one number.
+    #[error("{PROPOSED_ENV}: {a} and {b} both have number {number}")]
+    SameNumber {
+        /// The first opcode.
+        a: &'static str,
+        /// The second.
+        b: &'static str,
+        /// Their number.
+        number: u8,
+    },
+    /// The variable is not valid Unicode.
+    #[error("{PROPOSED_ENV}: {0}")]
+    Env(#[source] std::env::VarError),
+    /// A number that is a mainline opcode of the running kernel.
+    #[error(
+        "proposed opcode {name}={number} collides with a mainline opcode: this kernel's \
+         opcodes are 0..={last_op} (IORING_OP_LAST = {}); pick {} or above",
+        *last_op as u32 + 1,
+        *last_op as u32 + 1
+    )]
+    Collides {
+        /// The opcode.
+        name: &'static str,
+        /// Its configured number.
+        number: u8,
+        /// The kernel's last mainline opcode.
+        last_op: u8,
+    },
+}
+
 /// The proposed opcodes' numbers and encodings: there are no mainline
 /// COPY_FILE_RANGE, GETDENTS64 or MKNODAT opcodes, so a patched kernel's numbers
 /// come from configuration. `None` means "this kernel has no such opcode"; a
@@ -112,16 +162,17 @@ impl ProposedOpcodes {
     /// Parses `copy_file_range=70,getdents64=71,mknodat=72,mknod_dev=off` (every
     /// key optional; `mknod_dev` is `off`, `addr3` or `op_flags`; an empty string
     /// configures nothing). Numbers are 0..=255.
-    pub fn parse(text: &str) -> Result<ProposedOpcodes, String> {
+    pub fn parse(text: &str) -> Result<ProposedOpcodes, ProposedError> {
         let mut p = ProposedOpcodes::default();
         for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             let (k, v) = item
                 .split_once('=')
-                .ok_or_else(|| format!("{PROPOSED_ENV}: {item:?} is not name=value"))?;
+                .ok_or_else(|| ProposedError::NotNameValue(item.to_string()))?;
             let (k, v) = (k.trim(), v.trim());
             let num = || {
-                v.parse::<u8>().map_err(|_| {
-                    format!("{PROPOSED_ENV}: {k}={v:?} is not an opcode number 0..=255")
+                v.parse::<u8>().map_err(|_| ProposedError::BadNumber {
+                    key: k.to_string(),
+                    value: v.to_string(),
                 })
             };
             match k {
@@ -134,25 +185,17 @@ impl ProposedOpcodes {
                         "off" => DevField::Off,
                         "addr3" => DevField::Addr3,
                         "op_flags" | "rw_flags" => DevField::OpFlags,
-                        _ => {
-                            return Err(format!(
-                                "{PROPOSED_ENV}: mknod_dev={v:?}: use off, addr3 or op_flags"
-                            ))
-                        }
+                        _ => return Err(ProposedError::BadDevField(v.to_string())),
                     }
                 }
-                _ => {
-                    return Err(format!(
-                        "{PROPOSED_ENV}: unknown key {k:?} (copy_file_range, getdents64, mknodat, mknod_dev)"
-                    ))
-                }
+                _ => return Err(ProposedError::UnknownKey(k.to_string())),
             }
         }
         let nums = p.numbers();
         for (i, (a, x)) in nums.iter().enumerate() {
             for (b, y) in &nums[i + 1..] {
                 if x == y {
-                    return Err(format!("{PROPOSED_ENV}: {a} and {b} both have number {x}"));
+                    return Err(ProposedError::SameNumber { a, b, number: *x });
                 }
             }
         }
@@ -162,11 +205,11 @@ impl ProposedOpcodes {
     /// [`ProposedOpcodes::parse`] of `$RINGSPEC_PROPOSED`; unset: the default
     /// for the running kernel ([`defaults_for_running_kernel`]:
     /// the numbers of kernel/patches/ on 6.11..=6.14, else nothing).
-    pub fn from_env() -> Result<ProposedOpcodes, String> {
+    pub fn from_env() -> Result<ProposedOpcodes, ProposedError> {
         match std::env::var(PROPOSED_ENV) {
             Ok(s) => ProposedOpcodes::parse(&s),
             Err(std::env::VarError::NotPresent) => Ok(defaults_for_running_kernel()),
-            Err(e) => Err(format!("{PROPOSED_ENV}: {e}")),
+            Err(e) => Err(ProposedError::Env(e)),
         }
     }
 
@@ -178,15 +221,14 @@ impl ProposedOpcodes {
     /// Rejects a number that is a mainline opcode of the running kernel: below its
     /// IORING_OP_LAST (`last_op` + 1, as IORING_REGISTER_PROBE reports `last_op`).
     /// Sending such a number would run that mainline opcode instead.
-    pub fn check_collisions(&self, last_op: u8) -> Result<(), String> {
+    pub fn check_collisions(&self, last_op: u8) -> Result<(), ProposedError> {
         for (name, n) in self.numbers() {
             if n <= last_op {
-                return Err(format!(
-                    "proposed opcode {name}={n} collides with a mainline opcode: this kernel's \
-                     opcodes are 0..={last_op} (IORING_OP_LAST = {}); pick {} or above",
-                    last_op as u32 + 1,
-                    last_op as u32 + 1
-                ));
+                return Err(ProposedError::Collides {
+                    name,
+                    number: n,
+                    last_op,
+                });
             }
         }
         Ok(())

@@ -215,8 +215,8 @@ pub enum UringError {
     },
     /// The proposed-opcode configuration is unusable on this kernel (a number
     /// that collides with a mainline opcode).
-    #[error("{0}")]
-    Proposed(String),
+    #[error(transparent)]
+    Proposed(#[from] crate::proposed::ProposedError),
 }
 
 fn errno_text(e: i32) -> String {

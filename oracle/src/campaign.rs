@@ -751,7 +751,8 @@ pub fn uring_targets_or_unavailable(
     scratch: &Scratch,
     submissions: &[Submission],
 ) -> Result<Vec<Target>, TargetError> {
-    let proposed = backends::sqe::ProposedOpcodes::from_env().map_err(TargetError::Config)?;
+    let proposed = backends::sqe::ProposedOpcodes::from_env()
+        .map_err(|e| TargetError::Config(e.to_string()))?;
     let mut out = Vec::new();
     for &sub in submissions {
         let (mode, group) = match sub {

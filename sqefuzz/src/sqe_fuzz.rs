@@ -939,7 +939,7 @@ impl Sandbox {
             .map(|u| u.release().to_string_lossy().into_owned())
             .unwrap_or_default();
         let kernel = model::Profile::parse_release(&release).unwrap_or((6, 18));
-        let proposed = backends::sqe::ProposedOpcodes::from_env()?;
+        let proposed = backends::sqe::ProposedOpcodes::from_env().map_err(|e| e.to_string())?;
         let profile = RingProfile {
             kernel,
             last_op: probe.last_op(),

@@ -114,7 +114,7 @@ pub fn run_ring_check(
 ) -> CheckOutcome {
     let p = match ProposedOpcodes::from_env() {
         Ok(p) => p,
-        Err(e) => return CheckOutcome::Fail(vec![e]),
+        Err(e) => return CheckOutcome::Fail(vec![e.to_string()]),
     };
     for k in needs {
         if let Err(why) = opcode_number(*k, &p) {
