@@ -366,7 +366,7 @@ pub fn run(
                 }
                 let f = settle(scratch, targets, &target, divergence, ops, cfg.seed, before);
                 if let Err(why) = scratch.health() {
-                    environment = Some(why);
+                    environment = Some(why.to_string());
                     break;
                 }
                 if f.reproduced > 0 {

@@ -299,7 +299,7 @@ impl Scenario {
         if sys::rlimit::fsize_limit() == self.fsize_limit {
             return Ok(f());
         }
-        let _limit = sys::rlimit::FsizeLimit::set(self.fsize_limit)?;
+        let _limit = sys::rlimit::FsizeLimit::set(self.fsize_limit).map_err(|e| e.to_string())?;
         Ok(f())
     }
 

@@ -26,6 +26,25 @@ pub fn ignore_sigxfsz() {
     unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
 }
 
+/// Why RLIMIT_FSIZE could not be set.
+#[derive(Debug, thiserror::Error)]
+pub enum RlimitError {
+    /// getrlimit(2) failed.
+    #[error("getrlimit(RLIMIT_FSIZE): {0}")]
+    Get(#[source] std::io::Error),
+    /// The wanted soft limit is above the hard limit.
+    #[error("RLIMIT_FSIZE {wanted} is above the hard limit {hard}")]
+    AboveHard {
+        /// The wanted soft limit.
+        wanted: u64,
+        /// The hard limit.
+        hard: u64,
+    },
+    /// setrlimit(2) failed.
+    #[error("setrlimit(RLIMIT_FSIZE): {0}")]
+    Set(#[source] std::io::Error),
+}
+
 /// A soft RLIMIT_FSIZE in force while this guard lives; the previous limit is
 /// restored when it drops. SIGXFSZ is ignored from the first guard on.
 #[derive(Debug)]
@@ -35,7 +54,7 @@ pub struct FsizeLimit {
 
 impl FsizeLimit {
     /// Sets the soft limit to `bytes` (`None`: unlimited, up to the hard limit).
-    pub fn set(bytes: Option<u64>) -> Result<FsizeLimit, String> {
+    pub fn set(bytes: Option<u64>) -> Result<FsizeLimit, RlimitError> {
         ignore_sigxfsz();
         let mut previous = libc::rlimit {
             rlim_cur: 0,
@@ -43,28 +62,21 @@ impl FsizeLimit {
         };
         // SAFETY: previous is a valid rlimit to write to.
         if unsafe { libc::getrlimit(libc::RLIMIT_FSIZE, &mut previous) } != 0 {
-            return Err(format!(
-                "getrlimit(RLIMIT_FSIZE): {}",
-                std::io::Error::last_os_error()
-            ));
+            return Err(RlimitError::Get(std::io::Error::last_os_error()));
         }
         let want = libc::rlimit {
             rlim_cur: bytes.unwrap_or(libc::RLIM_INFINITY).min(previous.rlim_max),
             rlim_max: previous.rlim_max,
         };
         if bytes.is_some_and(|b| b > previous.rlim_max) {
-            return Err(format!(
-                "RLIMIT_FSIZE {} is above the hard limit {}",
-                bytes.unwrap_or(0),
-                previous.rlim_max
-            ));
+            return Err(RlimitError::AboveHard {
+                wanted: bytes.unwrap_or(0),
+                hard: previous.rlim_max,
+            });
         }
         // SAFETY: want is a valid rlimit.
         if unsafe { libc::setrlimit(libc::RLIMIT_FSIZE, &want) } != 0 {
-            return Err(format!(
-                "setrlimit(RLIMIT_FSIZE): {}",
-                std::io::Error::last_os_error()
-            ));
+            return Err(RlimitError::Set(std::io::Error::last_os_error()));
         }
         Ok(FsizeLimit { previous })
     }

@@ -56,6 +56,43 @@ pub const IMAGE_SIZE: u64 = 512 << 20;
 /// at most 1 MiB and bounds what a runaway fallocate can take.
 const TMPFS_OPTIONS: &str = "size=256m,mode=0755";
 
+/// Why a scratch area can no longer be trusted to report the kernel's
+/// behaviour ([`Scratch::health`]); each message says what to do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unhealthy {
+    /// The filesystem holding the loop images is (nearly) full.
+    #[error(
+        "the backing store of the {kind} images ({}) is full ({free_kib} KiB free): the \
+         scratch filesystem's writes fail with EIO/ENOSPC; free space there or point TMPDIR \
+         at a filesystem with at least {} MiB free",
+        base.display(),
+        IMAGE_FREE_NEEDED >> 20
+    )]
+    BackingFull {
+        /// The scratch filesystem's kind.
+        kind: String,
+        /// Where the images are.
+        base: PathBuf,
+        /// KiB free there.
+        free_kib: u64,
+    },
+    /// A loop device lost its backing file.
+    #[error("loop device {} lost its backing file (detached?)", .0.display())]
+    LostBacking(PathBuf),
+    /// The kernel made a scratch filesystem read-only.
+    #[error(
+        "the scratch {kind} at {} went read-only (the kernel aborted it: see dmesg; often its \
+         backing store filled up)",
+        path.display()
+    )]
+    ReadOnly {
+        /// The scratch filesystem's kind.
+        kind: String,
+        /// Its mount point.
+        path: PathBuf,
+    },
+}
+
 /// Why a scratch area or its roots could not be set up.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ScratchError {
@@ -977,27 +1014,20 @@ impl Scratch {
     /// kernel aborted it, e.g. after a failed journal write), or when a loop
     /// device lost its backing file. A divergence seen then is the
     /// environment's, not the kernel's.
-    pub fn health(&self) -> Result<(), String> {
+    pub fn health(&self) -> Result<(), Unhealthy> {
         if !self.loops.is_empty() {
             if let Some(free) = free_bytes(&self.base) {
                 if free < BACKING_FULL {
-                    return Err(format!(
-                        "the backing store of the {} images ({}) is full ({} KiB free): the \
-                         scratch filesystem's writes fail with EIO/ENOSPC; free space there or \
-                         point TMPDIR at a filesystem with at least {} MiB free",
-                        self.kind,
-                        self.base.display(),
-                        free >> 10,
-                        IMAGE_FREE_NEEDED >> 20
-                    ));
+                    return Err(Unhealthy::BackingFull {
+                        kind: self.kind.to_string(),
+                        base: self.base.clone(),
+                        free_kib: free >> 10,
+                    });
                 }
             }
             for dev in &self.loops {
                 if dev.backing_file().is_none() {
-                    return Err(format!(
-                        "loop device {} lost its backing file (detached?)",
-                        dev.path().display()
-                    ));
+                    return Err(Unhealthy::LostBacking(dev.path().to_path_buf()));
                 }
             }
         }
@@ -1007,12 +1037,10 @@ impl Scratch {
             }
             if let Ok(st) = nix::sys::statvfs::statvfs(p.as_path()) {
                 if st.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY) {
-                    return Err(format!(
-                        "the scratch {} at {} went read-only (the kernel aborted it: see dmesg; \
-                         often its backing store filled up)",
-                        self.kind,
-                        p.display()
-                    ));
+                    return Err(Unhealthy::ReadOnly {
+                        kind: self.kind.to_string(),
+                        path: p.clone(),
+                    });
                 }
             }
         }
