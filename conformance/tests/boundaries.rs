@@ -3,6 +3,7 @@
 //! keeps the low 32 bits) is found by the ordinary campaign (`campaign::run`,
 //! its generator and its proptest shrinking), and the minimized sequence still
 //! holds the boundary value, shrunk to the smallest one that fails: 2^32.
+//! Runs on tmpfs (see the test).
 
 use backends::faults::{Fault, Faulty};
 use backends::syscalls::Syscalls;
@@ -13,10 +14,14 @@ use sys::scratch::Scratch;
 
 #[test]
 fn a_failure_at_2_pow_32_shrinks_to_2_pow_32() {
-    let Some(scratch) = Scratch::from_env_or_skip("a_failure_at_2_pow_32_shrinks_to_2_pow_32")
-    else {
-        return;
-    };
+    // On tmpfs whatever RINGSPEC_FS says: this tests the generator and the
+    // shrinking, and every length from 2^32 up fails there the same way. On
+    // ext4 (s_maxbytes 16 TiB) a sequence that first fails at a length past
+    // s_maxbytes fails as "expected -EFBIG", which 2^32 does not reproduce, so
+    // the minimized length legitimately stays where it was (seen once the
+    // xattr ops changed the generated sequences).
+    let scratch = Scratch::new().expect("a scratch area");
+    eprintln!("a_failure_at_2_pow_32_shrinks_to_2_pow_32: on {}", scratch.describe());
     let target = Target {
         name: "syscalls+TruncateLength32".into(),
         profile: oracle::profile::detect(&scratch, Interface::Syscall),
