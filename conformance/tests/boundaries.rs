@@ -21,7 +21,10 @@ fn a_failure_at_2_pow_32_shrinks_to_2_pow_32() {
     // the minimized length legitimately stays where it was (seen once the
     // xattr ops changed the generated sequences).
     let scratch = Scratch::new().expect("a scratch area");
-    eprintln!("a_failure_at_2_pow_32_shrinks_to_2_pow_32: on {}", scratch.describe());
+    eprintln!(
+        "a_failure_at_2_pow_32_shrinks_to_2_pow_32: on {}",
+        scratch.describe()
+    );
     let target = Target {
         name: "syscalls+TruncateLength32".into(),
         profile: oracle::profile::detect(&scratch, Interface::Syscall),
