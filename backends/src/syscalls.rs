@@ -891,7 +891,14 @@ fn user_xattrs(dirfd: RawFd, name: &CString) -> BTreeMap<String, Vec<u8>> {
     let Ok(path) = CString::new(path) else {
         return out;
     };
-    let mut list = vec![0u8; 64 << 10];
+    // Size queries first: most files have no attributes, and then nothing
+    // is allocated.
+    // SAFETY: a size query (NULL buffer, size 0); path is a C string.
+    let n = unsafe { libc::llistxattr(path.as_ptr(), std::ptr::null_mut(), 0) };
+    if n <= 0 {
+        return out;
+    }
+    let mut list = vec![0u8; n as usize];
     // SAFETY: list holds list.len() writable bytes; path is a C string.
     let n = unsafe { libc::llistxattr(path.as_ptr(), list.as_mut_ptr().cast(), list.len()) };
     if n <= 0 {
@@ -906,7 +913,12 @@ fn user_xattrs(dirfd: RawFd, name: &CString) -> BTreeMap<String, Vec<u8>> {
         let Ok(ckey) = CString::new(key) else {
             continue;
         };
-        let mut value = vec![0u8; 64 << 10];
+        // SAFETY: a size query; both are C strings.
+        let len = unsafe { libc::lgetxattr(path.as_ptr(), ckey.as_ptr(), std::ptr::null_mut(), 0) };
+        if len < 0 {
+            continue;
+        }
+        let mut value = vec![0u8; len as usize];
         // SAFETY: value holds value.len() writable bytes; both are C strings.
         let v = unsafe {
             libc::lgetxattr(
@@ -1014,6 +1026,26 @@ mod tests {
             .get(path)
             .unwrap_or_else(|| panic!("{root}/{path} missing in {:?}", st.trees[root].keys()))
             .clone()
+    }
+
+    #[test]
+    fn the_snapshot_holds_user_xattrs_only() {
+        let (mut b, _s) = backend();
+        for text in [
+            r#"{ op = "open", slot = 0, path = "a", flags = ["rdwr", "creat"] }"#,
+            r#"{ op = "setxattr", path = "a", name = "user.k", value = "v1" }"#,
+            r#"{ op = "fsetxattr", fd = 0, name = "user.e", value = "" }"#,
+        ] {
+            assert_eq!(b.exec(&op(text)).result, Ok(0), "{text}");
+        }
+        // As root a trusted. attribute can be set too; it is not compared.
+        let trusted = op(r#"{ op = "setxattr", path = "a", name = "trusted.t", value = "x" }"#);
+        let _ = b.exec(&trusted);
+        let st = b.snapshot();
+        let x = node(&st, "root", "a").xattrs;
+        assert_eq!(x.len(), 2, "{x:?}");
+        assert_eq!(x["user.k"], b"v1".to_vec());
+        assert_eq!(x["user.e"], Vec::<u8>::new());
     }
 
     #[test]
