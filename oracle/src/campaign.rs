@@ -623,13 +623,7 @@ fn check_one(
 fn comparable(outcomes: &[(usize, model::Outcome)]) -> Vec<(usize, model::Outcome)> {
     outcomes
         .iter()
-        .map(|(i, o)| {
-            let mut o = o.clone();
-            if matches!(o.data, model::Data::Offsets(..)) {
-                o.data = model::Data::None;
-            }
-            (*i, o)
-        })
+        .map(|(i, o)| (*i, backends::compare::comparable(o)))
         .collect()
 }
 
