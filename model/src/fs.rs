@@ -59,6 +59,9 @@ pub enum Kind {
         entries: BTreeMap<String, Entry>,
         /// Removed (rmdir or renamed over) while still open.
         dead: bool,
+        /// Removed by rmdir, which sets ext4's i_size to 0 (no longer an
+        /// indexed directory); one renamed over keeps its blocks.
+        emptied: bool,
         /// The next tmpfs offset to allocate (offset_ctx->next_offset).
         next_offset: u64,
     },
@@ -246,6 +249,7 @@ impl Fs {
             kind: Kind::Dir {
                 entries: BTreeMap::new(),
                 dead: false,
+                emptied: false,
                 next_offset: TMPFS_FIRST_OFFSET,
             },
             perm: 0o755,

@@ -456,12 +456,14 @@ impl Fs {
                 target = Some(None);
             }
         }
-        // A removed ext4 directory has size 0, so it is no longer hashed
-        // (is_dx_dir) and ext4_llseek caps positions at s_maxbytes: a cookie
-        // above it (the end mark LLONG_MAX) gives EINVAL.
+        // An ext4 directory removed by rmdir has size 0, so it is no longer
+        // hashed (is_dx_dir) and ext4_llseek caps positions at s_maxbytes: a
+        // cookie above it (the end mark LLONG_MAX) gives EINVAL. One renamed
+        // over keeps its size (ext4_rename only clears its nlink) and its
+        // hashed positions.
         let mut allowed = Allowed::ok(0);
-        let dead = matches!(self.inodes[d.ino].kind, Kind::Dir { dead: true, .. });
-        if dead && self.profile.fs.kind == FsKind::Ext4 {
+        let emptied = matches!(self.inodes[d.ino].kind, Kind::Dir { emptied: true, .. });
+        if emptied && self.profile.fs.kind == FsKind::Ext4 {
             let max = self.profile.fs.max_file_size;
             let (lo, hi) = match &target {
                 None => (0, 0),

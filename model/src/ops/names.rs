@@ -38,6 +38,7 @@ impl Fs {
                 kind: Kind::Dir {
                     entries: BTreeMap::new(),
                     dead: false,
+                    emptied: false,
                     next_offset: crate::fs::TMPFS_FIRST_OFFSET,
                 },
                 perm,
@@ -68,8 +69,9 @@ impl Fs {
         let (parent, name) = (l.parent, l.name);
         Plan::with(Allowed::ok(0), move |fs, _| {
             fs.unlink_entry(parent, &name);
-            if let Kind::Dir { dead, .. } = &mut fs.inodes[ino].kind {
+            if let Kind::Dir { dead, emptied, .. } = &mut fs.inodes[ino].kind {
                 *dead = true;
+                *emptied = true;
                 fs.inodes[ino].nlink = 0;
             }
         })
