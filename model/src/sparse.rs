@@ -11,6 +11,15 @@ use std::collections::BTreeMap;
 pub const TMPFS_SEEK_HOLE_LAST_PAGE: &str =
     "tmpfs SEEK_HOLE through the last possible page returns LLONG_MIN (6.18)";
 
+/// Found by ringspec's CI soak on 6.18 (seed 200): on btrfs too, once the
+/// file's data reaches its last possible block and was written back (an
+/// fsync), lseek(SEEK_HOLE) from that block returns LLONG_MIN where LLONG_MAX
+/// (the EOF hole) is right: the search end, the size rounded up to the
+/// sector, overflows loff_t. Reproducer:
+/// corpus/regressions/btrfs_seek_hole_in_last_block_returns_llong_min.toml.
+pub const BTRFS_SEEK_HOLE_LAST_BLOCK: &str =
+    "btrfs SEEK_HOLE through the last possible block may return LLONG_MIN (6.18)";
+
 /// Found by ringspec's soak on 6.18: on xfs, lseek(SEEK_DATA) from a hole
 /// whose next data is in the file's last possible block (holding byte
 /// LLONG_MAX - 1) sometimes returns ENXIO (1 of 3 replays of the same

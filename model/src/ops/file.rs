@@ -513,6 +513,19 @@ impl Fs {
                                 }),
                             };
                         }
+                        // The last block may hold data the model cannot tell
+                        // from a hole (a copied zero byte), so a search that
+                        // starts in it counts too.
+                        let last_block = (i64::MAX as u64 - 1) / f.block_size * f.block_size;
+                        if self.profile.fs.kind == crate::profile::FsKind::Btrfs
+                            && whence == Whence::Hole
+                            && (f.hole_search_reaches_last_page(offset as u64)
+                                || offset as u64 >= last_block)
+                        {
+                            return Plan::pure(Allowed::KnownBug(
+                                crate::sparse::BTRFS_SEEK_HOLE_LAST_BLOCK,
+                            ));
+                        }
                         if self.profile.fs.kind == crate::profile::FsKind::Xfs
                             && whence == Whence::Data
                             && f.next_data_is_in_last_block(offset as u64)
