@@ -1080,7 +1080,7 @@ Fsetxattr = "fsetxattr" {
 opcode Mainline(op::FSETXATTR), weight 1, footprint Fds;
 fds [fd] dirs [] paths [] new_slots [] buffers [value];
 plan |fs| fs.plan_setxattr($crate::ops::xattr::XattrTarget::Fd(*fd), name, value.bytes(), *flags);
-prep |fs| fs.setxattr_prep_error(name, value.len(), *flags);
+prep |fs| fs.fixed_file_prep_error().or(fs.setxattr_prep_error(name, value.len(), *flags));
 // io_uring/xattr.c posts errors without failing the request; a
 // descriptor io_uring cannot look up fails it.
 link |fs, out| out.result.is_err() && fs.desc(*fd).is_err();
@@ -1126,7 +1126,7 @@ Fgetxattr = "fgetxattr" {
 opcode Mainline(op::FGETXATTR), weight 1, footprint Fds;
 fds [fd] dirs [] paths [] new_slots [] buffers [];
 plan |fs| fs.plan_getxattr($crate::ops::xattr::XattrTarget::Fd(*fd), name, *size);
-prep |fs| fs.getxattr_prep_error(name);
+prep |fs| fs.fixed_file_prep_error().or(fs.getxattr_prep_error(name));
 // io_uring/xattr.c posts errors without failing the request; a
 // descriptor io_uring cannot look up fails it.
 link |fs, out| out.result.is_err() && fs.desc(*fd).is_err();

@@ -246,6 +246,10 @@ pub struct Profile {
     /// inline with O_NONBLOCK forced (which changes how a FIFO opens).
     #[serde(default)]
     pub uring_async: bool,
+    /// io_uring with registered files: every descriptor operand is a fixed
+    /// file (IOSQE_FIXED_FILE).
+    #[serde(default)]
+    pub uring_fixed: bool,
     /// The soft RLIMIT_FSIZE of the process running the ops (`None`: unlimited),
     /// with SIGXFSZ ignored so that a write past it fails with EFBIG instead of
     /// killing the process. The limit is process-wide, so io-wq workers (which
@@ -270,6 +274,7 @@ impl Profile {
             sync_kinds: vec![],
             privileged: true,
             uring_async: false,
+            uring_fixed: false,
             fsize_limit: None,
         }
     }
@@ -277,6 +282,14 @@ impl Profile {
     /// True if the kernel is at least `major.minor`.
     pub fn kernel_at_least(&self, major: u32, minor: u32) -> bool {
         self.kernel >= (major, minor)
+    }
+
+    /// Whether FSETXATTR and FGETXATTR take a registered file here. Before
+    /// 6.13 io_uring's xattr prep refused one for every xattr opcode
+    /// (REQ_F_FIXED_FILE: EBADF; measured on Debian's 6.12.100); since, only
+    /// the path opcodes do (measured on 6.18).
+    pub fn uring_xattr_takes_fixed_files(&self) -> bool {
+        !self.uring_fixed || self.kernel_at_least(6, 13)
     }
 
     /// tmpfs directories iterate their dentry list (newest or last renamed
@@ -312,6 +325,10 @@ impl Profile {
     /// the predicate of the same name (the versions live there only).
     pub const FEATURES: &'static [(&'static str, FeaturePredicate)] = &[
         ("tmpfs_list_order_dirs", Profile::tmpfs_list_order_dirs),
+        (
+            "uring_xattr_takes_fixed_files",
+            Profile::uring_xattr_takes_fixed_files,
+        ),
         (
             "open_creat_directory_is_einval",
             Profile::open_creat_directory_is_einval,

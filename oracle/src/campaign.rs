@@ -807,6 +807,7 @@ pub fn uring_targets_or_unavailable(
         let mut profile = crate::profile::detect(scratch, model::Interface::Uring);
         profile.sync_kinds = sync_kinds;
         profile.uring_async = mode == backends::uring::Mode::Async;
+        profile.uring_fixed = mode == backends::uring::Mode::Fixed;
         out.push(Target {
             name: format!("uring/{}", sub.name()),
             profile,

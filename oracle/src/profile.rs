@@ -25,6 +25,7 @@ pub fn detect(scratch: &Scratch, interface: Interface) -> Profile {
         // SAFETY: geteuid has no preconditions.
         privileged: unsafe { libc::geteuid() } == 0,
         uring_async: false,
+        uring_fixed: false,
         fsize_limit: sys::rlimit::fsize_limit(),
     }
 }

@@ -2,8 +2,10 @@
 //! and io_uring's SETXATTR, GETXATTR, FSETXATTR and FGETXATTR (5.19).
 //!
 //! Errno precedence (fs/xattr.c, io_uring/xattr.c):
-//! 1. fsetxattr/fgetxattr through the syscalls before 6.13: the descriptor
-//!    (EBADF, O_PATH included) comes first;
+//! 1. before 6.13: fsetxattr/fgetxattr through the syscalls look the
+//!    descriptor up first (EBADF, O_PATH included), getxattr(2) the path;
+//!    io_uring's prep refuses a registered file for FSETXATTR/FGETXATTR
+//!    (EBADF);
 //! 2. set: flags beyond XATTR_CREATE|XATTR_REPLACE (EINVAL); both: the name
 //!    up to its NUL is empty or 256 bytes or longer (ERANGE); set: a value
 //!    over XATTR_SIZE_MAX (E2BIG). Through io_uring these are the opcode's
@@ -146,17 +148,27 @@ impl Fs {
         }
     }
 
-    /// Step 1: the descriptor first, for the syscalls before 6.13.
+    /// Step 1: the descriptor first, before 6.13: the syscalls look it up
+    /// before the name, and io_uring's prep refuses a registered file for
+    /// every xattr opcode (REQ_F_FIXED_FILE, EBADF; later only the path
+    /// opcodes refuse one).
     fn fd_first(&self, target: XattrTarget<'_>) -> Option<Errno> {
         match target {
-            XattrTarget::Fd(fd)
-                if self.interface.get() == Interface::Syscall
-                    && self.profile.kernel < NAME_BEFORE_FD =>
-            {
-                self.desc(fd).err()
+            XattrTarget::Fd(fd) if self.profile.kernel < NAME_BEFORE_FD => {
+                if self.interface.get() == Interface::Syscall {
+                    self.desc(fd).err()
+                } else {
+                    self.fixed_file_prep_error()
+                }
             }
             _ => None,
         }
+    }
+
+    /// io_uring's prep error for FSETXATTR/FGETXATTR on a registered file
+    /// before 6.13.
+    pub(crate) fn fixed_file_prep_error(&self) -> Option<Errno> {
+        (!self.profile.uring_xattr_takes_fixed_files()).then_some(Errno::EBADF)
     }
 
     /// Steps 4 and 5 for `name` on `ino`: Ok(true) for a modelled `user.`
@@ -245,6 +257,14 @@ impl Fs {
     pub(crate) fn plan_getxattr(&self, target: XattrTarget<'_>, name: &str, size: u64) -> Plan {
         if let Some(e) = self.fd_first(target) {
             return Plan::fail(e);
+        }
+        // Before 6.13 getxattr(2) looks the path up before it reads the name
+        // (path_getxattr); io_uring's prep reads the name first.
+        if matches!(target, XattrTarget::Path(_))
+            && self.interface.get() == Interface::Syscall
+            && self.profile.kernel < NAME_BEFORE_FD
+        {
+            or_fail!(self.xattr_inode(target));
         }
         if let Some(e) = self.getxattr_prep_error(name) {
             return Plan::fail(e);
