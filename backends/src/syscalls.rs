@@ -265,6 +265,13 @@ impl Syscalls {
         }
     }
 
+    /// `path` under the main root as an absolute path through
+    /// /proc/self/fd, for the calls that take no dirfd (setxattr,
+    /// getxattr).
+    pub(crate) fn root_path(&self, path: &str) -> String {
+        proc_fd_path(self.dir(Dir::Root), path)
+    }
+
     /// The raw dirfd a `Dir` operand stands for.
     pub(crate) fn dir(&self, d: Dir) -> RawFd {
         match d {
@@ -881,13 +888,20 @@ impl Syscalls {
     }
 }
 
+/// `name` in the directory open as `dirfd`, as a path through
+/// /proc/self/fd (the descriptor's magic link), for calls without an *at
+/// form.
+fn proc_fd_path(dirfd: RawFd, name: &str) -> String {
+    format!("/proc/self/fd/{dirfd}/{name}")
+}
+
 /// The `user.` extended attributes of `name` in the directory `dirfd`, read
 /// without following a final symlink (llistxattr/lgetxattr through
 /// /proc/self/fd, as there is no *at form before 6.13). A failure reads as
 /// none: a filesystem without xattrs has none to compare.
 fn user_xattrs(dirfd: RawFd, name: &CString) -> BTreeMap<String, Vec<u8>> {
     let mut out = BTreeMap::new();
-    let path = format!("/proc/self/fd/{dirfd}/{}", name.to_string_lossy());
+    let path = proc_fd_path(dirfd, &name.to_string_lossy());
     let Ok(path) = CString::new(path) else {
         return out;
     };

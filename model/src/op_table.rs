@@ -986,7 +986,7 @@ prep |fs| fs.setxattr_prep_error(name, value.len(), *flags);
 // io_uring/xattr.c posts errors without failing the request.
 link |fs, out| false;
 syscall |s| {
-    let p = cstr(&format!("/proc/self/fd/{}/{path}", s.dir($crate::Dir::Root)));
+    let p = cstr(&s.root_path(path));
     let (n, v) = (cstr($crate::ops::xattr::kernel_name(name)), value.bytes());
     // SAFETY: C strings and a value buffer that outlive the call.
     check(unsafe {
@@ -996,7 +996,7 @@ syscall |s| {
 sqe |u, keep, done| {
     keep.bytes = value.bytes();
     let (v, len) = (keep.bytes.as_ptr(), keep.bytes.len() as u32);
-    let p = keep.path(&format!("/proc/self/fd/{}/{path}", u.sys.dir($crate::Dir::Root)));
+    let p = keep.path(&u.sys.root_path(path));
     let n = keep.path($crate::ops::xattr::kernel_name(name));
     Sqe::from_entry(
         &opcode::SetXattr::new(n as *const libc::c_char, v.cast(), p as *const libc::c_char, len)
@@ -1034,7 +1034,7 @@ prep |fs| fs.getxattr_prep_error(name);
 // io_uring/xattr.c posts errors without failing the request.
 link |fs, out| false;
 syscall |s| {
-    let p = cstr(&format!("/proc/self/fd/{}/{path}", s.dir($crate::Dir::Root)));
+    let p = cstr(&s.root_path(path));
     let n = cstr($crate::ops::xattr::kernel_name(name));
     // The kernel caps the size at XATTR_SIZE_MAX.
     let mut buf = vec![0u8; (*size).min($crate::ops::xattr::XATTR_SIZE_MAX) as usize];
@@ -1050,7 +1050,7 @@ sqe |u, keep, done| {
     *done = Done::Read;
     keep.bytes = vec![0u8; (*size).min($crate::ops::xattr::XATTR_SIZE_MAX) as usize];
     let buf = keep.bytes.as_mut_ptr();
-    let p = keep.path(&format!("/proc/self/fd/{}/{path}", u.sys.dir($crate::Dir::Root)));
+    let p = keep.path(&u.sys.root_path(path));
     let n = keep.path($crate::ops::xattr::kernel_name(name));
     Sqe::from_entry(
         &opcode::GetXattr::new(n as *const libc::c_char, buf.cast(), p as *const libc::c_char, len32(*size))
