@@ -9,6 +9,8 @@
 # Default tarball: /usr/src/linux-source-6.12.tar.xz (apt-get install
 # linux-source-6.12; installed here when missing and running as root).
 # Default cache: $RINGSPEC_SRC_CACHE, else ${XDG_CACHE_HOME:-~/.cache}/ringspec/src.
+# The tree is imported into git once (one commit of every file): the gate
+# builds a git work tree's HEAD plus its uncommitted changes.
 # Idempotent: a tree already unpacked from the same tarball (same size and
 # mtime, recorded in its .complete marker) is reused; a changed tarball is
 # unpacked again. Warns (stderr) about missing kernel build dependencies.
@@ -46,7 +48,7 @@ fi
 
 # Kernel build dependencies (Debian package names): warn, the build says the rest.
 missing=()
-for t in make:make gcc:build-essential bc:bc bison:bison flex:flex patch:patch perl:perl; do
+for t in make:make gcc:build-essential bc:bc bison:bison flex:flex git:git perl:perl; do
     command -v "${t%%:*}" >/dev/null 2>&1 || missing+=("${t#*:}")
 done
 [ -f /usr/include/gelf.h ] || missing+=(libelf-dev)
@@ -55,6 +57,22 @@ if [ ${#missing[@]} -gt 0 ]; then
     echo "build-gate-kernel: missing build dependencies: apt-get install ${missing[*]}" >&2
 fi
 
+# Makes the unpacked tree $1 a git work tree whose one commit holds every file
+# (`-f`: Debian's top-level .gitignore ignores everything at the top), once.
+import_into_git() {
+    local dir=$1
+    if git -C "$dir" rev-parse -q --verify HEAD >/dev/null 2>&1; then
+        return 0
+    fi
+    echo "build-gate-kernel: importing $dir into git (once)" >&2
+    git -C "$dir" init -q
+    git -C "$dir" config gc.auto 0
+    printf '/.complete\n' >>"$dir/.git/info/exclude"
+    git -C "$dir" -c core.compression=1 add -f -A -- . ':(exclude).complete'
+    git -C "$dir" -c user.name="ringspec import" -c user.email=ringspec-import@localhost \
+        commit -q -m "$(basename "$tarball") as unpacked" >&2
+}
+
 # linux-source-6.12.tar.xz unpacks to linux-source-6.12/.
 name=$(basename "$tarball")
 name=${name%.tar.*}
@@ -62,6 +80,7 @@ dest="$cache/$name"
 stamp="$(realpath "$tarball") $(stat -c '%s %Y' "$tarball")"
 if [ -f "$dest/.complete" ] && [ "$(cat "$dest/.complete")" = "$stamp" ]; then
     echo "build-gate-kernel: $name already unpacked in $dest" >&2
+    import_into_git "$dest"
     printf '%s\n' "$dest"
     exit 0
 fi
@@ -76,6 +95,7 @@ if [ -z "$top" ] || [ ! -f "$top/Makefile" ] || [ ! -d "$top/scripts/kconfig" ];
     echo "build-gate-kernel: $tarball does not hold a kernel source tree" >&2
     exit 1
 fi
+import_into_git "$top"
 printf '%s\n' "$stamp" >"$top/.complete"
 rm -rf "$dest"
 mv "$top" "$dest"
