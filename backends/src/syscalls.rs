@@ -441,7 +441,10 @@ impl Syscalls {
         let recs = match sys::dirent::parse(bytes) {
             Ok(recs) => recs,
             Err(malformed) => {
-                return Outcome::ok_with(bytes.len() as i64, Data::MalformedDirents(malformed))
+                return Outcome::ok_with(
+                    bytes.len() as i64,
+                    Data::MalformedDirents(malformed.to_string()),
+                )
             }
         };
         if let Some(c) = self.cookies_mut(f) {

@@ -262,7 +262,8 @@ pub enum BatchError {
         /// Position in the batch.
         index: usize,
         /// Why.
-        reason: String,
+        #[source]
+        reason: NoRingPath,
     },
     /// Op `writer` fills or empties a slot that op `user` also names. Operands are
     /// resolved when the batch is built, so such a batch would not mean what it
@@ -276,6 +277,31 @@ pub enum BatchError {
         /// Another op (index) naming it.
         user: usize,
     },
+}
+
+/// Why an op runs synchronously instead of through the ring.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NoRingPath {
+    /// The op kind has no io_uring opcode (lseek, seek_dirent, umask, or an
+    /// unconfigured proposed opcode).
+    #[error("{0} has no io_uring opcode")]
+    NoOpcode(OpKind),
+    /// The running kernel's probe does not list the kind's opcode.
+    #[error("this kernel's probe lacks {kind}'s opcode {opcode}")]
+    Unsupported {
+        /// The op kind.
+        kind: OpKind,
+        /// Its opcode.
+        opcode: u8,
+    },
+    /// A close of a special descriptor, which the syscall backend refuses
+    /// without a syscall.
+    #[error("close of a special descriptor is refused without a syscall")]
+    CloseSpecial,
+    /// An open of a device node, which the syscall backend refuses without a
+    /// syscall.
+    #[error("open of a device node is refused ({0}) without a syscall")]
+    DeviceNode(Errno),
 }
 
 /// The running kernel's opcode table, from IORING_REGISTER_PROBE.
@@ -680,30 +706,28 @@ impl Uring {
     }
 
     /// Ok when `op` goes through the ring, else why it runs synchronously.
-    fn ring_path(&self, op: &Op) -> Result<(), String> {
+    fn ring_path(&self, op: &Op) -> Result<(), NoRingPath> {
         let kind = op.kind();
         match self.supported(kind) {
-            None => return Err(format!("{kind} has no io_uring opcode")),
+            None => return Err(NoRingPath::NoOpcode(kind)),
             Some(false) => {
-                return Err(format!(
-                    "this kernel's probe lacks {kind}'s opcode {}",
-                    self.opcode(kind).unwrap_or(0)
-                ))
+                return Err(NoRingPath::Unsupported {
+                    kind,
+                    opcode: self.opcode(kind).unwrap_or(0),
+                })
             }
             Some(true) => {}
         }
         match op {
             Op::Close {
                 fd: FdRef::Special(_),
-            } => Err("close of a special descriptor is refused without a syscall".into()),
+            } => Err(NoRingPath::CloseSpecial),
             Op::Open {
                 dir, path, flags, ..
             } => {
                 let p = CString::new(path.as_str()).expect("validated paths have no NUL byte");
                 match self.sys.refuse_device(self.sys.dir(*dir), &p, flags) {
-                    Some(e) => Err(format!(
-                        "open of a device node is refused ({e}) without a syscall"
-                    )),
+                    Some(e) => Err(NoRingPath::DeviceNode(e)),
                     None => Ok(()),
                 }
             }
@@ -1449,7 +1473,7 @@ mod tests {
             ),
             Err(BatchError::NoOpcode {
                 index: 0,
-                reason: "lseek has no io_uring opcode".into()
+                reason: NoRingPath::NoOpcode(OpKind::Lseek)
             })
         );
         let conflict = ops(&[

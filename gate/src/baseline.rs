@@ -21,7 +21,7 @@ use super::{Row, RowKey, Status, SuiteResult, FORMAT};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// One row of a baseline.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,30 +117,73 @@ impl Baseline {
 
     /// Reads a baseline: a baseline file, a suite result (`ringspec suite
     /// --out`) or a gate report (report.json) all work.
-    pub fn load(path: &Path) -> Result<Baseline, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        Baseline::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+    pub fn load(path: &Path) -> Result<Baseline, LoadError> {
+        let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Baseline::parse(&text).map_err(|source| LoadError::Parse {
+            path: path.to_path_buf(),
+            source,
+        })
     }
 
     /// [`Baseline::load`] from text.
-    pub fn parse(text: &str) -> Result<Baseline, String> {
-        let v: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+    pub fn parse(text: &str) -> Result<Baseline, ParseError> {
+        let v: serde_json::Value = serde_json::from_str(text).map_err(ParseError::NotJson)?;
         if v.get("rows").is_some() && v.get("release").is_some() {
-            return serde_json::from_value(v).map_err(|e| format!("not a baseline: {e}"));
+            return serde_json::from_value(v).map_err(ParseError::NotBaseline);
         }
         // A suite result, or a gate report holding one.
         let result = v.get("result").unwrap_or(&v);
-        let r: SuiteResult = serde_json::from_value(result.clone())
-            .map_err(|e| format!("neither a baseline nor a suite result: {e}"))?;
+        let r: SuiteResult =
+            serde_json::from_value(result.clone()).map_err(ParseError::NotResult)?;
         if !r.problems.is_empty() {
-            return Err(format!(
-                "the run had problems, not a baseline: {}",
-                r.problems.join("; ")
-            ));
+            return Err(ParseError::Problems(r.problems));
         }
         Ok(Baseline::from_result(&r))
     }
+}
+
+/// Why a baseline file cannot be used ([`Baseline::load`]); each names the
+/// file.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("{}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not a baseline ([`ParseError`]).
+    #[error("{}: {source}", path.display())]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: ParseError,
+    },
+}
+
+/// Why a text is not a baseline ([`Baseline::parse`]).
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    /// Not JSON at all.
+    #[error("not JSON: {0}")]
+    NotJson(#[source] serde_json::Error),
+    /// It has a baseline's `rows` and `release` but is not one.
+    #[error("not a baseline: {0}")]
+    NotBaseline(#[source] serde_json::Error),
+    /// Neither a baseline, nor a suite result, nor a report holding one.
+    #[error("neither a baseline nor a suite result: {0}")]
+    NotResult(#[source] serde_json::Error),
+    /// A suite result of a run that had problems (listed): no baseline.
+    #[error("the run had problems, not a baseline: {}", .0.join("; "))]
+    Problems(Vec<String>),
 }
 
 /// How a row changed against the baseline.

@@ -39,11 +39,87 @@ const TOOLS: &[(&str, &str)] = &[
     ("gcov", "gcc"),
 ];
 
+/// Why diff coverage cannot be had: a missing tool, or which step failed
+/// (and where its log is).
+#[derive(Debug, thiserror::Error)]
+pub enum CoverageError {
+    /// Tools are not on PATH ([`check_tools`]).
+    #[error(
+        "--coverage needs {} (not on PATH): apt-get install {}",
+        tools.join(", "),
+        packages.join(" ")
+    )]
+    MissingTools {
+        /// The tools.
+        tools: Vec<&'static str>,
+        /// The Debian packages that have them.
+        packages: Vec<&'static str>,
+    },
+    /// A tool could not be started.
+    #[error("cannot run {tool}: {source} (apt-get install lcov)")]
+    Spawn {
+        /// The step ("geninfo", "genhtml").
+        tool: &'static str,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A tool failed.
+    #[error("{tool} failed ({status}; log: {}): {last_lines}", log.display())]
+    Failed {
+        /// The step ("geninfo", "genhtml").
+        tool: &'static str,
+        /// Its exit status.
+        status: std::process::ExitStatus,
+        /// The log holding its output.
+        log: PathBuf,
+        /// The last three lines of its output, newest first, joined by " / ".
+        last_lines: String,
+    },
+    /// The guest left no counters for the build directory.
+    #[error(
+        "the guest left no counters in {} (a kernel without CONFIG_GCOV_KERNEL, or built in \
+         another directory than {})",
+        counters.display(),
+        build_dir.display()
+    )]
+    NoCounters {
+        /// Where they should be.
+        counters: PathBuf,
+        /// The build directory.
+        build_dir: PathBuf,
+    },
+    /// No counter of the guest matches a .gcno file of the build.
+    #[error(
+        "no .gcda file of the guest matches a .gcno file of {}",
+        .0.display()
+    )]
+    NoMatch(PathBuf),
+    /// A file or directory could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The patches could not be listed.
+    #[error(transparent)]
+    Patches(#[from] super::build::BuildError),
+}
+
+/// A `map_err` for an I/O error on `path`.
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> CoverageError {
+    let path = path.to_path_buf();
+    move |source| CoverageError::Io { path, source }
+}
+
 /// Checks that lcov, geninfo, genhtml and gcov are on PATH: run before the
 /// build, so a missing tool costs no kernel build. The error is one line
 /// telling what to install.
-pub fn check_tools() -> Result<(), String> {
-    let missing: Vec<&str> = TOOLS
+pub fn check_tools() -> Result<(), CoverageError> {
+    let missing: Vec<&'static str> = TOOLS
         .iter()
         .filter(|(t, _)| !on_path(t))
         .map(|(t, _)| *t)
@@ -51,17 +127,16 @@ pub fn check_tools() -> Result<(), String> {
     if missing.is_empty() {
         return Ok(());
     }
-    let mut pkgs: Vec<&str> = TOOLS
+    let mut packages: Vec<&'static str> = TOOLS
         .iter()
         .filter(|(t, _)| missing.contains(t))
         .map(|(_, p)| *p)
         .collect();
-    pkgs.dedup();
-    Err(format!(
-        "--coverage needs {} (not on PATH): apt-get install {}",
-        missing.join(", "),
-        pkgs.join(" ")
-    ))
+    packages.dedup();
+    Err(CoverageError::MissingTools {
+        tools: missing,
+        packages,
+    })
 }
 
 fn on_path(tool: &str) -> bool {
@@ -650,10 +725,10 @@ fn gcov_tool() -> String {
     }
 }
 
-fn run(cmd: &mut Command, what: &str, log: &Path) -> Result<(), String> {
+fn run(cmd: &mut Command, tool: &'static str, log: &Path) -> Result<(), CoverageError> {
     let out = cmd
         .output()
-        .map_err(|e| format!("cannot run {what}: {e} (apt-get install lcov)"))?;
+        .map_err(|source| CoverageError::Spawn { tool, source })?;
     let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
     text.push_str(&String::from_utf8_lossy(&out.stderr));
     {
@@ -669,12 +744,12 @@ fn run(cmd: &mut Command, what: &str, log: &Path) -> Result<(), String> {
     if out.status.success() {
         Ok(())
     } else {
-        Err(format!(
-            "{what} failed ({}; log: {}): {}",
-            out.status,
-            log.display(),
-            text.lines().rev().take(3).collect::<Vec<_>>().join(" / ")
-        ))
+        Err(CoverageError::Failed {
+            tool,
+            status: out.status,
+            log: log.to_path_buf(),
+            last_lines: text.lines().rev().take(3).collect::<Vec<_>>().join(" / "),
+        })
     }
 }
 
@@ -682,42 +757,40 @@ fn run(cmd: &mut Command, what: &str, log: &Path) -> Result<(), String> {
 /// `stage/` beside symbolic links to the build's `.gcno` files. Returns
 /// how many were staged. The build directory itself is left alone (it is a
 /// shared cache, and counters of an earlier run must not mix in).
-fn stage(gcov_root: &Path, build_dir: &Path, stage: &Path) -> Result<usize, String> {
+fn stage(gcov_root: &Path, build_dir: &Path, stage: &Path) -> Result<usize, CoverageError> {
     // The kernel names objects by the real path of the build directory.
     let real = std::fs::canonicalize(build_dir).unwrap_or(build_dir.to_path_buf());
     let rel_build = real.strip_prefix("/").unwrap_or(&real);
     let from = gcov_root.join(rel_build);
     if !from.is_dir() {
-        return Err(format!(
-            "the guest left no counters in {} (a kernel without CONFIG_GCOV_KERNEL, or built \
-             in another directory than {})",
-            from.display(),
-            build_dir.display()
-        ));
+        return Err(CoverageError::NoCounters {
+            counters: from,
+            build_dir: build_dir.to_path_buf(),
+        });
     }
     if stage.exists() {
-        std::fs::remove_dir_all(stage).map_err(|e| format!("{}: {e}", stage.display()))?;
+        std::fs::remove_dir_all(stage).map_err(io_error(stage))?;
     }
     let mut n = 0;
     let mut todo = vec![PathBuf::new()];
     while let Some(rel) = todo.pop() {
         let dir = from.join(&rel);
-        let rd = std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let rd = std::fs::read_dir(&dir).map_err(io_error(&dir))?;
         for e in rd.flatten() {
             let r = rel.join(e.file_name());
-            let ft = e.file_type().map_err(|e| format!("{}: {e}", r.display()))?;
+            let ft = e.file_type().map_err(io_error(&r))?;
             if ft.is_dir() {
                 todo.push(r);
             } else if r.extension().is_some_and(|x| x == "gcda") {
                 let dst = stage.join(&r);
                 if let Some(p) = dst.parent() {
-                    std::fs::create_dir_all(p).map_err(|e| format!("{}: {e}", p.display()))?;
+                    std::fs::create_dir_all(p).map_err(io_error(p))?;
                 }
-                std::fs::copy(e.path(), &dst).map_err(|e| format!("{}: {e}", dst.display()))?;
+                std::fs::copy(e.path(), &dst).map_err(io_error(&dst))?;
                 let gcno = build_dir.join(&r).with_extension("gcno");
                 if gcno.is_file() {
                     std::os::unix::fs::symlink(&gcno, dst.with_extension("gcno"))
-                        .map_err(|e| format!("{}: {e}", dst.display()))?;
+                        .map_err(io_error(&dst))?;
                     n += 1;
                 }
             }
@@ -734,17 +807,14 @@ pub fn report(
     opts: &CoverageOptions,
     shared: &Path,
     out: &Path,
-) -> Result<CoverageOutcome, String> {
+) -> Result<CoverageOutcome, CoverageError> {
     let started = std::time::Instant::now();
     let log = out.join("coverage.log");
     let _ = std::fs::remove_file(&log);
     let staged_dir = out.join("gcov-data");
     let n = stage(&shared.join("gcov"), &opts.build_dir, &staged_dir)?;
     if n == 0 {
-        return Err(format!(
-            "no .gcda file of the guest matches a .gcno file of {}",
-            opts.build_dir.display()
-        ));
+        return Err(CoverageError::NoMatch(opts.build_dir.clone()));
     }
     let info = out.join("coverage.info");
     let gcov = gcov_tool();
@@ -764,8 +834,7 @@ pub fn report(
         "geninfo",
         &log,
     )?;
-    let info_text =
-        std::fs::read_to_string(&info).map_err(|e| format!("{}: {e}", info.display()))?;
+    let info_text = std::fs::read_to_string(&info).map_err(io_error(&info))?;
     let roots = vec![
         std::fs::canonicalize(&opts.tree).unwrap_or(opts.tree.clone()),
         opts.tree.clone(),
@@ -780,9 +849,9 @@ pub fn report(
     let mut touched = BTreeSet::new();
     let mut texts = Vec::new();
     if let Some(dir) = &opts.patches {
-        let files = super::build::list_patches(dir).map_err(|e| e.to_string())?;
+        let files = super::build::list_patches(dir)?;
         for f in files {
-            let t = std::fs::read_to_string(&f).map_err(|e| format!("{}: {e}", f.display()))?;
+            let t = std::fs::read_to_string(&f).map_err(io_error(&f))?;
             touched.extend(super::build::touched_files(&t));
             texts.push(t);
         }
@@ -808,8 +877,7 @@ pub fn report(
     let added_info = out.join("coverage-added.info");
     let restricted = restrict_to_added(&info_text, &added, &roots);
     if !restricted.is_empty() {
-        std::fs::write(&added_info, &restricted)
-            .map_err(|e| format!("{}: {e}", added_info.display()))?;
+        std::fs::write(&added_info, &restricted).map_err(io_error(&added_info))?;
         files.push(added_info.clone());
         run(
             Command::new("genhtml")

@@ -1,7 +1,7 @@
 //! `ringspec gate`: get a suite result (from a guest or the host), judge it,
 //! write the reports, and give the exit code.
 
-use crate::baseline::Baseline;
+use crate::baseline::{self, Baseline};
 use crate::result::*;
 use crate::verdict::{GateReport, Verdict};
 use crate::{coverage, kernel_log, report, suite, vm};
@@ -46,21 +46,24 @@ pub struct GateOptions {
     pub coverage: Option<coverage::CoverageOptions>,
 }
 
+/// A `--baseline` file that cannot be used ([`BaselineChoice::load`]).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "--baseline {}: give a baseline file (corpus/baselines/*.json, a gate's baseline.json or \
+     report.json) or --no-baseline",
+    one_line(&.0.to_string())
+)]
+pub struct BadBaseline(#[source] pub baseline::LoadError);
+
 impl BaselineChoice {
     /// Loads a named baseline (`File`): it must exist and parse. `Ok(None)`
     /// for `Auto` and `Off` (an automatic baseline is found after the run).
-    pub fn load(&self) -> Result<Option<(PathBuf, Baseline)>, String> {
+    pub fn load(&self) -> Result<Option<(PathBuf, Baseline)>, BadBaseline> {
         let BaselineChoice::File(p) = self else {
             return Ok(None);
         };
-        match Baseline::load(p) {
-            Ok(b) => Ok(Some((p.clone(), b))),
-            Err(e) => Err(format!(
-                "--baseline {}: give a baseline file (corpus/baselines/*.json, a gate's \
-                 baseline.json or report.json) or --no-baseline",
-                one_line(&e)
-            )),
-        }
+        let b = Baseline::load(p).map_err(BadBaseline)?;
+        Ok(Some((p.clone(), b)))
     }
 }
 
@@ -69,34 +72,106 @@ fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// Why the reports cannot be written to `--out` ([`check_out_dir`]); each
+/// says what to give instead.
+#[derive(Debug, thiserror::Error)]
+pub enum OutDirError {
+    /// The directory could not be created.
+    #[error("--out {}: cannot create it: {source} (give a writable directory)", path.display())]
+    Create {
+        /// The directory.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// No file can be written in it.
+    #[error("--out {}: cannot write in it: {source} (give a writable directory)", path.display())]
+    Write {
+        /// The directory.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Its absolute path could not be found.
+    #[error("--out {}: {source}", path.display())]
+    Resolve {
+        /// The directory.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// vng cannot share its `vm` subdirectory with the guest.
+    #[error(transparent)]
+    Unshareable(#[from] vm::Unshareable),
+}
+
 /// Checks, before any work, that the reports can be written to `out`
 /// (created if needed) and, for a VM run, that vng can share `out/vm` with the
 /// guest.
-pub fn check_out_dir(out: &Path, for_vm: bool) -> Result<(), String> {
-    std::fs::create_dir_all(out).map_err(|e| {
-        format!(
-            "--out {}: cannot create it: {e} (give a writable directory)",
-            out.display()
-        )
+pub fn check_out_dir(out: &Path, for_vm: bool) -> Result<(), OutDirError> {
+    let path = || out.to_path_buf();
+    std::fs::create_dir_all(out).map_err(|source| OutDirError::Create {
+        path: path(),
+        source,
     })?;
     let probe = out.join(".ringspec-write-test");
     std::fs::write(&probe, b"")
         .and_then(|()| std::fs::remove_file(&probe))
-        .map_err(|e| {
-            format!(
-                "--out {}: cannot write in it: {e} (give a writable directory)",
-                out.display()
-            )
+        .map_err(|source| OutDirError::Write {
+            path: path(),
+            source,
         })?;
     if for_vm {
         let abs = std::fs::canonicalize(out)
-            .map_err(|e| format!("--out {}: {e}", out.display()))?
+            .map_err(|source| OutDirError::Resolve {
+                path: path(),
+                source,
+            })?
             .join("vm");
         if let Some(why) = vm::rwdir_problem(&abs) {
-            return Err(why);
+            return Err(why.into());
         }
     }
     Ok(())
+}
+
+/// Bad input to the gate ([`GateOptions::check`]): one line saying what to
+/// give instead, exit [`EXIT_INFRA`].
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    /// `--out` cannot take the reports.
+    #[error(transparent)]
+    OutDir(#[from] OutDirError),
+    /// The `--baseline` file cannot be used.
+    #[error(transparent)]
+    Baseline(#[from] BadBaseline),
+    /// The image is not a bootable kernel image.
+    #[error(transparent)]
+    Image(#[from] vm::ImageError),
+    /// A VM setting cannot work.
+    #[error(transparent)]
+    Vm(#[from] vm::ConfigError),
+}
+
+/// Why [`run_gate`] gave no outcome: bad input (nothing run), or reports that
+/// could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum GateError {
+    /// Bad input, found before any work.
+    #[error(transparent)]
+    Input(#[from] InputError),
+    /// A report could not be written.
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        /// The report's file.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl GateOptions {
@@ -104,7 +179,7 @@ impl GateOptions {
     /// output directory, a named baseline, the image and the VM settings.
     /// Returns the loaded baseline (`--baseline FILE`). The error is one line
     /// saying what to give instead: bad input, exit [`EXIT_INFRA`].
-    pub fn check(&self) -> Result<Option<(PathBuf, Baseline)>, String> {
+    pub fn check(&self) -> Result<Option<(PathBuf, Baseline)>, InputError> {
         let image = match &self.kernel {
             KernelChoice::Host => None,
             KernelChoice::Image(p) => Some(p),
@@ -141,7 +216,10 @@ pub struct GateOutcome {
 /// which uses the binary's own). Errors, with nothing run and no report
 /// written, on bad input ([`GateOptions::check`]); otherwise only when the
 /// reports cannot be written.
-pub fn run_gate(opts: &GateOptions, targets: suite::TargetsFn<'_>) -> Result<GateOutcome, String> {
+pub fn run_gate(
+    opts: &GateOptions,
+    targets: suite::TargetsFn<'_>,
+) -> Result<GateOutcome, GateError> {
     let started = Instant::now();
     let named_baseline = opts.check()?;
     let mut notes = Vec::new();
@@ -276,13 +354,15 @@ pub fn run_gate(opts: &GateOptions, targets: suite::TargetsFn<'_>) -> Result<Gat
     write_reports(opts, report)
 }
 
-fn write_reports(opts: &GateOptions, report: GateReport) -> Result<GateOutcome, String> {
+fn write_reports(opts: &GateOptions, report: GateReport) -> Result<GateOutcome, GateError> {
     let out = &opts.out;
     let mut files = Vec::new();
-    let mut write = |name: &str, text: &str| -> Result<(), String> {
-        let p = out.join(name);
-        std::fs::write(&p, text).map_err(|e| format!("cannot write {}: {e}", p.display()))?;
-        files.push(p);
+    let mut write = |name: &str, text: &str| -> Result<(), GateError> {
+        let path = out.join(name);
+        if let Err(source) = std::fs::write(&path, text) {
+            return Err(GateError::Write { path, source });
+        }
+        files.push(path);
         Ok(())
     };
     write("report.json", &report::json(&report))?;

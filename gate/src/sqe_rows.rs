@@ -54,11 +54,16 @@ pub fn rows(report: &SweepReport) -> Vec<Row> {
         .collect()
 }
 
+/// Why the sweep could not run (a problem of the suite: no verdict without it).
+#[derive(Debug, thiserror::Error)]
+#[error("SQE sweep: {0}")]
+pub struct SweepError(#[from] pub sqefuzz::sqe_fuzz::JobError);
+
 /// Runs the sweep in the sandbox and returns its rows, or why it could not
 /// run (a problem of the suite: no verdict without it). Says what it did on
 /// stderr.
-pub fn sweep_rows() -> Result<Vec<Row>, String> {
-    let report = sqefuzz::sqe_fuzz::sweep().map_err(|e| format!("SQE sweep: {e}"))?;
+pub fn sweep_rows() -> Result<Vec<Row>, SweepError> {
+    let report = sqefuzz::sqe_fuzz::sweep()?;
     let (p, f, u) = report.counts();
     log::info!(
         "ringspec suite: SQE sweep: {} rows ({p} pass, {f} fail, {u} unsupported), {} probes \

@@ -18,7 +18,48 @@ use sys::scratch::{FsChoice, Scratch};
 
 /// Builds the targets for a scratch area; an error (a target that should be
 /// there but cannot be set up) is recorded as a problem of the run.
-pub type TargetsFn<'a> = &'a dyn Fn(&Scratch) -> Result<Vec<Target>, String>;
+pub type TargetsFn<'a> = &'a dyn Fn(&Scratch) -> Result<Vec<Target>, TargetsError>;
+
+/// Why a [`TargetsFn`] could not build the targets: the caller's own error,
+/// recorded (as text) as a problem of the run.
+pub type TargetsError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Why the scenarios could not run on a target (a problem of the run, not a
+/// verdict).
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioRunError {
+    /// A scenario's scratch roots could not be made.
+    #[error("{fs}: scratch roots: {source}")]
+    Roots {
+        /// The filesystem.
+        fs: String,
+        /// The error.
+        #[source]
+        source: sys::scratch::ScratchError,
+    },
+    /// A scenario's RLIMIT_FSIZE could not be set.
+    #[error("{fs} {target}: {source}")]
+    FsizeLimit {
+        /// The filesystem.
+        fs: String,
+        /// The target.
+        target: String,
+        /// The error.
+        #[source]
+        source: sys::rlimit::RlimitError,
+    },
+    /// A scenario could not be run on the target (its backend could not be
+    /// made, or its thread panicked): the campaign's reason.
+    #[error("{fs} {target}: {reason}")]
+    Run {
+        /// The filesystem.
+        fs: String,
+        /// The target.
+        target: String,
+        /// Why.
+        reason: String,
+    },
+}
 
 /// What the suite runs.
 #[derive(Debug, Clone)]
@@ -242,7 +283,7 @@ pub fn run_suite(cfg: &SuiteConfig, targets: TargetsFn<'_>) -> SuiteResult {
         kernel_log::mark("sqe sweep");
         match super::sqe_rows::sweep_rows() {
             Ok(rows) => result.rows.extend(rows),
-            Err(e) => result.problems.push(e),
+            Err(e) => result.problems.push(e.to_string()),
         }
     }
     let scenarios = match load_dir(&cfg.scenarios_dir) {
@@ -328,7 +369,7 @@ pub fn run_suite(cfg: &SuiteConfig, targets: TargetsFn<'_>) -> SuiteResult {
                     );
                     result.rows.extend(rows);
                 }
-                Err(e) => result.problems.push(e),
+                Err(e) => result.problems.push(e.to_string()),
             }
             if cfg.cases > 0 {
                 let t0 = Instant::now();
@@ -438,7 +479,7 @@ fn scenario_rows(
     scenarios: &[(String, Scenario)],
     fi: usize,
     ti: usize,
-) -> Result<Vec<Row>, String> {
+) -> Result<Vec<Row>, ScenarioRunError> {
     let mut acc: BTreeMap<(String, String), Acc> = BTreeMap::new();
     for (i, (file, sc)) in scenarios.iter().enumerate() {
         if campaign::STOP.load(Ordering::SeqCst) {
@@ -456,11 +497,22 @@ fn scenario_rows(
         }
         let roots = scratch
             .roots(&format!("gate-{fi}-{ti}-{i}"))
-            .map_err(|e| format!("{fs_name}: scratch roots: {e}"))?;
+            .map_err(|source| ScenarioRunError::Roots {
+                fs: fs_name.to_string(),
+                source,
+            })?;
         let result = sc
             .under_fsize_limit(|| t.run_scenario(sc, roots))
-            .and_then(|r| r)
-            .map_err(|e| format!("{fs_name} {}: {e}", t.name))?;
+            .map_err(|source| ScenarioRunError::FsizeLimit {
+                fs: fs_name.to_string(),
+                target: t.name.clone(),
+                source,
+            })?
+            .map_err(|reason| ScenarioRunError::Run {
+                fs: fs_name.to_string(),
+                target: t.name.clone(),
+                reason,
+            })?;
         match result {
             ScenarioResult::Pass => a.counts.pass += 1,
             // A known kernel bug is not a pass; the gate counts it with the
@@ -691,35 +743,68 @@ fn first_line(s: &str) -> String {
 /// Checks, before the suite runs, that a result can be written to `path`:
 /// not a directory, in an existing directory where a file can be created
 /// (tried with the temporary name [`write_result`] uses, then removed).
-pub fn check_out_file(path: &Path) -> Result<(), String> {
+pub fn check_out_file(path: &Path) -> Result<(), OutFileError> {
     if path.is_dir() {
-        return Err(format!(
-            "--out {} is a directory; give the result file's path (e.g. {}/result.json)",
-            path.display(),
-            path.display()
-        ));
+        return Err(OutFileError::IsDir(path.to_path_buf()));
     }
     let parent = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
     if !parent.is_dir() {
-        return Err(format!(
-            "--out {}: directory {} does not exist (create it first)",
-            path.display(),
-            parent.display()
-        ));
+        return Err(OutFileError::NoDir {
+            path: path.to_path_buf(),
+            dir: parent.to_path_buf(),
+        });
     }
     let tmp = path.with_extension("json.partial");
     std::fs::write(&tmp, b"")
         .and_then(|()| std::fs::remove_file(&tmp))
-        .map_err(|e| {
-            format!(
-                "--out {}: cannot write in {}: {e} (give a writable path)",
-                path.display(),
-                parent.display()
-            )
+        .map_err(|source| OutFileError::NotWritable {
+            path: path.to_path_buf(),
+            dir: parent.to_path_buf(),
+            source,
         })
+}
+
+/// Why the suite's result could not be written to `--out`
+/// ([`check_out_file`]); each says what to give instead.
+#[derive(Debug, thiserror::Error)]
+pub enum OutFileError {
+    /// The path is a directory.
+    #[error(
+        "--out {} is a directory; give the result file's path (e.g. {}/result.json)",
+        .0.display(),
+        .0.display()
+    )]
+    IsDir(PathBuf),
+    /// The directory of the path does not exist.
+    #[error(
+        "--out {}: directory {} does not exist (create it first)",
+        path.display(),
+        dir.display()
+    )]
+    NoDir {
+        /// The path.
+        path: PathBuf,
+        /// Its directory.
+        dir: PathBuf,
+    },
+    /// No file can be created in the directory.
+    #[error(
+        "--out {}: cannot write in {}: {source} (give a writable path)",
+        path.display(),
+        dir.display()
+    )]
+    NotWritable {
+        /// The path.
+        path: PathBuf,
+        /// Its directory.
+        dir: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Writes a result as pretty JSON (what `ringspec suite --out` does).

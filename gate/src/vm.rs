@@ -330,9 +330,9 @@ impl VmConfig {
     /// Checks the settings that do not depend on the image (before any work):
     /// at least one CPU, a QEMU memory size, a non-zero timeout, a module
     /// directory with lib/modules. The error says what to give instead.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), ConfigError> {
         if self.cpus == 0 {
-            return Err("--cpus 0: the guest needs at least one CPU".to_string());
+            return Err(ConfigError::NoCpu);
         }
         let digits = self
             .memory
@@ -343,43 +343,82 @@ impl VmConfig {
             || !digits.bytes().all(|b| b.is_ascii_digit())
             || digits.bytes().all(|b| b == b'0')
         {
-            return Err(format!(
-                "--memory {:?}: not a memory size (use e.g. 2G, 2048M)",
-                self.memory
-            ));
+            return Err(ConfigError::Memory(self.memory.clone()));
         }
         if self.timeout.is_zero() {
-            return Err("--timeout 0: give the VM some time (e.g. 30m)".to_string());
+            return Err(ConfigError::NoTime);
         }
         if let Some(dir) = &self.modules {
             if !dir.join("lib/modules").is_dir() {
-                return Err(format!(
-                    "modules: {} has no lib/modules/ (unpack the image package there: \
-                     scripts/fetch-kernels.sh)",
-                    dir.display()
-                ));
+                return Err(ConfigError::Modules(dir.clone()));
             }
         }
         Ok(())
     }
 }
 
+/// A VM setting that cannot work ([`VmConfig::check`]); each says what to
+/// give instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// `--cpus 0`.
+    #[error("--cpus 0: the guest needs at least one CPU")]
+    NoCpu,
+    /// `--memory` is not a QEMU memory size.
+    #[error("--memory {0:?}: not a memory size (use e.g. 2G, 2048M)")]
+    Memory(String),
+    /// `--timeout 0`.
+    #[error("--timeout 0: give the VM some time (e.g. 30m)")]
+    NoTime,
+    /// The module directory has no lib/modules/.
+    #[error(
+        "modules: {} has no lib/modules/ (unpack the image package there: \
+         scripts/fetch-kernels.sh)",
+        .0.display()
+    )]
+    Modules(PathBuf),
+}
+
+/// What [`check_image`] accepts, said when it refuses a path.
+const IMAGE_HINT: &str =
+    "give a bzImage/vmlinuz, a directory from scripts/fetch-kernels.sh, or host";
+
+/// Why a path is not a kernel image QEMU can boot ([`check_image`]); each
+/// says what to give instead.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    /// Nothing is there.
+    #[error("kernel image {} not found ({IMAGE_HINT})", .0.display())]
+    NotFound(PathBuf),
+    /// Something other than a file is there.
+    #[error("kernel image {} is not a file ({IMAGE_HINT})", .0.display())]
+    NotAFile(PathBuf),
+    /// The file could not be read.
+    #[error("kernel image {}: {source}", path.display())]
+    Unreadable {
+        /// The image.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file has neither the x86 boot header nor an ELF header.
+    #[error(
+        "{} is not a kernel image (no x86 boot header, not ELF; {IMAGE_HINT})",
+        .0.display()
+    )]
+    NotAnImage(PathBuf),
+}
+
 /// Checks that `path` is a kernel image QEMU can boot: a readable file with
 /// the x86 boot header ("HdrS" at 0x202: bzImage, vmlinuz) or an ELF file
 /// (vmlinux). The error says what to give instead.
-pub fn check_image(path: &Path) -> Result<(), String> {
-    let what = "give a bzImage/vmlinuz, a directory from scripts/fetch-kernels.sh, or host";
+pub fn check_image(path: &Path) -> Result<(), ImageError> {
     if !path.exists() {
-        return Err(format!(
-            "kernel image {} not found ({what})",
-            path.display()
-        ));
+        return Err(ImageError::NotFound(path.to_path_buf()));
     }
     if !path.is_file() {
-        return Err(format!(
-            "kernel image {} is not a file ({what})",
-            path.display()
-        ));
+        return Err(ImageError::NotAFile(path.to_path_buf()));
     }
     let mut head = [0u8; 0x206];
     let n = std::fs::File::open(path)
@@ -393,26 +432,32 @@ pub fn check_image(path: &Path) -> Result<(), String> {
             }
             Ok(n)
         })
-        .map_err(|e| format!("kernel image {}: {e}", path.display()))?;
+        .map_err(|source| ImageError::Unreadable {
+            path: path.to_path_buf(),
+            source,
+        })?;
     let bzimage = n >= 0x206 && &head[0x202..0x206] == b"HdrS";
     let elf = n >= 4 && &head[..4] == b"\x7fELF";
     if !bzimage && !elf {
-        return Err(format!(
-            "{} is not a kernel image (no x86 boot header, not ELF; {what})",
-            path.display()
-        ));
+        return Err(ImageError::NotAnImage(path.to_path_buf()));
     }
     Ok(())
 }
 
+/// A path vng's `--rwdir` cannot share: it holds ',', '=', quotes, spaces
+/// or a newline ([`rwdir_problem`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{}: vng --rwdir cannot share a path with ',', '=', quotes or spaces; use another --out",
+    .0.display()
+)]
+pub struct Unshareable(pub PathBuf);
+
 /// Why vng's `--rwdir` cannot share `path` (absolute), if it cannot.
-pub fn rwdir_problem(path: &Path) -> Option<String> {
+pub fn rwdir_problem(path: &Path) -> Option<Unshareable> {
     let text = path.display().to_string();
-    text.contains([',', '=', ' ', '\'', '"', '\n']).then(|| {
-        format!(
-            "{text}: vng --rwdir cannot share a path with ',', '=', quotes or spaces; use another --out"
-        )
-    })
+    text.contains([',', '=', ' ', '\'', '"', '\n'])
+        .then(|| Unshareable(path.to_path_buf()))
 }
 
 /// The modules each filesystem needs.
@@ -913,7 +958,7 @@ fn prepare_shared(dir: &Path) -> Result<PathBuf, VmError> {
     std::fs::create_dir_all(dir).map_err(err)?;
     let abs = std::fs::canonicalize(dir).map_err(err)?;
     if let Some(why) = rwdir_problem(&abs) {
-        return Err(VmError::Shared(why));
+        return Err(VmError::Shared(why.to_string()));
     }
     Ok(abs)
 }

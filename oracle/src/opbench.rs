@@ -46,6 +46,57 @@ impl BenchRow {
     }
 }
 
+/// Why a measurement could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// The opcode is not configured or not supported here.
+    #[error(transparent)]
+    Opcode(#[from] crate::checks::OpcodeError),
+    /// A file of the measurement could not be opened.
+    #[error("open {path}: {source}")]
+    Open {
+        /// The file, relative to the measurement's directory.
+        path: String,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A call failed ("io_uring_setup", "io_uring_enter", "mknodat").
+    #[error("{call}: {source}")]
+    Call {
+        /// The call.
+        call: &'static str,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Writing the source file of the copies failed or was short.
+    #[error("write failed")]
+    Write,
+    /// A syscall gave another result than the measurement needs.
+    #[error("{call} gave {result}")]
+    Syscall {
+        /// The syscall.
+        call: &'static str,
+        /// Its result.
+        result: i64,
+    },
+    /// The submission queue had no room for a request.
+    #[error("submission queue full")]
+    QueueFull,
+    /// A request completed with another result than the measurement needs.
+    #[error("a request gave {0}")]
+    Request(i32),
+    /// Fewer or more completions than requests came.
+    #[error("{seen} CQEs for {requests} requests")]
+    Completions {
+        /// Completions seen.
+        seen: usize,
+        /// Requests submitted.
+        requests: usize,
+    },
+}
+
 fn us(d: Duration, n: usize) -> f64 {
     d.as_secs_f64() * 1e6 / n as f64
 }
@@ -54,11 +105,14 @@ fn c(s: &str) -> CString {
     CString::new(s).expect("no NUL")
 }
 
-fn open(dir: RawFd, path: &str, flags: i32) -> Result<OwnedFd, String> {
+fn open(dir: RawFd, path: &str, flags: i32) -> Result<OwnedFd, BenchError> {
     // SAFETY: a valid C string; the fd is owned below.
     let fd = unsafe { libc::openat(dir, c(path).as_ptr(), flags | libc::O_CLOEXEC, 0o644) };
     if fd < 0 {
-        return Err(format!("open {path}: {}", std::io::Error::last_os_error()));
+        return Err(BenchError::Open {
+            path: path.to_string(),
+            source: std::io::Error::last_os_error(),
+        });
     }
     // SAFETY: a fresh descriptor.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
@@ -71,37 +125,48 @@ fn ring_run(
     sqes: &[Sqe],
     depth: usize,
     ok: impl Fn(i32) -> bool,
-) -> Result<Duration, String> {
+) -> Result<Duration, BenchError> {
     let start = Instant::now();
     for group in sqes.chunks(depth) {
         {
             let mut sq = ring.submission();
             for s in group {
                 // SAFETY: the buffers and paths the SQEs point to outlive the call.
-                unsafe {
-                    sq.push(&s.to_entry())
-                        .map_err(|_| "submission queue full")?
-                };
+                unsafe { sq.push(&s.to_entry()).map_err(|_| BenchError::QueueFull)? };
             }
         }
         ring.submit_and_wait(group.len())
-            .map_err(|e| format!("io_uring_enter: {e}"))?;
+            .map_err(|source| BenchError::Call {
+                call: "io_uring_enter",
+                source,
+            })?;
         let mut seen = 0;
         for cqe in ring.completion() {
             seen += 1;
             if !ok(cqe.result()) {
-                return Err(format!("a request gave {}", cqe.result()));
+                return Err(BenchError::Request(cqe.result()));
             }
         }
         if seen != group.len() {
-            return Err(format!("{seen} CQEs for {} requests", group.len()));
+            return Err(BenchError::Completions {
+                seen,
+                requests: group.len(),
+            });
         }
     }
     Ok(start.elapsed())
 }
 
 /// copy_file_range of 4 KiB between explicit offsets of two files.
-fn bench_cfr(dir: RawFd, code: u8, n: usize) -> Result<BenchRow, String> {
+/// A fresh ring of 64 entries for a measurement.
+fn new_ring() -> Result<IoUring, BenchError> {
+    IoUring::new(64).map_err(|source| BenchError::Call {
+        call: "io_uring_setup",
+        source,
+    })
+}
+
+fn bench_cfr(dir: RawFd, code: u8, n: usize) -> Result<BenchRow, BenchError> {
     let src = open(dir, "bench_src", libc::O_CREAT | libc::O_RDWR)?;
     let dst = open(dir, "bench_dst", libc::O_CREAT | libc::O_RDWR)?;
     let data = vec![0x5au8; 64 * 1024];
@@ -109,7 +174,7 @@ fn bench_cfr(dir: RawFd, code: u8, n: usize) -> Result<BenchRow, String> {
     if unsafe { libc::write(src.as_raw_fd(), data.as_ptr().cast(), data.len()) }
         != data.len() as isize
     {
-        return Err("write failed".into());
+        return Err(BenchError::Write);
     }
     let len = 4096usize;
     let start = Instant::now();
@@ -121,7 +186,10 @@ fn bench_cfr(dir: RawFd, code: u8, n: usize) -> Result<BenchRow, String> {
             libc::copy_file_range(src.as_raw_fd(), &mut oi, dst.as_raw_fd(), &mut oo, len, 0)
         };
         if r != len as isize {
-            return Err(format!("copy_file_range gave {r}"));
+            return Err(BenchError::Syscall {
+                call: "copy_file_range",
+                result: r as i64,
+            });
         }
     }
     let sys = start.elapsed();
@@ -139,7 +207,7 @@ fn bench_cfr(dir: RawFd, code: u8, n: usize) -> Result<BenchRow, String> {
             )
         })
         .collect();
-    let mut ring = IoUring::new(64).map_err(|e| format!("io_uring_setup: {e}"))?;
+    let mut ring = new_ring()?;
     let d1 = ring_run(&mut ring, &sqes, 1, |r| r == len as i32)?;
     let db = ring_run(&mut ring, &sqes, BATCH, |r| r == len as i32)?;
     Ok(BenchRow {
@@ -157,7 +225,7 @@ const FD_CHUNK: usize = 256;
 /// getdents64 of a 64-entry directory into a 32 KiB buffer, each time on a
 /// description of its own (opened beforehand, outside the timing, at
 /// position 0), in chunks of [`FD_CHUNK`] descriptions.
-fn bench_getdents(dir: RawFd, code: u8, n: usize) -> Result<BenchRow, String> {
+fn bench_getdents(dir: RawFd, code: u8, n: usize) -> Result<BenchRow, BenchError> {
     // SAFETY: a valid C string.
     unsafe { libc::mkdirat(dir, c("bench_dir").as_ptr(), 0o755) };
     let d = open(dir, "bench_dir", libc::O_RDONLY | libc::O_DIRECTORY)?;
@@ -172,7 +240,7 @@ fn bench_getdents(dir: RawFd, code: u8, n: usize) -> Result<BenchRow, String> {
             )
         };
     }
-    let open_some = |k: usize| -> Result<Vec<OwnedFd>, String> {
+    let open_some = |k: usize| -> Result<Vec<OwnedFd>, BenchError> {
         (0..k)
             .map(|_| open(dir, "bench_dir", libc::O_RDONLY | libc::O_DIRECTORY))
             .collect()
@@ -197,14 +265,17 @@ fn bench_getdents(dir: RawFd, code: u8, n: usize) -> Result<BenchRow, String> {
                 )
             };
             if r <= 0 {
-                return Err(format!("getdents64 gave {r}"));
+                return Err(BenchError::Syscall {
+                    call: "getdents64",
+                    result: r,
+                });
             }
         }
         sys += start.elapsed();
     }
-    let mut ring = IoUring::new(64).map_err(|e| format!("io_uring_setup: {e}"))?;
+    let mut ring = new_ring()?;
     let base = buf.as_mut_ptr() as u64;
-    let mut run = |depth: usize| -> Result<Duration, String> {
+    let mut run = |depth: usize| -> Result<Duration, BenchError> {
         let mut total = Duration::ZERO;
         for &k in &chunks {
             let fds = open_some(k)?;
@@ -235,7 +306,7 @@ fn bench_getdents(dir: RawFd, code: u8, n: usize) -> Result<BenchRow, String> {
 
 /// mknodat of a FIFO under a new name (the names are removed between runs,
 /// outside the timing).
-fn bench_mknod(dir: RawFd, code: u8, n: usize) -> Result<BenchRow, String> {
+fn bench_mknod(dir: RawFd, code: u8, n: usize) -> Result<BenchRow, BenchError> {
     let names: Vec<CString> = (0..n).map(|i| c(&format!("bench_fifo{i}"))).collect();
     let clean = || {
         for p in &names {
@@ -247,7 +318,10 @@ fn bench_mknod(dir: RawFd, code: u8, n: usize) -> Result<BenchRow, String> {
     for p in &names {
         // SAFETY: as above.
         if unsafe { libc::mknodat(dir, p.as_ptr(), libc::S_IFIFO | 0o600, 0) } != 0 {
-            return Err(format!("mknodat: {}", std::io::Error::last_os_error()));
+            return Err(BenchError::Call {
+                call: "mknodat",
+                source: std::io::Error::last_os_error(),
+            });
         }
     }
     let sys = start.elapsed();
@@ -265,7 +339,7 @@ fn bench_mknod(dir: RawFd, code: u8, n: usize) -> Result<BenchRow, String> {
             )
         })
         .collect();
-    let mut ring = IoUring::new(64).map_err(|e| format!("io_uring_setup: {e}"))?;
+    let mut ring = new_ring()?;
     let d1 = ring_run(&mut ring, &sqes, 1, |r| r == 0)?;
     clean();
     let db = ring_run(&mut ring, &sqes, BATCH, |r| r == 0)?;
@@ -297,9 +371,9 @@ fn best(rows: Vec<BenchRow>) -> BenchRow {
 /// Runs the three measurements (`n` ops each, [`REPEATS`] times) in `dir`
 /// (each repetition in a fresh subdirectory); an opcode that is not configured
 /// or not supported is an error naming it.
-pub fn run(dir: RawFd, p: &ProposedOpcodes, n: usize) -> Vec<Result<BenchRow, String>> {
+pub fn run(dir: RawFd, p: &ProposedOpcodes, n: usize) -> Vec<Result<BenchRow, BenchError>> {
     use model::OpKind;
-    type Bench = fn(RawFd, u8, usize) -> Result<BenchRow, String>;
+    type Bench = fn(RawFd, u8, usize) -> Result<BenchRow, BenchError>;
     let benches: [(OpKind, Bench); 3] = [
         (OpKind::CopyFileRange, bench_cfr),
         (OpKind::Getdents, bench_getdents),
@@ -310,7 +384,7 @@ pub fn run(dir: RawFd, p: &ProposedOpcodes, n: usize) -> Vec<Result<BenchRow, St
         let code = match crate::checks::opcode_number(kind, p) {
             Ok(c) => c,
             Err(e) => {
-                out.push(Err(e));
+                out.push(Err(e.into()));
                 continue;
             }
         };

@@ -68,7 +68,59 @@ pub enum LoadError {
     Io(PathBuf, #[source] std::io::Error),
     /// The file is not a valid regression (TOML or op vocabulary).
     #[error("{path}: not a valid regression file: {1}", path = .0.display())]
-    Parse(PathBuf, String),
+    Parse(PathBuf, #[source] ParseError),
+}
+
+/// Why a file's text is not a valid regression ([`Regression::parse`]); one
+/// line.
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    /// Not TOML, or not the fields of a regression.
+    #[error("{}", one_line_toml_error(.0))]
+    Toml(#[source] toml::de::Error),
+    /// The file has no op.
+    #[error("no ops")]
+    NoOps,
+    /// An op fails [`Op::validate`].
+    #[error("op #{index}: {source}")]
+    Op {
+        /// Its position in `ops`.
+        index: usize,
+        /// Why.
+        #[source]
+        source: model::InvalidOp,
+    },
+    /// A filesystem name (`fs`, `only_fs`) that is not one of tmpfs, ext4,
+    /// xfs, btrfs.
+    #[error("unknown filesystem {0:?} (tmpfs, ext4, xfs or btrfs)")]
+    UnknownFs(String),
+    /// A `target` that names no submission path.
+    #[error("target {target:?}: {source}")]
+    Target {
+        /// The target.
+        target: String,
+        /// Why.
+        #[source]
+        source: crate::submission::UnknownMode,
+    },
+}
+
+/// Why a replay did not conclude as its file expects
+/// ([`Regression::judge`]).
+#[derive(Debug, thiserror::Error)]
+pub enum Unexpected {
+    /// The replay diverged.
+    #[error("{0}")]
+    Diverged(Box<Divergence>),
+    /// The replay agreed where the file expects poisoned, or the other way
+    /// round.
+    #[error("expected {want:?}, got {got:?}")]
+    Verdict {
+        /// What the file expects.
+        want: ExpectVerdict,
+        /// What the replay concluded.
+        got: Verdict,
+    },
 }
 
 impl Regression {
@@ -82,23 +134,28 @@ impl Regression {
     /// Parses and validates a file's text: the TOML, every op
     /// ([`Op::validate`]) and every filesystem name. The error is one line
     /// with the position and the reason.
-    pub fn parse(text: &str) -> Result<Regression, String> {
-        let r: Regression = toml::from_str(text).map_err(|e| one_line_toml_error(&e))?;
+    pub fn parse(text: &str) -> Result<Regression, ParseError> {
+        let r: Regression = toml::from_str(text).map_err(ParseError::Toml)?;
         if r.ops.is_empty() {
-            return Err("no ops".into());
+            return Err(ParseError::NoOps);
         }
-        for (i, op) in r.ops.iter().enumerate() {
-            op.validate().map_err(|e| format!("op #{i}: {e}"))?;
+        for (index, op) in r.ops.iter().enumerate() {
+            op.validate()
+                .map_err(|source| ParseError::Op { index, source })?;
         }
         for fs in r.only_fs.iter().chain(&r.fs) {
             fs.parse::<sys::scratch::FsChoice>()
-                .map_err(|_| format!("unknown filesystem {fs:?} (tmpfs, ext4, xfs or btrfs)"))?;
+                .map_err(|_| ParseError::UnknownFs(fs.clone()))?;
         }
         if let Some(t) = &r.target {
             if t != "syscalls" {
                 let mode = t.strip_prefix("uring/").unwrap_or(t);
-                crate::submission::Submission::parse_list(mode)
-                    .map_err(|e| format!("target {t:?}: {e}"))?;
+                crate::submission::Submission::parse_list(mode).map_err(|source| {
+                    ParseError::Target {
+                        target: t.clone(),
+                        source,
+                    }
+                })?;
             }
         }
         Ok(r)
@@ -120,7 +177,7 @@ impl Regression {
 
     /// Whether a replay verdict on `target` is what the file expects; `Err`
     /// explains.
-    pub fn judge(&self, target: &str, verdict: &Verdict) -> Result<(), String> {
+    pub fn judge(&self, target: &str, verdict: &Verdict) -> Result<(), Unexpected> {
         let expect = if self.agree_on.iter().any(|t| t == target) {
             ExpectVerdict::Agree
         } else {
@@ -129,8 +186,11 @@ impl Regression {
         match (expect, verdict) {
             (ExpectVerdict::Agree, Verdict::Agree) => Ok(()),
             (ExpectVerdict::Poisoned, Verdict::Poisoned(_)) => Ok(()),
-            (_, Verdict::Diverged(d)) => Err(d.to_string()),
-            (want, got) => Err(format!("expected {want:?}, got {got:?}")),
+            (_, Verdict::Diverged(d)) => Err(Unexpected::Diverged(d.clone())),
+            (want, got) => Err(Unexpected::Verdict {
+                want,
+                got: got.clone(),
+            }),
         }
     }
 

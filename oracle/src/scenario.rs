@@ -4,7 +4,7 @@
 use model::{Data, Errno, FileType, Op, Outcome};
 use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// One scenario file: `[[case]]` entries.
 #[derive(Debug, Deserialize)]
@@ -131,46 +131,148 @@ pub enum NodeExpect {
     },
 }
 
+/// Why an outcome does not match an [`Expect`] ([`Expect::check`]); each
+/// carries the outcome the kernel gave.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Mismatch {
+    /// No alternative of `any_of` matched: why, for each.
+    #[error("none of any_of matched: {}", join(.0, "; "))]
+    NoneOf(Vec<Mismatch>),
+    /// Not the expected errno.
+    #[error("expected -{want}, got {got}")]
+    Errno {
+        /// The errno.
+        want: Errno,
+        /// The outcome.
+        got: Outcome,
+    },
+    /// An error where success was expected.
+    #[error("expected success, got {0}")]
+    Failed(Outcome),
+    /// Not the expected success value.
+    #[error("expected {want}, got {got}")]
+    Value {
+        /// The value.
+        want: i64,
+        /// The outcome.
+        got: Outcome,
+    },
+    /// A success value outside the expected range.
+    #[error("expected a value in [{lo}, {hi}], got {got}")]
+    Range {
+        /// The lowest value expected.
+        lo: i64,
+        /// The highest value expected.
+        hi: i64,
+        /// The outcome.
+        got: Outcome,
+    },
+    /// Not the expected bytes.
+    #[error("expected data {want:?}, got {got}")]
+    Data {
+        /// The bytes, as text.
+        want: String,
+        /// The outcome.
+        got: Outcome,
+    },
+    /// No directory entries where names or record lengths are expected.
+    #[error("expected dirents, got {0}")]
+    NoDirents(Outcome),
+    /// Not the expected names in the expected order.
+    #[error("expected names in order {want:?}, got {got}")]
+    NamesInOrder {
+        /// The names, in order.
+        want: Vec<String>,
+        /// The outcome.
+        got: Outcome,
+    },
+    /// Not the expected set of names.
+    #[error("expected names {want:?}, got {got}")]
+    Names {
+        /// The names, sorted.
+        want: Vec<String>,
+        /// The outcome.
+        got: Outcome,
+    },
+    /// Not the expected record lengths.
+    #[error("expected reclens {want:?} (by name), got {got}")]
+    Reclens {
+        /// The record lengths, in name order.
+        want: Vec<u16>,
+        /// The outcome.
+        got: Outcome,
+    },
+    /// No statx data where stat fields are expected.
+    #[error("expected stat data, got {0}")]
+    NoStat(Outcome),
+    /// A statx field differs.
+    #[error("expected stat {want:?}, got {got}")]
+    Stat {
+        /// The expected fields.
+        want: StatExpect,
+        /// The outcome.
+        got: Outcome,
+    },
+}
+
+/// The items' texts joined by `sep`.
+fn join<T: std::fmt::Display>(items: &[T], sep: &str) -> String {
+    items
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(sep)
+}
+
 impl Expect {
     /// Checks an outcome; returns why it does not match.
-    pub fn check(&self, o: &Outcome) -> Result<(), String> {
+    pub fn check(&self, o: &Outcome) -> Result<(), Mismatch> {
         if let Some(alts) = &self.any_of {
-            let errs: Vec<String> = alts.iter().filter_map(|a| a.check(o).err()).collect();
+            let errs: Vec<Mismatch> = alts.iter().filter_map(|a| a.check(o).err()).collect();
             return if errs.len() < alts.len() {
                 Ok(())
             } else {
-                Err(format!("none of any_of matched: {}", errs.join("; ")))
+                Err(Mismatch::NoneOf(errs))
             };
         }
+        let got = || o.clone();
         if let Some(e) = self.err {
             return match o.result {
-                Err(got) if got == e => Ok(()),
-                _ => Err(format!("expected -{e}, got {o}")),
+                Err(errno) if errno == e => Ok(()),
+                _ => Err(Mismatch::Errno {
+                    want: e,
+                    got: got(),
+                }),
             };
         }
         let v = match o.result {
             Ok(v) => v,
-            Err(_) => return Err(format!("expected success, got {o}")),
+            Err(_) => return Err(Mismatch::Failed(got())),
         };
         if let Some(want) = self.ok {
             if v != want {
-                return Err(format!("expected {want}, got {o}"));
+                return Err(Mismatch::Value { want, got: got() });
             }
         }
         if let Some((lo, hi)) = self.ok_in {
             if v < lo || v > hi {
-                return Err(format!("expected a value in [{lo}, {hi}], got {o}"));
+                return Err(Mismatch::Range { lo, hi, got: got() });
             }
         }
         if let Some(text) = &self.data {
             match &o.data {
                 Data::Bytes(b) if b == text.as_bytes() => {}
-                _ => return Err(format!("expected data {text:?}, got {o}")),
+                _ => {
+                    return Err(Mismatch::Data {
+                        want: text.clone(),
+                        got: got(),
+                    })
+                }
             }
         }
         if let Some(want) = &self.names_in_order {
             let Data::Dirents(d) = &o.data else {
-                return Err(format!("expected dirents, got {o}"));
+                return Err(Mismatch::NoDirents(got()));
             };
             let have: Vec<&String> = d.iter().map(|e| &e.name).collect();
             if have
@@ -178,33 +280,39 @@ impl Expect {
                 .map(|n| n.as_str())
                 .ne(want.iter().map(|n| n.as_str()))
             {
-                return Err(format!("expected names in order {want:?}, got {o}"));
+                return Err(Mismatch::NamesInOrder {
+                    want: want.clone(),
+                    got: got(),
+                });
             }
         }
         if self.names.is_some() || self.reclens.is_some() {
             let Data::Dirents(d) = &o.data else {
-                return Err(format!("expected dirents, got {o}"));
+                return Err(Mismatch::NoDirents(got()));
             };
-            let mut got: Vec<&Dirent> = d.iter().collect();
-            got.sort_by(|a, b| a.name.cmp(&b.name));
+            let mut sorted: Vec<&Dirent> = d.iter().collect();
+            sorted.sort_by(|a, b| a.name.cmp(&b.name));
             if let Some(names) = &self.names {
                 let mut want = names.clone();
                 want.sort();
-                let have: Vec<String> = got.iter().map(|e| e.name.clone()).collect();
+                let have: Vec<String> = sorted.iter().map(|e| e.name.clone()).collect();
                 if have != want {
-                    return Err(format!("expected names {want:?}, got {o}"));
+                    return Err(Mismatch::Names { want, got: got() });
                 }
             }
             if let Some(r) = &self.reclens {
-                let have: Vec<u16> = got.iter().map(|e| e.reclen).collect();
+                let have: Vec<u16> = sorted.iter().map(|e| e.reclen).collect();
                 if &have != r {
-                    return Err(format!("expected reclens {r:?} (by name), got {o}"));
+                    return Err(Mismatch::Reclens {
+                        want: r.clone(),
+                        got: got(),
+                    });
                 }
             }
         }
         if let Some(s) = &self.stat {
             let Data::Stat(st) = &o.data else {
-                return Err(format!("expected stat data, got {o}"));
+                return Err(Mismatch::NoStat(got()));
             };
             let bad = s.file_type.is_some_and(|t| t != st.file_type)
                 || s.perm.is_some_and(|p| p != st.perm)
@@ -212,7 +320,10 @@ impl Expect {
                 || s.nlink.is_some_and(|n| n != st.nlink)
                 || s.rdev.is_some_and(|r| r != st.rdev);
             if bad {
-                return Err(format!("expected stat {s:?}, got {o}"));
+                return Err(Mismatch::Stat {
+                    want: s.clone(),
+                    got: got(),
+                });
             }
         }
         Ok(())
@@ -221,10 +332,78 @@ impl Expect {
 
 use model::Dirent;
 
+/// Why the scenario corpus could not be loaded ([`load_dir`]); each names
+/// the file (or the directory).
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The directory or a file could not be read.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The directory or file.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file is not TOML, or not scenarios.
+    #[error("{}: {source}", path.display())]
+    Toml {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: toml::de::Error,
+    },
+    /// Two scenarios have one name.
+    #[error("{}: duplicate scenario name {name}", path.display())]
+    Duplicate {
+        /// The file of the second one.
+        path: PathBuf,
+        /// The name.
+        name: String,
+    },
+    /// A scenario needs a kernel behaviour the model does not know.
+    #[error(
+        "{}: scenario {scenario}: unknown need {need:?}; known: {}",
+        path.display(),
+        known_features()
+    )]
+    UnknownNeed {
+        /// The file.
+        path: PathBuf,
+        /// The scenario.
+        scenario: String,
+        /// The need.
+        need: String,
+    },
+    /// A setup op or the run op fails [`Op::validate`].
+    #[error("{}: scenario {scenario}: {source}", path.display())]
+    Op {
+        /// The file.
+        path: PathBuf,
+        /// The scenario.
+        scenario: String,
+        /// Why.
+        #[source]
+        source: model::InvalidOp,
+    },
+}
+
+/// The names of the model's kernel behaviours (`model::Profile::FEATURES`),
+/// comma-separated.
+fn known_features() -> String {
+    let known: Vec<&str> = model::Profile::FEATURES.iter().map(|(n, _)| *n).collect();
+    known.join(", ")
+}
+
 /// Loads every `*.toml` under `dir`, sorted by file name, as (file stem, scenario).
-pub fn load_dir(dir: &Path) -> Result<Vec<(String, Scenario)>, String> {
+pub fn load_dir(dir: &Path) -> Result<Vec<(String, Scenario)>, LoadError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| LoadError::Io { path, source }
+    };
     let mut files: Vec<_> = std::fs::read_dir(dir)
-        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .map_err(io(dir))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
         .collect();
@@ -232,9 +411,11 @@ pub fn load_dir(dir: &Path) -> Result<Vec<(String, Scenario)>, String> {
     let mut out = Vec::new();
     let mut names = std::collections::BTreeSet::new();
     for f in files {
-        let text = std::fs::read_to_string(&f).map_err(|e| format!("{}: {e}", f.display()))?;
-        let parsed: ScenarioFile =
-            toml::from_str(&text).map_err(|e| format!("{}: {e}", f.display()))?;
+        let text = std::fs::read_to_string(&f).map_err(io(&f))?;
+        let parsed: ScenarioFile = toml::from_str(&text).map_err(|source| LoadError::Toml {
+            path: f.clone(),
+            source,
+        })?;
         let stem = f
             .file_stem()
             .unwrap_or_default()
@@ -242,25 +423,25 @@ pub fn load_dir(dir: &Path) -> Result<Vec<(String, Scenario)>, String> {
             .to_string();
         for c in parsed.cases {
             if !names.insert(c.name.clone()) {
-                return Err(format!(
-                    "{}: duplicate scenario name {}",
-                    f.display(),
-                    c.name
-                ));
+                return Err(LoadError::Duplicate {
+                    path: f,
+                    name: c.name,
+                });
             }
             let profile = model::Profile::default_tmpfs();
             if let Some(need) = c.needs.iter().find(|n| profile.feature(n).is_none()) {
-                let known: Vec<&str> = model::Profile::FEATURES.iter().map(|(n, _)| *n).collect();
-                return Err(format!(
-                    "{}: scenario {}: unknown need {need:?}; known: {}",
-                    f.display(),
-                    c.name,
-                    known.join(", ")
-                ));
+                return Err(LoadError::UnknownNeed {
+                    path: f,
+                    scenario: c.name,
+                    need: need.clone(),
+                });
             }
             for op in c.setup.iter().chain(std::iter::once(&c.run)) {
-                op.validate()
-                    .map_err(|e| format!("{}: scenario {}: {e}", f.display(), c.name))?;
+                op.validate().map_err(|source| LoadError::Op {
+                    path: f.clone(),
+                    scenario: c.name.clone(),
+                    source,
+                })?;
             }
             out.push((stem.clone(), c));
         }
@@ -295,11 +476,14 @@ impl Scenario {
     /// [`Scenario::fsize_limit`] (restored afterwards). The limit is
     /// process-wide: call this only where nothing else runs meanwhile (the
     /// `ringspec` command, the gate, a test binary of its own).
-    pub fn under_fsize_limit<R>(&self, f: impl FnOnce() -> R) -> Result<R, String> {
+    pub fn under_fsize_limit<R>(
+        &self,
+        f: impl FnOnce() -> R,
+    ) -> Result<R, sys::rlimit::RlimitError> {
         if sys::rlimit::fsize_limit() == self.fsize_limit {
             return Ok(f());
         }
-        let _limit = sys::rlimit::FsizeLimit::set(self.fsize_limit).map_err(|e| e.to_string())?;
+        let _limit = sys::rlimit::FsizeLimit::set(self.fsize_limit)?;
         Ok(f())
     }
 
@@ -446,18 +630,34 @@ impl Scenario {
     }
 }
 
+/// Why a node of the resulting state does not match a [`NodeExpect`]
+/// ([`NodeExpect::check`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NodeMismatch {
+    /// The path exists where it must not.
+    #[error("expected absent, found {0:?}")]
+    Exists(FileType),
+    /// A string other than "absent".
+    #[error("unknown node expectation {0:?} (use \"absent\" or a table)")]
+    UnknownExpectation(String),
+    /// The path does not exist.
+    #[error("expected to exist")]
+    Missing,
+    /// Fields of the node differ: each as found ("perm 644", "size 3").
+    #[error("found {}", .0.join(", "))]
+    Differs(Vec<String>),
+}
+
 impl NodeExpect {
     /// Checks a node of the resulting state.
-    pub fn check(&self, node: Option<&model::Node>) -> Result<(), String> {
+    pub fn check(&self, node: Option<&model::Node>) -> Result<(), NodeMismatch> {
         match (self, node) {
             (NodeExpect::Absent(s), None) if s == "absent" => Ok(()),
             (NodeExpect::Absent(s), Some(n)) if s == "absent" => {
-                Err(format!("expected absent, found {:?}", n.file_type))
+                Err(NodeMismatch::Exists(n.file_type))
             }
-            (NodeExpect::Absent(s), _) => Err(format!(
-                "unknown node expectation {s:?} (use \"absent\" or a table)"
-            )),
-            (NodeExpect::Present { .. }, None) => Err("expected to exist".into()),
+            (NodeExpect::Absent(s), _) => Err(NodeMismatch::UnknownExpectation(s.clone())),
+            (NodeExpect::Present { .. }, None) => Err(NodeMismatch::Missing),
             (
                 NodeExpect::Present {
                     file_type,
@@ -491,7 +691,7 @@ impl NodeExpect {
                 if bad.is_empty() {
                     Ok(())
                 } else {
-                    Err(format!("found {}", bad.join(", ")))
+                    Err(NodeMismatch::Differs(bad))
                 }
             }
         }

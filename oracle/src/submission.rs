@@ -3,6 +3,11 @@
 use crate::differential::Grouping;
 use backends::uring::Mode;
 
+/// A `--mode` name that is not a submission path ([`Submission::parse_list`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown mode {0:?}: use all, none, single, async, fixed, sqpoll, batch or linked")]
+pub struct UnknownMode(pub String);
+
 /// How an io_uring target submits: one op at a time in a ring mode, or
 /// groups of ops (batches, linked chains) on a plain ring.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,7 +39,7 @@ impl Submission {
     }
 
     /// Parses a `--mode` list: "all", "none", or names.
-    pub fn parse_list(text: &str) -> Result<Vec<Submission>, String> {
+    pub fn parse_list(text: &str) -> Result<Vec<Submission>, UnknownMode> {
         let mut out = Vec::new();
         for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             match part {
@@ -42,11 +47,7 @@ impl Submission {
                 "none" => {}
                 name => match Submission::ALL.iter().find(|m| m.name() == name) {
                     Some(m) => out.push(*m),
-                    None => {
-                        return Err(format!(
-                            "unknown mode {name:?}: use all, none, single, async, fixed, sqpoll, batch or linked"
-                        ))
-                    }
+                    None => return Err(UnknownMode(name.to_string())),
                 },
             }
         }

@@ -565,6 +565,152 @@ impl fmt::Display for Stats {
 }
 
 // ---------------------------------------------------------------------------
+// Errors.
+
+/// Why the guard-paged arena could not be mapped or protected.
+#[derive(Debug, thiserror::Error)]
+pub enum ArenaError {
+    /// mmap(2) of the arena failed.
+    #[error("mmap of the arena failed: {0}")]
+    Map(#[source] std::io::Error),
+    /// mprotect(2) of a part of the arena failed.
+    #[error("mprotect: {0}")]
+    Protect(#[source] std::io::Error),
+}
+
+/// Why the sandbox cannot run here ([`sandbox_ready`]): each says what is
+/// missing.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    /// Not running as root.
+    #[error(
+        "not root: the sqe_fields fuzzer needs a private mount namespace and private tmpfs \
+         mounts (run as root)"
+    )]
+    NotRoot,
+    /// vm.mmap_min_addr is so low that the harness's wild pointers could be mapped.
+    #[error("vm.mmap_min_addr is {0}: wild pointers below {LOW} could be mapped")]
+    LowMmapMinAddr(u64),
+    /// unshare(CLONE_FS | CLONE_NEWNS) failed.
+    #[error("unshare(CLONE_NEWNS): {0}")]
+    Unshare(#[source] nix::errno::Errno),
+    /// Making the mounts private (MS_REC | MS_PRIVATE on `/`) failed.
+    #[error("mount(/, MS_PRIVATE): {0}")]
+    MakePrivate(#[source] nix::errno::Errno),
+    /// Mounting the private tmpfs over the temp directory failed.
+    #[error("mount tmpfs on {}: {source}", path.display())]
+    MountTmpfs {
+        /// The temp directory.
+        path: std::path::PathBuf,
+        /// The error.
+        #[source]
+        source: nix::errno::Errno,
+    },
+    /// The scratch area could not be made.
+    #[error("scratch: {0}")]
+    Scratch(#[source] sys::scratch::ScratchError),
+    /// The scratch area is not a private tmpfs (the description says what it is).
+    #[error("refusing to run outside a private tmpfs: {0}")]
+    NotPrivate(String),
+    /// The sandbox's roots could not be made.
+    #[error(transparent)]
+    Roots(sys::scratch::ScratchError),
+    /// io_uring_setup(2) failed.
+    #[error("io_uring_setup: {0}")]
+    RingSetup(#[source] std::io::Error),
+    /// IORING_REGISTER_PROBE failed.
+    #[error("IORING_REGISTER_PROBE: errno {0}")]
+    RingProbe(i32),
+    /// RINGSPEC_PROPOSED is unusable.
+    #[error(transparent)]
+    Proposed(#[from] backends::proposed::ProposedError),
+    /// The descriptor meant to stay closed (the closed slot) is open.
+    #[error("descriptor {0} (the closed slot) is open")]
+    ClosedSlotOpen(RawFd),
+    /// The arena could not be set up.
+    #[error(transparent)]
+    Arena(#[from] ArenaError),
+    /// The sandbox thread could not be started.
+    #[error("cannot start the sandbox thread: {0}")]
+    Spawn(#[source] std::io::Error),
+    /// The sandbox thread ended before saying whether it could run.
+    #[error("the sandbox thread died while starting")]
+    ThreadDied,
+}
+
+/// Why one probe could not be submitted in the sandbox (a fresh `run`
+/// directory, its descriptors and a ring, then the SQE).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// `run` could not be made (a previous run left it: its entries).
+    #[error("mkdir run: {source}; a previous run left {left:?}")]
+    MakeRun {
+        /// The error.
+        #[source]
+        source: std::io::Error,
+        /// What the directory holds: "name (type N)" per entry.
+        left: Vec<String>,
+    },
+    /// `run` could not be opened.
+    #[error("open run: {0}")]
+    OpenRun(#[source] std::io::Error),
+    /// A descriptor of one of the roles ([`ROLE_NAMES`]) could not be opened.
+    #[error("sandbox role {0} could not be opened")]
+    Role(&'static str),
+    /// io_uring_setup(2) failed.
+    #[error("io_uring_setup: {0}")]
+    RingSetup(#[source] std::io::Error),
+    /// The thread could not change into `run`.
+    #[error("fchdir run: {0}")]
+    EnterRun(#[source] std::io::Error),
+    /// The opcode has no valid template SQE.
+    #[error("no valid template for this opcode")]
+    NoTemplate {
+        /// The opcode.
+        opcode: u8,
+    },
+    /// The arena could not be reset.
+    #[error(transparent)]
+    Arena(#[from] ArenaError),
+    /// The request did not complete (cancelled at its deadline, or lost).
+    #[error("no completion: {0:?}")]
+    NoCompletion(backends::uring::RawResult),
+}
+
+/// Why a job of the sandbox thread ([`verify_rules`], [`sweep`],
+/// [`sweep_probes`]) gave no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// The sandbox cannot run here.
+    #[error(transparent)]
+    Sandbox(#[from] &'static SandboxError),
+    /// The sandbox thread is gone: the job could not be sent.
+    #[error("sending on a closed channel")]
+    Send,
+    /// The sandbox thread is gone: no reply came.
+    #[error(transparent)]
+    Receive(#[from] mpsc::RecvError),
+    /// The harness panicked (the panic's message).
+    #[error("harness panic: {0}")]
+    Panicked(String),
+    /// The thread answered another job.
+    #[error("unexpected reply")]
+    UnexpectedReply,
+    /// The job's roots could not be made.
+    #[error(transparent)]
+    Roots(#[from] sys::scratch::ScratchError),
+    /// The job's ring could not be made.
+    #[error(transparent)]
+    Uring(#[from] backends::uring::UringError),
+    /// The running kernel's opcodes could not be probed.
+    #[error("io_uring probe: {0}")]
+    Probe(#[source] backends::probe::ProbeError),
+    /// A probe of the rule verification could not run.
+    #[error(transparent)]
+    Run(#[from] RunError),
+}
+
+// ---------------------------------------------------------------------------
 // The arena.
 
 /// The guard-paged memory every pointer points into.
@@ -591,7 +737,7 @@ const OWN_AT: usize = RO_AT + RO_LEN + PAGE;
 const ARENA_LEN: usize = OWN_AT + MAX_SQES * 2 * PAGE;
 
 impl Arena {
-    fn new() -> Result<Arena, String> {
+    fn new() -> Result<Arena, ArenaError> {
         // SAFETY: a fresh anonymous private mapping, ours alone.
         let base = unsafe {
             libc::mmap(
@@ -604,10 +750,7 @@ impl Arena {
             )
         };
         if base == libc::MAP_FAILED {
-            return Err(format!(
-                "mmap of the arena failed: {}",
-                std::io::Error::last_os_error()
-            ));
+            return Err(ArenaError::Map(std::io::Error::last_os_error()));
         }
         let pattern: Vec<u8> = (0..RW_LEN)
             .map(|i| ((i as u32).wrapping_mul(2_654_435_761) >> 13) as u8 | 1)
@@ -648,11 +791,11 @@ impl Arena {
         self.base as u64 + off as u64
     }
 
-    fn protect(&self, off: usize, len: usize, prot: i32) -> Result<(), String> {
+    fn protect(&self, off: usize, len: usize, prot: i32) -> Result<(), ArenaError> {
         // SAFETY: the range lies inside our own mapping.
         let r = unsafe { libc::mprotect(self.base.add(off).cast(), len, prot) };
         if r < 0 {
-            return Err(format!("mprotect: {}", std::io::Error::last_os_error()));
+            return Err(ArenaError::Protect(std::io::Error::last_os_error()));
         }
         Ok(())
     }
@@ -662,7 +805,7 @@ impl Arena {
     }
 
     /// Writes `data` at `off` (a read-only part: made writable for the copy).
-    fn write_ro(&self, off: usize, data: &[u8]) -> Result<(), String> {
+    fn write_ro(&self, off: usize, data: &[u8]) -> Result<(), ArenaError> {
         let len = data.len().div_ceil(PAGE) * PAGE;
         self.protect(off, len, libc::PROT_READ | libc::PROT_WRITE)?;
         // SAFETY: [off, off + data.len()) is inside the mapping, now writable.
@@ -677,7 +820,7 @@ impl Arena {
     }
 
     /// Resets the RW pattern, the RO tables and the SQEs' own pages.
-    fn reset(&mut self, own: Vec<Vec<u8>>) -> Result<(), String> {
+    fn reset(&mut self, own: Vec<Vec<u8>>) -> Result<(), ArenaError> {
         // SAFETY: the RW part is mapped read-write.
         unsafe {
             std::ptr::copy_nonoverlapping(self.pattern.as_ptr(), self.base.add(RW_AT), RW_LEN)
@@ -844,10 +987,6 @@ fn cstr(s: &str) -> CString {
     CString::new(s).expect("no NUL")
 }
 
-fn last_err(what: &str) -> String {
-    format!("{what}: {}", std::io::Error::last_os_error())
-}
-
 fn fd_is_open(fd: RawFd) -> bool {
     // SAFETY: F_GETFD on any number only reads the fd table.
     fd >= 0 && unsafe { libc::fcntl(fd, libc::F_GETFD) } >= 0
@@ -877,9 +1016,9 @@ fn fd_target(fd: RawFd) -> String {
 /// Gives the calling thread a private mount namespace with a private tmpfs over
 /// the temp directory, so that the scratch area it then makes leaves nothing on
 /// the host even if the process dies.
-fn private_tempdir() -> Result<(), String> {
+fn private_tempdir() -> Result<(), SandboxError> {
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_FS | nix::sched::CloneFlags::CLONE_NEWNS)
-        .map_err(|e| format!("unshare(CLONE_NEWNS): {e}"))?;
+        .map_err(SandboxError::Unshare)?;
     use nix::mount::MsFlags;
     nix::mount::mount(
         None::<&str>,
@@ -888,15 +1027,16 @@ fn private_tempdir() -> Result<(), String> {
         MsFlags::MS_REC | MsFlags::MS_PRIVATE,
         None::<&str>,
     )
-    .map_err(|e| format!("mount(/, MS_PRIVATE): {e}"))?;
+    .map_err(SandboxError::MakePrivate)?;
+    let path = std::env::temp_dir();
     nix::mount::mount(
         Some("ringspec-sqe"),
-        &std::env::temp_dir(),
+        &path,
         Some("tmpfs"),
         MsFlags::MS_NODEV | MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
         Some("size=4m,mode=0700"),
     )
-    .map_err(|e| format!("mount tmpfs on {}: {e}", std::env::temp_dir().display()))
+    .map_err(|source| SandboxError::MountTmpfs { path, source })
 }
 
 fn read_u64_file(path: &str) -> Option<u64> {
@@ -904,42 +1044,32 @@ fn read_u64_file(path: &str) -> Option<u64> {
 }
 
 impl Sandbox {
-    fn new() -> Result<Sandbox, String> {
+    fn new() -> Result<Sandbox, SandboxError> {
         // SAFETY: geteuid cannot fail.
         if unsafe { libc::geteuid() } != 0 {
-            return Err(
-                "not root: the sqe_fields fuzzer needs a private mount namespace and \
-                        private tmpfs mounts (run as root)"
-                    .into(),
-            );
+            return Err(SandboxError::NotRoot);
         }
         let min = read_u64_file("/proc/sys/vm/mmap_min_addr").unwrap_or(0);
         if min < LOW {
-            return Err(format!(
-                "vm.mmap_min_addr is {min}: wild pointers below {LOW} could be mapped"
-            ));
+            return Err(SandboxError::LowMmapMinAddr(min));
         }
         private_tempdir()?;
-        let scratch = Scratch::new().map_err(|e| format!("scratch: {e}"))?;
+        let scratch = Scratch::new().map_err(SandboxError::Scratch)?;
         if !scratch.fs().private_mount || scratch.fs().name != "tmpfs" || !scratch.fs().nodev {
-            return Err(format!(
-                "refusing to run outside a private tmpfs: {}",
-                scratch.describe()
-            ));
+            return Err(SandboxError::NotPrivate(scratch.describe()));
         }
-        let roots = scratch.roots("sqe").map_err(|e| e.to_string())?;
+        let roots = scratch.roots("sqe").map_err(SandboxError::Roots)?;
         // Writes to a pipe without readers must not kill the process.
         // SAFETY: setting a signal disposition.
         unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
-        let ring = IoUring::new(8).map_err(|e| format!("io_uring_setup: {e}"))?;
-        let probe = RingProbe::of_ring(ring.as_raw_fd())
-            .map_err(|e| format!("IORING_REGISTER_PROBE: errno {e}"))?;
+        let ring = IoUring::new(8).map_err(SandboxError::RingSetup)?;
+        let probe = RingProbe::of_ring(ring.as_raw_fd()).map_err(SandboxError::RingProbe)?;
         drop(ring);
         let release = nix::sys::utsname::uname()
             .map(|u| u.release().to_string_lossy().into_owned())
             .unwrap_or_default();
         let kernel = model::Profile::parse_release(&release).unwrap_or((6, 18));
-        let proposed = backends::sqe::ProposedOpcodes::from_env().map_err(|e| e.to_string())?;
+        let proposed = backends::sqe::ProposedOpcodes::from_env()?;
         let profile = RingProfile {
             kernel,
             last_op: probe.last_op(),
@@ -963,9 +1093,7 @@ impl Sandbox {
         unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
         let closed_slot = (lim.rlim_cur.min(nr_open) as RawFd).saturating_sub(1);
         if fd_is_open(closed_slot) {
-            return Err(format!(
-                "descriptor {closed_slot} (the closed slot) is open"
-            ));
+            return Err(SandboxError::ClosedSlotOpen(closed_slot));
         }
         let ms = |var: &str, default: u64| {
             std::env::var(var)
@@ -1063,14 +1191,14 @@ impl Sandbox {
     }
 
     /// Makes `run` with its files and the roles' descriptors, and a ring.
-    fn setup_run(&mut self) -> Result<Run, String> {
+    fn setup_run(&mut self) -> Result<Run, RunError> {
         let main = self.roots.main.as_raw_fd();
         let c = |s: &str| cstr(s);
         // SAFETY: plain syscalls on valid fds and C strings; every
         // descriptor made here is owned by the Run and closed by `teardown`.
         unsafe {
             if libc::mkdirat(main, c("run").as_ptr(), 0o755) < 0 {
-                let e = last_err("mkdir run");
+                let source = std::io::Error::last_os_error();
                 let left = libc::openat(
                     main,
                     c("run").as_ptr(),
@@ -1078,11 +1206,11 @@ impl Sandbox {
                 );
                 let names = sys::dirent::list_dir(left).unwrap_or_default();
                 libc::close(left);
-                let names: Vec<String> = names
+                let left = names
                     .into_iter()
                     .map(|(n, t)| format!("{} (type {t})", String::from_utf8_lossy(&n)))
                     .collect();
-                return Err(format!("{e}; a previous run left {names:?}"));
+                return Err(RunError::MakeRun { source, left });
             }
             let dir = libc::openat(
                 main,
@@ -1090,7 +1218,7 @@ impl Sandbox {
                 libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
             );
             if dir < 0 {
-                return Err(last_err("open run"));
+                return Err(RunError::OpenRun(std::io::Error::last_os_error()));
             }
             let mk = |name: &str, flags: i32, data: &[u8]| {
                 let fd = libc::openat(dir, c(name).as_ptr(), flags | libc::O_CLOEXEC, 0o644);
@@ -1136,10 +1264,7 @@ impl Sandbox {
                         libc::close(fd);
                     }
                 }
-                return Err(format!(
-                    "sandbox role {} could not be opened",
-                    ROLE_NAMES[i]
-                ));
+                return Err(RunError::Role(ROLE_NAMES[i]));
             }
             let ring = match IoUring::builder().setup_submit_all().build(64) {
                 Ok(r) => r,
@@ -1147,7 +1272,7 @@ impl Sandbox {
                     for fd in roles {
                         libc::close(fd);
                     }
-                    return Err(format!("io_uring_setup: {e}"));
+                    return Err(RunError::RingSetup(e));
                 }
             };
             let sub = ring.submitter();
@@ -1156,7 +1281,7 @@ impl Sandbox {
                 let _ = sub.register_files_update(i as u32, &[fd]);
             }
             if libc::fchdir(dir) < 0 {
-                return Err(last_err("fchdir run"));
+                return Err(RunError::EnterRun(std::io::Error::last_os_error()));
             }
             Ok(Run { dir, roles, ring })
         }
@@ -2037,8 +2162,8 @@ enum Job {
 enum Reply {
     Checked(Result<(), Finding>),
     Stats(Stats),
-    Verified(Result<Vec<RuleCheck>, String>),
-    Swept(Result<crate::sqe_sweep::SweepReport, String>),
+    Verified(Result<Vec<RuleCheck>, JobError>),
+    Swept(Result<crate::sqe_sweep::SweepReport, JobError>),
     Panicked(String),
 }
 
@@ -2047,12 +2172,12 @@ struct Worker {
     replies: mpsc::Receiver<Reply>,
 }
 
-fn worker() -> &'static Result<Mutex<Worker>, String> {
-    static W: OnceLock<Result<Mutex<Worker>, String>> = OnceLock::new();
+fn worker() -> &'static Result<Mutex<Worker>, SandboxError> {
+    static W: OnceLock<Result<Mutex<Worker>, SandboxError>> = OnceLock::new();
     W.get_or_init(|| {
         let (jt, jr) = mpsc::channel::<Job>();
         let (rt, rr) = mpsc::channel::<Reply>();
-        let (ready_t, ready_r) = mpsc::channel::<Result<(), String>>();
+        let (ready_t, ready_r) = mpsc::channel::<Result<(), SandboxError>>();
         std::thread::Builder::new()
             .name("sqe-sandbox".into())
             .spawn(move || {
@@ -2092,10 +2217,8 @@ fn worker() -> &'static Result<Mutex<Worker>, String> {
                     }
                 }
             })
-            .map_err(|e| format!("cannot start the sandbox thread: {e}"))?;
-        ready_r
-            .recv()
-            .map_err(|_| "the sandbox thread died while starting".to_string())??;
+            .map_err(SandboxError::Spawn)?;
+        ready_r.recv().map_err(|_| SandboxError::ThreadDied)??;
         Ok(Mutex::new(Worker {
             jobs: jt,
             replies: rr,
@@ -2106,8 +2229,8 @@ fn worker() -> &'static Result<Mutex<Worker>, String> {
 /// Starts the sandbox (once per process) and says whether it can run: Err with a
 /// one-line reason when not root, without private mounts, or without io_uring.
 /// The fuzz target calls this first and refuses to run on Err.
-pub fn sandbox_ready() -> Result<(), String> {
-    worker().as_ref().map(|_| ()).map_err(|e| e.clone())
+pub fn sandbox_ready() -> Result<(), &'static SandboxError> {
+    worker().as_ref().map(|_| ())
 }
 
 /// Runs one input through the kernel in the sandbox and applies every oracle
@@ -2137,20 +2260,16 @@ pub fn check(input: &FuzzInput) -> Result<(), Finding> {
 /// it must give what the valid SQE gives; and the generic checks (ioprio,
 /// personality, flag bit 7, BUFFER_SELECT) must give the table's errno. One
 /// row per probe.
-pub fn verify_rules() -> Result<Vec<RuleCheck>, String> {
-    let w = worker().as_ref().map_err(|e| e.clone())?;
-    let w = w.lock().unwrap_or_else(|e| e.into_inner());
-    w.jobs.send(Job::Verify).map_err(|e| e.to_string())?;
-    match w.replies.recv().map_err(|e| e.to_string())? {
+pub fn verify_rules() -> Result<Vec<RuleCheck>, JobError> {
+    match job(Job::Verify)? {
         Reply::Verified(r) => r,
-        Reply::Panicked(m) => Err(format!("harness panic: {m}")),
-        _ => Err("unexpected reply".into()),
+        _ => Err(JobError::UnexpectedReply),
     }
 }
 
 /// Runs the SQE rule sweep ([`crate::sqe_sweep`]) in the sandbox: Err when the
 /// sandbox cannot run here (see [`sandbox_ready`]) or the sweep cannot start.
-pub fn sweep() -> Result<crate::sqe_sweep::SweepReport, String> {
+pub fn sweep() -> Result<crate::sqe_sweep::SweepReport, JobError> {
     sweep_job(None)
 }
 
@@ -2158,20 +2277,28 @@ pub fn sweep() -> Result<crate::sqe_sweep::SweepReport, String> {
 /// [`sweep`] runs its plan: the same submission, judgement and rows.
 pub fn sweep_probes(
     probes: Vec<crate::sqe_sweep::Probe>,
-) -> Result<crate::sqe_sweep::SweepReport, String> {
+) -> Result<crate::sqe_sweep::SweepReport, JobError> {
     sweep_job(Some(probes))
 }
 
 fn sweep_job(
     only: Option<Vec<crate::sqe_sweep::Probe>>,
-) -> Result<crate::sqe_sweep::SweepReport, String> {
-    let w = worker().as_ref().map_err(|e| e.clone())?;
-    let w = w.lock().unwrap_or_else(|e| e.into_inner());
-    w.jobs.send(Job::Sweep(only)).map_err(|e| e.to_string())?;
-    match w.replies.recv().map_err(|e| e.to_string())? {
+) -> Result<crate::sqe_sweep::SweepReport, JobError> {
+    match job(Job::Sweep(only))? {
         Reply::Swept(r) => r,
-        Reply::Panicked(m) => Err(format!("harness panic: {m}")),
-        _ => Err("unexpected reply".into()),
+        _ => Err(JobError::UnexpectedReply),
+    }
+}
+
+/// Sends `job` to the sandbox thread and returns its reply (a panic of the
+/// harness is an error).
+fn job(job: Job) -> Result<Reply, JobError> {
+    let w = worker().as_ref()?;
+    let w = w.lock().unwrap_or_else(|e| e.into_inner());
+    w.jobs.send(job).map_err(|_| JobError::Send)?;
+    match w.replies.recv()? {
+        Reply::Panicked(m) => Err(JobError::Panicked(m)),
+        reply => Ok(reply),
     }
 }
 
@@ -2213,15 +2340,14 @@ impl Sandbox {
     /// and each ignored field at 1, values prep checks before the file lookup
     /// (with a closed descriptor), and the generic checks; each probe
     /// submitted by [`Sandbox::probe`] and judged by [`crate::sqe_verify`].
-    fn verify(&mut self) -> Result<Vec<RuleCheck>, String> {
+    fn verify(&mut self) -> Result<Vec<RuleCheck>, JobError> {
         use crate::sqe_verify::{judge, Expect};
-        let roots = self._scratch.roots("verify").map_err(|e| e.to_string())?;
+        let roots = self._scratch.roots("verify")?;
         let mut u = backends::uring::Uring::new(
             roots,
             backends::uring::Mode::Single,
             backends::sqe::ProposedOpcodes::default(),
-        )
-        .map_err(|e| e.to_string())?;
+        )?;
         u.set_deadline(Duration::from_millis(500));
         let kernel = self.profile.kernel;
         let mut rows = vec![];
@@ -2237,7 +2363,7 @@ impl Sandbox {
                              change: &dyn Fn(&mut Sqe),
                              expect: Expect,
                              why: &str|
-             -> Result<i32, String> {
+             -> Result<i32, RunError> {
                 let o = sb.probe(&mut u, code, change)?;
                 let j = judge(expect, why, &o);
                 rows.push(RuleCheck {

@@ -18,28 +18,54 @@ pub struct RawDirent {
 /// Bytes of the fixed part of a record (up to and including d_type).
 const HEADER: usize = 19;
 
+/// A getdents64 buffer no caller can walk: the kernel returned a malformed
+/// record ([`parse`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Malformed {
+    /// Fewer bytes are left than a record's fixed part.
+    #[error("a truncated getdents64 record at byte {at} ({left} bytes left)")]
+    Truncated {
+        /// Byte offset of the record in the buffer.
+        at: usize,
+        /// Bytes left from there.
+        left: usize,
+    },
+    /// The record's length is too short for its header and a one-byte name
+    /// with its NUL, or runs past the buffer.
+    #[error("a bad d_reclen {reclen} at byte {at} of a {len}-byte getdents64 buffer")]
+    BadReclen {
+        /// The record's d_reclen.
+        reclen: u16,
+        /// Byte offset of the record in the buffer.
+        at: usize,
+        /// Bytes in the buffer.
+        len: usize,
+    },
+}
+
 /// Parses the records of a getdents64 buffer (`buf` is exactly the bytes the
 /// call returned). A malformed record (too short for its header and a
 /// one-byte name with its NUL, or running past the buffer) is an error
 /// naming its byte offset: the kernel returned something no caller can walk.
-pub fn parse(buf: &[u8]) -> Result<Vec<RawDirent>, String> {
+pub fn parse(buf: &[u8]) -> Result<Vec<RawDirent>, Malformed> {
     let mut out = Vec::new();
     let mut at = 0usize;
     while at < buf.len() {
         if buf.len() - at < HEADER {
-            return Err(format!(
-                "a truncated getdents64 record at byte {at} ({} bytes left)",
-                buf.len() - at
-            ));
+            return Err(Malformed::Truncated {
+                at,
+                left: buf.len() - at,
+            });
         }
         let rec = &buf[at..];
         let d_off = i64::from_ne_bytes(rec[8..16].try_into().expect("8 bytes"));
         let reclen = u16::from_ne_bytes(rec[16..18].try_into().expect("2 bytes"));
         if (reclen as usize) < HEADER + 2 || at + reclen as usize > buf.len() {
-            return Err(format!(
-                "a bad d_reclen {reclen} at byte {at} of a {}-byte getdents64 buffer",
-                buf.len()
-            ));
+            return Err(Malformed::BadReclen {
+                reclen,
+                at,
+                len: buf.len(),
+            });
         }
         let name_area = &rec[HEADER..reclen as usize];
         let len = name_area
@@ -123,13 +149,14 @@ mod tests {
         long[16..18].copy_from_slice(&40u16.to_ne_bytes());
         assert!(parse(&long)
             .unwrap_err()
+            .to_string()
             .contains("bad d_reclen 40 at byte 0"));
         let mut short = record(1, "a", 24);
         short[16..18].copy_from_slice(&19u16.to_ne_bytes());
         assert!(parse(&short).is_err());
         let mut tail = record(1, "a", 24);
         tail.extend([0u8; 10]);
-        assert!(parse(&tail).unwrap_err().contains("truncated"));
+        assert!(parse(&tail).unwrap_err().to_string().contains("truncated"));
         assert_eq!(parse(&[]).unwrap(), vec![]);
     }
 }

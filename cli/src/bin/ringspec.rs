@@ -170,15 +170,16 @@ enum Command {
         /// vmlinuz and modules), or "host" for the running kernel.
         #[arg(long, default_value = "host")]
         kernel: String,
-        /// Build the kernel to gate from this source tree instead (x86_64):
-        /// tinyconfig plus kernel/gate.config, everything built in, `make
-        /// bzImage` into ~/.cache/ringspec/build (RINGSPEC_BUILD_CACHE); an
-        /// unchanged build is reused. A failed build is exit 2.
+        /// Build the kernel to gate from this git work tree instead (x86_64;
+        /// its HEAD plus uncommitted changes to tracked files): tinyconfig
+        /// plus kernel/gate.config, everything built in, `make O=... bzImage`
+        /// into ~/.cache/ringspec/build (RINGSPEC_BUILD_CACHE); an unchanged
+        /// build is reused. A failed build is exit 2.
         #[arg(long, value_name = "SRC_DIR", conflicts_with_all = ["kernel", "modules"])]
         build_kernel: Option<PathBuf>,
         /// With --build-kernel: apply DIR's git format-patch files (*.patch,
-        /// *.diff, in name order, `patch -p1`) first; one that does not apply
-        /// is exit 2. SRC_DIR itself is left untouched.
+        /// *.diff, in name order, `git apply`) first; one that does not apply
+        /// exactly is exit 2. SRC_DIR itself is left untouched.
         #[arg(long, value_name = "DIR", requires = "build_kernel")]
         patches: Option<PathBuf>,
         /// With --build-kernel: merge kernel/gate-debug.config too (KASAN,
@@ -195,6 +196,12 @@ enum Command {
         /// Needs lcov (apt-get install lcov).
         #[arg(long, requires = "build_kernel")]
         coverage: bool,
+        /// With --build-kernel: build (or find in the cache) the kernel,
+        /// print its image path on stdout and stop: no boot, no suite, no
+        /// reports (a failed build still writes them). For CI steps that
+        /// cache kernels, and for timing builds.
+        #[arg(long, requires = "build_kernel", conflicts_with = "coverage")]
+        build_only: bool,
         /// Baseline to compare with (default: corpus/baselines/<release>.json
         /// when it exists).
         #[arg(long, conflicts_with = "no_baseline")]
@@ -235,71 +242,67 @@ enum Command {
 /// The longest accepted `--duration` or `--timeout`: 30 days.
 const MAX_DURATION: Duration = Duration::from_secs(30 * 24 * 3600);
 
-fn parse_duration(s: &str) -> Result<Duration, String> {
+// The parsers' errors are one line each, without a source: clap prints an
+// error's outermost message only.
+
+fn parse_duration(s: &str) -> anyhow::Result<Duration> {
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
     let n: u64 = num
         .parse()
-        .map_err(|_| format!("bad duration {s:?} (use 90s, 5m, 1h)"))?;
+        .map_err(|_| anyhow::anyhow!("bad duration {s:?} (use 90s, 5m, 1h)"))?;
     let scale = match unit {
         "" | "s" => 1,
         "m" => 60,
         "h" => 3600,
-        _ => return Err(format!("bad duration unit in {s:?} (use s, m or h)")),
+        _ => anyhow::bail!("bad duration unit in {s:?} (use s, m or h)"),
     };
     let secs = n
         .checked_mul(scale)
         .filter(|&x| x <= MAX_DURATION.as_secs())
-        .ok_or_else(|| format!("duration {s:?} is longer than 30 days"))?;
+        .ok_or_else(|| anyhow::anyhow!("duration {s:?} is longer than 30 days"))?;
     if secs == 0 {
-        return Err(format!("duration {s:?} is zero: give at least 1s"));
+        anyhow::bail!("duration {s:?} is zero: give at least 1s");
     }
     Ok(Duration::from_secs(secs))
 }
 
 /// A seed: decimal or 0x-hex.
-fn parse_seed(s: &str) -> Result<u64, String> {
+fn parse_seed(s: &str) -> anyhow::Result<u64> {
     let t = s.trim();
     let r = match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
         Some(hex) => u64::from_str_radix(hex, 16),
         None => t.parse(),
     };
-    r.map_err(|_| format!("bad seed {s:?}: give a number below 2^64, decimal or 0x-hex"))
+    r.map_err(|_| anyhow::anyhow!("bad seed {s:?}: give a number below 2^64, decimal or 0x-hex"))
 }
 
 /// The most sequences one `run` may ask for.
 const MAX_CASES: u64 = 1_000_000_000;
 
-fn parse_cases(s: &str) -> Result<u64, String> {
+fn parse_cases(s: &str) -> anyhow::Result<u64> {
     match s.trim().parse::<u64>() {
-        Ok(0) => Err("0 sequences would test nothing: give 1 or more".into()),
+        Ok(0) => anyhow::bail!("0 sequences would test nothing: give 1 or more"),
         Ok(n) if n <= MAX_CASES => Ok(n),
-        _ => Err(format!(
-            "bad number of sequences {s:?}: give 1 to {MAX_CASES}"
-        )),
+        _ => anyhow::bail!("bad number of sequences {s:?}: give 1 to {MAX_CASES}"),
     }
 }
 
 /// The longest sequence body `--max-len` accepts.
 const MAX_LEN: usize = 100_000;
 
-fn parse_max_len(s: &str) -> Result<usize, String> {
+fn parse_max_len(s: &str) -> anyhow::Result<usize> {
     match s.trim().parse::<usize>() {
         Ok(n) if (1..=MAX_LEN).contains(&n) => Ok(n),
-        _ => Err(format!(
-            "bad sequence length {s:?}: give 1 to {MAX_LEN} ops"
-        )),
+        _ => anyhow::bail!("bad sequence length {s:?}: give 1 to {MAX_LEN} ops"),
     }
 }
 
 /// A knob from the environment, parsed with the flag's own parser; the
 /// error names the variable.
-fn env_knob<T>(var: &str, parse: fn(&str) -> Result<T, String>) -> anyhow::Result<Option<T>> {
+fn env_knob<T>(var: &str, parse: fn(&str) -> anyhow::Result<T>) -> anyhow::Result<Option<T>> {
     match std::env::var(var) {
         Ok(v) if v.trim().is_empty() => Ok(None),
-        Ok(v) => parse(&v)
-            .map(Some)
-            .map_err(anyhow::Error::msg)
-            .context(var.to_string()),
+        Ok(v) => parse(&v).map(Some).context(var.to_string()),
         Err(std::env::VarError::NotPresent) => Ok(None),
         Err(e) => Err(anyhow::Error::new(e).context(var.to_string())),
     }
@@ -518,13 +521,11 @@ fn check_uring_knobs(mode: Option<&str>) -> anyhow::Result<()> {
         Some(m) => m.to_string(),
         None => std::env::var("RINGSPEC_MODES").unwrap_or_else(|_| "all".into()),
     };
-    let modes = campaign::Submission::parse_list(&text)
-        .map_err(anyhow::Error::msg)
-        .context(if mode.is_some() {
-            "--mode"
-        } else {
-            "RINGSPEC_MODES"
-        })?;
+    let modes = campaign::Submission::parse_list(&text).context(if mode.is_some() {
+        "--mode"
+    } else {
+        "RINGSPEC_MODES"
+    })?;
     let _ = MODES.set(modes);
     let proposed = backends::sqe::ProposedOpcodes::from_env().map_err(anyhow::Error::msg)?;
     if let Ok(p) = backends::probe::probe() {
@@ -666,6 +667,7 @@ fn dispatch(command: Command) -> ExitCode {
             patches,
             debug_kernel,
             coverage,
+            build_only,
             baseline,
             no_baseline,
             out,
@@ -683,6 +685,7 @@ fn dispatch(command: Command) -> ExitCode {
             patches,
             debug_kernel,
             coverage,
+            build_only,
             baseline,
             no_baseline,
             out,
@@ -928,7 +931,7 @@ fn run(cfg: CampaignConfig, report: Format, save_dir: Option<PathBuf>) -> ExitCo
         );
         match saved {
             Ok(path) => eprintln!("  sequence kept in {}", path.display()),
-            Err(e) => eprintln!("  {e}"),
+            Err(e) => eprintln!("  {e:#}"),
         }
     }
     if let Some(why) = &result.environment {
@@ -964,7 +967,7 @@ fn run(cfg: CampaignConfig, report: Format, save_dir: Option<PathBuf>) -> ExitCo
                 path.display(),
                 origin.rerun(f)
             ),
-            Err(e) => eprintln!("{e}\nrerun:  {}", origin.rerun(f)),
+            Err(e) => eprintln!("{e:#}\nrerun:  {}", origin.rerun(f)),
         }
         return ExitCode::from(EXIT_FINDING);
     }
@@ -1037,7 +1040,7 @@ fn save_finding(
     origin: &Origin,
     dir: &std::path::Path,
     prefix: &str,
-) -> Result<PathBuf, String> {
+) -> anyhow::Result<PathBuf> {
     let base = format!(
         "{prefix}-{}-{}-{}-{}",
         origin.fs,
@@ -1062,8 +1065,8 @@ fn save_finding(
     reg.kernel = Some(origin.kernel.clone());
     reg.found_by = Some(origin.rerun(f));
     std::fs::write(&path, reg.to_toml())
-        .map(|()| path.clone())
-        .map_err(|e| format!("could not save {}: {e}", path.display()))
+        .with_context(|| format!("could not save {}", path.display()))?;
+    Ok(path)
 }
 
 /// `ringspec replay`: loads every file first (a bad one is exit 2), then
@@ -1214,11 +1217,9 @@ fn scenarios(filter: &str, dir: Option<PathBuf>) -> ExitCode {
                 Ok(r) => r,
                 Err(e) => return fail(EXIT_ENVIRONMENT, e),
             };
-            let result = match sc
-                .under_fsize_limit(|| t.run_scenario(sc, roots))
-                .and_then(|r| r)
-            {
-                Ok(r) => r,
+            let result = match sc.under_fsize_limit(|| t.run_scenario(sc, roots)) {
+                Ok(Ok(r)) => r,
+                Ok(Err(e)) => return fail(EXIT_ENVIRONMENT, e),
                 Err(e) => return fail(EXIT_ENVIRONMENT, e),
             };
             match result {
@@ -1283,7 +1284,7 @@ struct SuiteArgs {
 }
 
 impl SuiteArgs {
-    fn config(&self) -> Result<gate::suite::SuiteConfig, String> {
+    fn config(&self) -> anyhow::Result<gate::suite::SuiteConfig> {
         let mut filesystems = Vec::new();
         for name in &self.fs {
             if name == "all" {
@@ -1291,7 +1292,7 @@ impl SuiteArgs {
                 continue;
             }
             let choice: sys::scratch::FsChoice = name.parse().map_err(|_| {
-                format!("unknown filesystem {name:?} (tmpfs, ext4, xfs, btrfs or all)")
+                anyhow::anyhow!("unknown filesystem {name:?} (tmpfs, ext4, xfs, btrfs or all)")
             })?;
             filesystems.push(choice);
         }
@@ -1307,7 +1308,7 @@ impl SuiteArgs {
             .unwrap_or_else(|| oracle::corpus_dir().join("scenarios"));
         // Absolute: the guest resolves it from its own working directory.
         let scenarios_dir = std::fs::canonicalize(&scenarios_dir)
-            .map_err(|e| format!("scenarios directory {}: {e}", scenarios_dir.display()))?;
+            .with_context(|| format!("scenarios directory {}", scenarios_dir.display()))?;
         Ok(gate::suite::SuiteConfig {
             seed: self.seed,
             cases: self.cases,
@@ -1381,10 +1382,14 @@ fn sqe_check(json: bool) -> ExitCode {
 
 /// [`targets`] for the suite: every requested mode, those the kernel cannot
 /// serve included (the suite reports them as unavailable, never drops them).
-fn gate_targets(scratch: &Scratch) -> Result<Vec<Target>, String> {
-    let t = all_targets(scratch).map_err(|e| format!("{e:#}"))?;
+fn gate_targets(scratch: &Scratch) -> Result<Vec<Target>, gate::suite::TargetsError> {
+    // The suite records the error's text: the whole chain, on one line.
+    let t = all_targets(scratch).map_err(|e| anyhow::anyhow!("{e:#}"))?;
     if URING_UNAVAILABLE.load(Ordering::SeqCst) {
-        return Err("the io_uring targets could not be set up (see the message above)".into());
+        return Err(anyhow::anyhow!(
+            "the io_uring targets could not be set up (see the message above)"
+        )
+        .into());
     }
     Ok(t)
 }
@@ -1395,6 +1400,7 @@ struct GateArgs {
     patches: Option<PathBuf>,
     debug_kernel: bool,
     coverage: bool,
+    build_only: bool,
     baseline: Option<PathBuf>,
     no_baseline: bool,
     out: PathBuf,
@@ -1524,6 +1530,10 @@ fn gate_cmd(a: GateArgs) -> ExitCode {
                     },
                     built.seconds
                 );
+                if a.build_only {
+                    say_raw!("{}\n", built.image.display());
+                    return ExitCode::SUCCESS;
+                }
                 KernelChoice::Image(built.image)
             }
             Err(e) => {

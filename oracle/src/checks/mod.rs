@@ -76,26 +76,45 @@ pub fn ring_checks() -> Vec<(&'static str, Vec<OpKind>, OpKind, RingCheck)> {
     ]
 }
 
+/// Why a proposed opcode cannot be used here ([`opcode_number`]).
+#[derive(Debug, thiserror::Error)]
+pub enum OpcodeError {
+    /// The op kind has no proposed opcode.
+    #[error("{0} is not a proposed opcode")]
+    NotProposed(OpKind),
+    /// No number is configured for the kind's proposed opcode.
+    #[error(
+        "unsupported on this kernel: no io_uring opcode for {0} (none configured; \
+         RINGSPEC_PROPOSED, or the kernel/patches default on 6.11..=6.14)"
+    )]
+    NotConfigured(OpKind),
+    /// The running kernel's opcodes could not be probed.
+    #[error("io_uring probe: {0}")]
+    Probe(#[source] backends::probe::ProbeError),
+    /// The running kernel's probe does not list the configured number.
+    #[error("unsupported on this kernel: {kind}'s proposed opcode {number} is not in the probe")]
+    NotInProbe {
+        /// The op kind.
+        kind: OpKind,
+        /// Its configured opcode number.
+        number: u8,
+    },
+}
+
 /// The configured number of `kind`'s proposed opcode, if the running kernel's
 /// probe supports it; else why not ("unsupported on this kernel: ...").
-pub fn opcode_number(kind: OpKind, p: &ProposedOpcodes) -> Result<u8, String> {
+pub fn opcode_number(kind: OpKind, p: &ProposedOpcodes) -> Result<u8, OpcodeError> {
     let model::opcode::UringOpcode::Proposed(op) = kind.uring_opcode() else {
-        return Err(format!("{kind} is not a proposed opcode"));
+        return Err(OpcodeError::NotProposed(kind));
     };
-    let n = p.number(op);
-    let Some(n) = n else {
-        return Err(format!(
-            "unsupported on this kernel: no io_uring opcode for {kind} (none configured; \
-             RINGSPEC_PROPOSED, or the kernel/patches default on 6.11..=6.14)"
-        ));
+    let Some(n) = p.number(op) else {
+        return Err(OpcodeError::NotConfigured(kind));
     };
-    let probe = backends::probe::probe().map_err(|e| format!("io_uring probe: {e}"))?;
+    let probe = backends::probe::probe().map_err(OpcodeError::Probe)?;
     if probe.opcodes.iter().any(|o| o.opcode == n && o.supported) {
         Ok(n)
     } else {
-        Err(format!(
-            "unsupported on this kernel: {kind}'s proposed opcode {n} is not in the probe"
-        ))
+        Err(OpcodeError::NotInProbe { kind, number: n })
     }
 }
 
@@ -118,7 +137,7 @@ pub fn run_ring_check(
     };
     for k in needs {
         if let Err(why) = opcode_number(*k, &p) {
-            return CheckOutcome::Unsupported(why);
+            return CheckOutcome::Unsupported(why.to_string());
         }
     }
     let roots = match scratch.roots(&label(name)) {

@@ -63,14 +63,71 @@ fn c(path: &str) -> CString {
     CString::new(path).expect("no NUL")
 }
 
-fn openat(dir: RawFd, path: &str, flags: i32, mode: u32) -> Result<OwnedFd, String> {
+/// Why a check's own harness failed (its files, its child process, a
+/// buffer it cannot walk), not the kernel's answer under test: reported as
+/// one of the check's problems.
+#[derive(Debug, thiserror::Error)]
+enum HarnessError {
+    /// A call on a file of the check failed (`call` is e.g. "openat", "write").
+    #[error("{call} {name}: {source}")]
+    File {
+        /// The call.
+        call: &'static str,
+        /// The file, relative to the check's directory.
+        name: String,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A system call failed ("mknod", "pipe2", "fork", "capget", "capset").
+    #[error("{call}: {source}")]
+    Call {
+        /// The call.
+        call: &'static str,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A getdents64 buffer that cannot be walked.
+    #[error(transparent)]
+    Dirents(#[from] sys::dirent::Malformed),
+    /// The child process that submits the requests sent no report in time
+    /// (it was killed).
+    #[error("the child process that submits the requests sent no report within {seconds} s")]
+    NoReport {
+        /// How long it was given.
+        seconds: u64,
+    },
+    /// The child process that submits the requests exited without a report.
+    #[error(
+        "the child process that submits the requests exited without a report (wait status \
+         {status:?})"
+    )]
+    ExitedWithoutReport {
+        /// Its wait status, if it was reaped.
+        status: Option<i32>,
+    },
+}
+
+impl HarnessError {
+    /// [`HarnessError::Call`] with the error of the last system call.
+    fn last(call: &'static str) -> HarnessError {
+        HarnessError::Call {
+            call,
+            source: std::io::Error::last_os_error(),
+        }
+    }
+}
+
+fn openat(dir: RawFd, path: &str, flags: i32, mode: u32) -> Result<OwnedFd, HarnessError> {
     // SAFETY: a valid C string; the returned fd is owned below.
     let fd = unsafe { libc::openat(dir, c(path).as_ptr(), flags | libc::O_CLOEXEC, mode) };
     if fd < 0 {
-        return Err(format!(
-            "openat {path}: {}",
-            std::io::Error::last_os_error()
-        ));
+        return Err(HarnessError::File {
+            call: "openat",
+            name: path.to_string(),
+            source: std::io::Error::last_os_error(),
+        });
     }
     // SAFETY: a fresh descriptor we own.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
@@ -142,7 +199,7 @@ pub fn sqe_fields(_dir: RawFd, p: &ProposedOpcodes) -> Vec<String> {
 }
 
 /// The records of a GETDENTS64 buffer as (d_off, name) ([`sys::dirent::parse`]).
-fn parse_dirents(bytes: &[u8]) -> Result<Vec<(i64, String)>, String> {
+fn parse_dirents(bytes: &[u8]) -> Result<Vec<(i64, String)>, HarnessError> {
     Ok(sys::dirent::parse(bytes)?
         .into_iter()
         .map(|d| (d.d_off, String::from_utf8_lossy(&d.name).into_owned()))
@@ -219,10 +276,14 @@ pub fn getdents_concurrent(dir: RawFd, p: &ProposedOpcodes) -> Vec<String> {
     let Some(n) = p.number(Proposed::Getdents64) else {
         return vec!["getdents64 not configured".into()];
     };
-    if let Err(e) = (|| -> Result<(), String> {
+    if let Err(e) = (|| -> Result<(), HarnessError> {
         // SAFETY: valid C strings.
         if unsafe { libc::mkdirat(dir, c("conc").as_ptr(), 0o755) } != 0 {
-            return Err(format!("mkdir conc: {}", std::io::Error::last_os_error()));
+            return Err(HarnessError::File {
+                call: "mkdir",
+                name: "conc".into(),
+                source: std::io::Error::last_os_error(),
+            });
         }
         let d = openat(dir, "conc", libc::O_RDONLY | libc::O_DIRECTORY, 0)?;
         for i in 0..CONCURRENT_ENTRIES {
@@ -236,12 +297,12 @@ pub fn getdents_concurrent(dir: RawFd, p: &ProposedOpcodes) -> Vec<String> {
                 )
             };
             if r != 0 {
-                return Err(format!("mknod: {}", std::io::Error::last_os_error()));
+                return Err(HarnessError::last("mknod"));
             }
         }
         Ok(())
     })() {
-        return vec![e];
+        return vec![e.to_string()];
     }
     let Ok(mut ring) = IoUring::new(64) else {
         return vec!["io_uring_setup failed".into()];
@@ -255,7 +316,7 @@ pub fn getdents_concurrent(dir: RawFd, p: &ProposedOpcodes) -> Vec<String> {
     for round in 0..CONCURRENT_ROUNDS {
         let d = match openat(dir, "conc", libc::O_RDONLY | libc::O_DIRECTORY, 0) {
             Ok(d) => d,
-            Err(e) => return vec![e],
+            Err(e) => return vec![e.to_string()],
         };
         let fd = d.as_raw_fd();
         let stop = std::sync::atomic::AtomicBool::new(false);
@@ -292,7 +353,7 @@ pub fn getdents_concurrent(dir: RawFd, p: &ProposedOpcodes) -> Vec<String> {
                             match parse_dirents(bytes) {
                                 Ok(v) => seen.extend(v),
                                 Err(e) => {
-                                    err = Some(e);
+                                    err = Some(e.to_string());
                                     break 'list;
                                 }
                             }
@@ -466,12 +527,12 @@ fn crossed_requests(
     sqe: &dyn Fn(usize, RawFd, RawFd) -> Sqe,
     stall: Duration,
     limit: Duration,
-) -> Result<Crossed, String> {
+) -> Result<Crossed, HarnessError> {
     let names = names.map(c);
     let mut fds = [0; 2];
     // SAFETY: a two-int array for pipe2.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(format!("pipe2: {}", std::io::Error::last_os_error()));
+        return Err(HarnessError::last("pipe2"));
     }
     // SAFETY: fresh descriptors we own.
     let (rd, wr) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
@@ -485,7 +546,7 @@ fn crossed_requests(
     // returning.
     let pid = unsafe { libc::fork() };
     if pid < 0 {
-        return Err(format!("fork: {}", std::io::Error::last_os_error()));
+        return Err(HarnessError::last("fork"));
     }
     if pid == 0 {
         close_all_but(keep);
@@ -534,10 +595,9 @@ fn crossed_requests(
         if left.is_zero() {
             // SAFETY: our own child; a child stuck in the kernel ignores it.
             unsafe { libc::kill(pid, libc::SIGKILL) };
-            return Err(format!(
-                "the child process that submits the requests sent no report within {} s",
-                patience.as_secs()
-            ));
+            return Err(HarnessError::NoReport {
+                seconds: patience.as_secs(),
+            });
         }
         let mut pfd = libc::pollfd {
             fd: rd.as_raw_fd(),
@@ -558,11 +618,9 @@ fn crossed_requests(
             )
         };
         if n == 0 {
-            return Err(format!(
-                "the child process that submits the requests exited without a report \
-                 (wait status {:?})",
-                wait(Duration::from_secs(5))
-            ));
+            return Err(HarnessError::ExitedWithoutReport {
+                status: wait(Duration::from_secs(5)),
+            });
         }
         if n > 0 {
             got += n as usize;
@@ -738,11 +796,16 @@ pub fn cfr_crossed_positions(dir: RawFd, p: &ProposedOpcodes) -> Vec<String> {
             0o644,
         )
         .and_then(|fd| {
-            std::io::Write::write_all(&mut std::fs::File::from(fd), data)
-                .map_err(|e| format!("write {name}: {e}"))
+            std::io::Write::write_all(&mut std::fs::File::from(fd), data).map_err(|source| {
+                HarnessError::File {
+                    call: "write",
+                    name: name.to_string(),
+                    source,
+                }
+            })
         });
         if let Err(e) = written {
-            return vec![e];
+            return vec![e.to_string()];
         }
     }
     let sqe = |i: usize, a: RawFd, b: RawFd| {
@@ -763,7 +826,7 @@ pub fn cfr_crossed_positions(dir: RawFd, p: &ProposedOpcodes) -> Vec<String> {
     let total = 2 * CROSSED_ROUNDS;
     let crossed = match crossed_requests(dir, names, total, &sqe, CROSSED_STALL, CROSSED_LIMIT) {
         Ok(c) => c,
-        Err(e) => return vec![e],
+        Err(e) => return vec![e.to_string()],
     };
     let mut problems = crossed_problems(&crossed, total, "COPY_FILE_RANGE");
     if !problems.is_empty() {
@@ -776,11 +839,15 @@ pub fn cfr_crossed_positions(dir: RawFd, p: &ProposedOpcodes) -> Vec<String> {
             let mut v = Vec::new();
             std::io::Read::read_to_end(&mut std::fs::File::from(fd), &mut v)
                 .map(|_| v)
-                .map_err(|e| format!("read {name}: {e}"))
+                .map_err(|source| HarnessError::File {
+                    call: "read",
+                    name: name.to_string(),
+                    source,
+                })
         });
         match data {
             Ok(d) => now.push(d),
-            Err(e) => return vec![e],
+            Err(e) => return vec![e.to_string()],
         }
     }
     let (a, b) = (&now[0], &now[1]);
@@ -892,7 +959,7 @@ pub fn mknod_eperm(dir: RawFd, p: &ProposedOpcodes) -> Vec<String> {
     std::thread::scope(|s| {
         s.spawn(|| {
             if let Err(e) = drop_cap_mknod() {
-                return vec![e];
+                return vec![e.to_string()];
             }
             let Ok(mut ring) = IoUring::new(8) else {
                 return vec!["io_uring_setup failed".into()];
@@ -1037,7 +1104,7 @@ pub fn mknod_prep_failures(dir: RawFd, p: &ProposedOpcodes) -> Vec<String> {
 }
 
 /// Removes CAP_MKNOD from the calling thread's effective set.
-fn drop_cap_mknod() -> Result<(), String> {
+fn drop_cap_mknod() -> Result<(), HarnessError> {
     #[repr(C)]
     struct Header {
         version: u32,
@@ -1060,11 +1127,11 @@ fn drop_cap_mknod() -> Result<(), String> {
     // SAFETY: capget/capset with a v3 header and two data words.
     unsafe {
         if libc::syscall(libc::SYS_capget, &mut h as *mut Header, d.as_mut_ptr()) != 0 {
-            return Err(format!("capget: {}", std::io::Error::last_os_error()));
+            return Err(HarnessError::last("capget"));
         }
         d[0].effective &= !(1 << CAP_MKNOD);
         if libc::syscall(libc::SYS_capset, &mut h as *mut Header, d.as_ptr()) != 0 {
-            return Err(format!("capset: {}", std::io::Error::last_os_error()));
+            return Err(HarnessError::last("capset"));
         }
     }
     Ok(())

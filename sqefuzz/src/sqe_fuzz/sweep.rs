@@ -6,7 +6,7 @@
 //! (`Sandbox::verify`) all submit through it and judge with
 //! [`crate::sqe_verify::judge`].
 
-use super::{open_fds, Run, Sandbox, MAX_SQES, PAGE};
+use super::{open_fds, JobError, Run, RunError, Sandbox, MAX_SQES, PAGE};
 use super::{ArenaMem, RW_AT, RW_LEN};
 use crate::sqe_sweep::{
     self, show_value, Disagreement, Expect, Probe, RowStatus, SweepReport, SweepRow,
@@ -22,22 +22,21 @@ use std::time::{Duration, Instant};
 impl Sandbox {
     /// Runs every probe of the plan for this kernel (or only `only`, with no
     /// unsupported rows) and folds them into rows.
-    pub(super) fn sweep(&mut self, only: Option<Vec<Probe>>) -> Result<SweepReport, String> {
+    pub(super) fn sweep(&mut self, only: Option<Vec<Probe>>) -> Result<SweepReport, JobError> {
         let started = Instant::now();
         let (probes, missing) = match only {
             Some(p) => (p, Vec::new()),
             None => {
-                let probe = backends::probe::probe().map_err(|e| format!("io_uring probe: {e}"))?;
+                let probe = backends::probe::probe().map_err(JobError::Probe)?;
                 sqe_sweep::plan(&self.profile, &|n| probe.supports(n))
             }
         };
-        let roots = self._scratch.roots("sweep").map_err(|e| e.to_string())?;
+        let roots = self._scratch.roots("sweep")?;
         let mut u = backends::uring::Uring::new(
             roots,
             backends::uring::Mode::Single,
             backends::sqe::ProposedOpcodes::default(),
-        )
-        .map_err(|e| e.to_string())?;
+        )?;
         u.set_deadline(Duration::from_millis(500));
         let mut rows: Vec<SweepRow> = Vec::new();
         let mut index: BTreeMap<(&str, &str), usize> = BTreeMap::new();
@@ -146,16 +145,16 @@ impl Sandbox {
         u: &mut backends::uring::Uring,
         code: u8,
         change: &dyn Fn(&mut Sqe),
-    ) -> Result<Observed, String> {
+    ) -> Result<Observed, RunError> {
         let t = super::template_with(code, &self.profile.proposed)
-            .ok_or("no valid template for this opcode")?;
+            .ok_or(RunError::NoTemplate { opcode: code })?;
         let run = self.setup_run()?;
         let (r, page) = self.resolve(&run, 0, &t);
         let mut pages = vec![vec![0u8; PAGE]; MAX_SQES];
         pages[0] = page;
         if let Err(e) = self.arena.reset(pages) {
             self.teardown(run, &BTreeSet::new());
-            return Err(e);
+            return Err(e.into());
         }
         let mut sqe = r.sqe;
         change(&mut sqe);
@@ -180,7 +179,7 @@ impl Sandbox {
             backends::uring::RawResult::Done(v) => v,
             other => {
                 self.teardown(run, &BTreeSet::new());
-                return Err(format!("no completion: {other:?}"));
+                return Err(RunError::NoCompletion(other));
             }
         };
         let after = self.observe(&run);
