@@ -49,15 +49,16 @@ pub enum ScenarioRunError {
         source: sys::rlimit::RlimitError,
     },
     /// A scenario could not be run on the target (its backend could not be
-    /// made, or its thread panicked): the campaign's reason.
-    #[error("{fs} {target}: {reason}")]
+    /// made, or its thread panicked).
+    #[error("{fs} {target}: {source}")]
     Run {
         /// The filesystem.
         fs: String,
         /// The target.
         target: String,
         /// Why.
-        reason: String,
+        #[source]
+        source: campaign::RunError,
     },
 }
 
@@ -339,11 +340,7 @@ pub fn run_suite(cfg: &SuiteConfig, targets: TargetsFn<'_>) -> SuiteResult {
             }
             // A target that cannot even be built is an environment problem.
             let probe_label = format!("gate-probe-{fi}-{ti}");
-            if let Err(e) = scratch
-                .roots(&probe_label)
-                .map_err(|e| e.to_string())
-                .and_then(|r| (t.make)(r).map(drop))
-            {
+            if let Err(e) = t.backend(&scratch, &probe_label) {
                 result
                     .problems
                     .push(format!("{fs_name}: target {}: {e}", t.name));
@@ -508,10 +505,10 @@ fn scenario_rows(
                 target: t.name.clone(),
                 source,
             })?
-            .map_err(|reason| ScenarioRunError::Run {
+            .map_err(|source| ScenarioRunError::Run {
                 fs: fs_name.to_string(),
                 target: t.name.clone(),
-                reason,
+                source,
             })?;
         match result {
             ScenarioResult::Pass => a.counts.pass += 1,
@@ -836,7 +833,14 @@ mod tests {
         let t = Target {
             name: "uring/sqpoll".into(),
             profile: model::Profile::default_tmpfs(),
-            make: Box::new(|_| Err("unavailable: SQPOLL refused".into())),
+            make: Box::new(|_| {
+                Err(campaign::MakeError::Unavailable(Box::new(
+                    campaign::MakeError::Uring {
+                        mode: backends::uring::Mode::Sqpoll,
+                        source: backends::uring::UringError::Sqpoll { errno: 1 },
+                    },
+                )))
+            }),
             group: None,
             supported: BTreeMap::new(),
             unavailable: Some("unavailable: SQPOLL refused".into()),

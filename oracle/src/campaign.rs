@@ -25,7 +25,7 @@ pub struct Target {
     pub profile: Profile,
     /// Builds a fresh backend on fresh roots for one sequence.
     #[allow(clippy::type_complexity)]
-    pub make: Box<dyn Fn(Roots) -> Result<Box<dyn Backend>, String> + Send + Sync>,
+    pub make: Box<dyn Fn(Roots) -> Result<Box<dyn Backend>, MakeError> + Send + Sync>,
     /// Submit consecutive ops as batches or linked chains (io_uring only).
     pub group: Option<Grouping>,
     /// Per op kind: `Some(false)` if this backend runs that kind but the kernel
@@ -34,12 +34,59 @@ pub struct Target {
     pub supported: BTreeMap<OpKind, bool>,
     /// Set when the kernel or the filesystem cannot serve this submission
     /// mode here (SQPOLL refused, io_uring disabled...): why. `make` then
-    /// fails with the same text; the suite reports every op kind of the
-    /// target as `"unavailable: <why>"` instead of running it.
+    /// fails with the same text ([`MakeError::Unavailable`]); the suite
+    /// reports every op kind of the target as `"unavailable: <why>"` instead
+    /// of running it.
     pub unavailable: Option<String>,
 }
 
+/// Why a [`Target`]'s backend could not be made ([`Target::make`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MakeError {
+    /// The scratch roots a target was probed on could not be made (only
+    /// inside [`MakeError::Unavailable`]: `make` itself is given its roots).
+    #[error("scratch roots: {0}")]
+    Roots(#[source] sys::scratch::ScratchError),
+    /// io_uring could not be set up in the target's submission mode.
+    #[error("io_uring ({mode}): {source}")]
+    Uring {
+        /// The submission mode.
+        mode: Mode,
+        /// The error.
+        #[source]
+        source: backends::uring::UringError,
+    },
+    /// The target was found unavailable when the targets were probed
+    /// ([`Target::unavailable`] holds the same text): why.
+    #[error("unavailable: {0}")]
+    Unavailable(#[source] Box<MakeError>),
+}
+
+/// Why a sequence or a scenario could not be run on a target: the run could
+/// not be set up, an environment failure, never a verdict.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The run's scratch roots could not be made.
+    #[error(transparent)]
+    Roots(#[from] sys::scratch::ScratchError),
+    /// The target's backend could not be made.
+    #[error(transparent)]
+    Make(#[from] MakeError),
+    /// The thread running the scenario panicked.
+    #[error("{target}: the scenario thread panicked")]
+    Panicked {
+        /// The target's name.
+        target: String,
+    },
+}
+
 impl Target {
+    /// Builds a fresh backend on fresh roots named `label` in `scratch`.
+    pub fn backend(&self, scratch: &Scratch, label: &str) -> Result<Box<dyn Backend>, RunError> {
+        let roots = scratch.roots(label)?;
+        Ok((self.make)(roots)?)
+    }
+
     /// Runs one scenario on a fresh backend built on `roots`, on a thread of
     /// its own that ends with the scenario.
     ///
@@ -56,14 +103,18 @@ impl Target {
         &self,
         scenario: &crate::scenario::Scenario,
         roots: Roots,
-    ) -> Result<crate::scenario::ScenarioResult, String> {
+    ) -> Result<crate::scenario::ScenarioResult, RunError> {
         std::thread::scope(|s| {
             s.spawn(|| {
                 let mut backend = (self.make)(roots)?;
                 Ok(scenario.run(&self.profile, backend.as_mut()))
             })
             .join()
-            .unwrap_or_else(|_| Err(format!("{}: the scenario thread panicked", self.name)))
+            .unwrap_or_else(|_| {
+                Err(RunError::Panicked {
+                    target: self.name.clone(),
+                })
+            })
         })
     }
 }
@@ -214,9 +265,8 @@ pub fn run_one(
     label: &str,
     target: &Target,
     ops: &[Op],
-) -> Result<SeqResult, String> {
-    let roots = scratch.roots(label).map_err(|e| e.to_string())?;
-    let mut backend = (target.make)(roots)?;
+) -> Result<SeqResult, RunError> {
+    let mut backend = target.backend(scratch, label)?;
     let res = match target.group {
         None => check_sequence(&target.profile, ops, backend.as_mut()),
         Some(g) => check_sequence_grouped(&target.profile, ops, backend.as_mut(), g),
@@ -538,6 +588,17 @@ fn settle(
     }
 }
 
+/// A run of [`check_one`] that could not be set up on a target.
+#[derive(Debug, thiserror::Error)]
+#[error("{target}: {source}")]
+struct CheckError {
+    /// The target's name.
+    target: String,
+    /// Why.
+    #[source]
+    source: RunError,
+}
+
 /// Runs one sequence through `targets` in order on fresh roots, adding to
 /// `st`; returns the first divergence (target name and what diverged), or
 /// `Err` if a run could not be set up.
@@ -547,11 +608,14 @@ fn check_one(
     label: &str,
     ops: &[Op],
     st: &mut Stats,
-) -> Result<Option<(String, Divergence)>, String> {
+) -> Result<Option<(String, Divergence)>, CheckError> {
     // The first target's outcomes and final state, for cross-checks.
     let mut reference: Option<(Vec<(usize, model::Outcome)>, model::State)> = None;
     for t in targets {
-        let res = run_one(scratch, label, t, ops).map_err(|e| format!("{}: {e}", t.name))?;
+        let res = run_one(scratch, label, t, ops).map_err(|source| CheckError {
+            target: t.name.clone(),
+            source,
+        })?;
         if let (Verdict::Agree, Some(state)) = (&res.verdict, &res.state) {
             let outcomes = comparable(&res.outcomes);
             match &reference {
@@ -755,26 +819,23 @@ pub fn uring_targets_or_unavailable(
         };
         let made = scratch
             .roots(&format!("probe-{}", sub.name()))
-            .map_err(|e| TargetError::Unavailable(format!("scratch roots: {e}")))
-            .and_then(|roots| {
-                backends::uring::Uring::new(roots, mode, proposed).map_err(|e| {
-                    let text = format!("io_uring ({mode}): {e}");
-                    match e {
-                        backends::uring::UringError::Proposed(_) => TargetError::Config(text),
-                        _ => TargetError::Unavailable(text),
-                    }
-                })
-            });
+            .map_err(MakeError::Roots)
+            .and_then(|roots| make_uring(roots, mode, proposed));
         let probe = match made {
             Ok(p) => p,
-            Err(TargetError::Config(e)) => return Err(TargetError::Config(e)),
-            Err(TargetError::Unavailable(why)) => {
-                let why = format!("unavailable: {why}");
-                let text = why.clone();
+            Err(
+                e @ MakeError::Uring {
+                    source: backends::uring::UringError::Proposed(_),
+                    ..
+                },
+            ) => return Err(TargetError::Config(e.to_string())),
+            Err(e) => {
+                let e = MakeError::Unavailable(Box::new(e));
+                let why = e.to_string();
                 out.push(Target {
                     name: format!("uring/{}", sub.name()),
                     profile: crate::profile::detect(scratch, model::Interface::Uring),
-                    make: Box::new(move |_| Err(text.clone())),
+                    make: Box::new(move |_| Err(e.clone())),
                     group,
                     supported: BTreeMap::new(),
                     unavailable: Some(why),
@@ -813,13 +874,21 @@ pub fn uring_targets_or_unavailable(
             profile,
             group,
             make: Box::new(move |roots| {
-                backends::uring::Uring::new(roots, mode, proposed)
-                    .map(|u| Box::new(u) as Box<dyn Backend>)
-                    .map_err(|e| format!("io_uring ({mode}): {e}"))
+                make_uring(roots, mode, proposed).map(|u| Box::new(u) as Box<dyn Backend>)
             }),
             supported,
             unavailable: None,
         });
     }
     Ok(out)
+}
+
+/// An io_uring backend in `mode` on `roots`.
+fn make_uring(
+    roots: Roots,
+    mode: Mode,
+    proposed: backends::sqe::ProposedOpcodes,
+) -> Result<backends::uring::Uring, MakeError> {
+    backends::uring::Uring::new(roots, mode, proposed)
+        .map_err(|source| MakeError::Uring { mode, source })
 }

@@ -50,12 +50,15 @@ fn output(mut cmd: Command) -> Result<String, BuildError> {
         return Err(BuildError::Git {
             command: shown,
             output: format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            )
-            .trim_end()
-            .to_string(),
+                "{} ({})",
+                format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                )
+                .trim_end(),
+                out.status
+            ),
         });
     }
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())

@@ -19,7 +19,7 @@
 pub mod ring;
 pub mod sequences;
 
-use crate::campaign::{self, Target};
+use crate::campaign::{self, MakeError, Target};
 use crate::differential::{check_sequence, check_sequence_grouped, Verdict};
 use crate::rows::{Counts, Row, Status};
 use backends::sqe::ProposedOpcodes;
@@ -199,17 +199,20 @@ pub fn run_sequence_check(
     let res = std::thread::scope(|s| {
         s.spawn(|| {
             let mut backend = (target.make)(roots)?;
-            Ok(match target.group {
+            Ok::<_, MakeError>(match target.group {
                 None => check_sequence(&target.profile, ops, backend.as_mut()),
                 Some(g) => check_sequence_grouped(&target.profile, ops, backend.as_mut(), g),
             })
         })
         .join()
-        .unwrap_or_else(|_| Err(format!("{name}: the check panicked")))
     });
     match res {
-        Err(e) => (CheckOutcome::Fail(vec![e]), OpCounts::default()),
-        Ok(r) => {
+        Err(_) => (
+            CheckOutcome::Fail(vec![format!("{name}: the check panicked")]),
+            OpCounts::default(),
+        ),
+        Ok(Err(e)) => (CheckOutcome::Fail(vec![e.to_string()]), OpCounts::default()),
+        Ok(Ok(r)) => {
             let n = OpCounts {
                 ops: r.executed.get(&kind).copied().unwrap_or(0),
                 ring: r.ring.get(&kind).map_or(0, |c| c.0),
