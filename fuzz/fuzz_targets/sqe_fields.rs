@@ -4,12 +4,16 @@
 //! corpus in `cargo test -p conformance`); this file only glues it to libFuzzer.
 //!
 //! Refuses to run (exit 3) outside its sandbox: not root, no private mounts.
-//! `RINGSPEC_SQE_STATS=N` prints the harness's counters every N inputs.
+//! Before fuzzing it measures the ceiling (NOP-only batches through the same
+//! thread and ring, 0.5 s, `RINGSPEC_SQE_CEILING=0` skips it) and prints it
+//! next to which libFuzzer's exec/s lines read. `RINGSPEC_SQE_STATS=N` prints
+//! the harness's counters and time per phase every N inputs.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sqefuzz::sqe_fuzz::{check, sandbox_ready, stats, FuzzInput};
+use sqefuzz::sqe_fuzz::{ceiling, check, sandbox_ready, stats, FuzzInput};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 static RUNS: AtomicU64 = AtomicU64::new(0);
 
@@ -18,6 +22,12 @@ fuzz_target!(
         if let Err(e) = sandbox_ready() {
             eprintln!("sqe_fields refuses to run: {e}");
             std::process::exit(3);
+        }
+        if std::env::var("RINGSPEC_SQE_CEILING").as_deref() != Ok("0") {
+            match ceiling(4, Duration::from_millis(500)) {
+                Ok(c) => eprintln!("sqe_fields ceiling: {c}"),
+                Err(e) => eprintln!("sqe_fields ceiling not measured: {e}"),
+            }
         }
     },
     |input: FuzzInput| {

@@ -65,7 +65,7 @@ use model::sqe_rules::{
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::CString;
 use std::fmt;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd as _, RawFd};
 use std::sync::mpsc;
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -186,6 +186,11 @@ pub const ROLE_NAMES: [&str; 9] = [
     "fifo (O_RDWR|O_NONBLOCK)",
     "other tmpfs dir",
 ];
+
+/// The role index of the O_PATH directory `d`: io_uring's file lookup
+/// (fget) never returns an O_PATH file, so as a request's file it is EBADF,
+/// and it cannot be registered (its slot stays empty).
+pub const O_PATH_ROLE: usize = 4;
 
 /// Registered-file table size of each ring.
 pub const FIXED_SLOTS: u32 = 16;
@@ -540,6 +545,88 @@ pub struct Stats {
     pub per_opcode: BTreeMap<u8, (u64, u64, u64)>,
     /// Findings.
     pub findings: u64,
+    /// Inputs whose mandatory completions had not all arrived by the
+    /// deadline.
+    pub deadline_hits: u64,
+    /// Wall time spent in each [`Phase`], nanoseconds, over all inputs.
+    pub phase_ns: [u64; Phase::ALL.len()],
+}
+
+/// The steps of one input, timed in [`Stats::phase_ns`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// The run directory, its descriptors, the ring and its registered files.
+    Setup,
+    /// Confining the fuzzer's fields and filling the arena.
+    Resolve,
+    /// Submitting and waiting for the mandatory completions (up to the
+    /// deadline).
+    Wait,
+    /// Cancelling what is still in flight until nothing is.
+    Quiesce,
+    /// The NOP that shows the ring still works.
+    Nop,
+    /// Judging results, CQEs and the arena against the table.
+    Judge,
+    /// Closing descriptors, removing the run directory, dropping the ring.
+    Teardown,
+    /// The descriptor table, the surroundings and the mount table afterwards.
+    Checks,
+}
+
+impl Phase {
+    /// Every phase, in order.
+    pub const ALL: [Phase; 8] = [
+        Phase::Setup,
+        Phase::Resolve,
+        Phase::Wait,
+        Phase::Quiesce,
+        Phase::Nop,
+        Phase::Judge,
+        Phase::Teardown,
+        Phase::Checks,
+    ];
+
+    /// Its name in the stats line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Setup => "setup",
+            Phase::Resolve => "resolve",
+            Phase::Wait => "wait",
+            Phase::Quiesce => "quiesce",
+            Phase::Nop => "nop",
+            Phase::Judge => "judge",
+            Phase::Teardown => "teardown",
+            Phase::Checks => "checks",
+        }
+    }
+}
+
+impl Stats {
+    /// Adds the time since `*since` to `phase` and restarts the clock.
+    fn lap(&mut self, phase: Phase, since: &mut Instant) {
+        let now = Instant::now();
+        self.phase_ns[phase as usize] += (now - *since).as_nanos() as u64;
+        *since = now;
+    }
+
+    /// Mean microseconds per input in each phase: "setup 12.3 us, ...".
+    pub fn breakdown(&self) -> String {
+        let n = self.inputs.max(1) as f64;
+        let total: u64 = self.phase_ns.iter().sum();
+        let mut parts: Vec<String> = Phase::ALL
+            .iter()
+            .map(|p| {
+                format!(
+                    "{} {:.1}",
+                    p.name(),
+                    self.phase_ns[*p as usize] as f64 / n / 1000.0
+                )
+            })
+            .collect();
+        parts.push(format!("total {:.1} us/input", total as f64 / n / 1000.0));
+        parts.join(", ")
+    }
 }
 
 impl fmt::Display for Stats {
@@ -549,6 +636,12 @@ impl fmt::Display for Stats {
             "{} inputs, {} SQEs: {} rejected at prep (table), {} succeeded, {} cancelled at \
              the deadline, {} findings",
             self.inputs, self.sqes, self.rejected, self.succeeded, self.cancelled, self.findings
+        )?;
+        writeln!(
+            f,
+            "  time per input (us): {}; {} inputs reached the deadline",
+            self.breakdown(),
+            self.deadline_hits
         )?;
         for (op, (n, rej, ok)) in &self.per_opcode {
             let name = rules::TABLE
@@ -979,6 +1072,19 @@ struct Sandbox {
     sentinel: Vec<String>,
     mountinfo: Vec<u8>,
     stats: Stats,
+    /// The ring inputs run through, kept from one input to the next while
+    /// nothing can have changed it (see [`Sandbox::run`]): its registered
+    /// files are reset by every [`Sandbox::setup_run`].
+    ring: Option<IoUring>,
+    /// The process's descriptors when the last input ended as it began
+    /// (none after a finding or a new ring).
+    fds: Option<BTreeSet<RawFd>>,
+    /// /proc/thread-self/mountinfo, open: polled for a change of the mount
+    /// table ([`Sandbox::mounts_changed`]).
+    mounts: Option<std::os::fd::OwnedFd>,
+    /// The mount table was found changed and has not been seen back as it
+    /// was since.
+    mounts_differ: bool,
     // Dropped last: the mounts.
     _scratch: Scratch,
 }
@@ -995,16 +1101,24 @@ fn fd_is_open(fd: RawFd) -> bool {
 /// The open descriptors of the process (from /proc/self/fd, without the one
 /// used to list it).
 fn open_fds() -> BTreeSet<RawFd> {
-    let mut set = BTreeSet::new();
-    if let Ok(rd) = std::fs::read_dir("/proc/self/fd") {
-        for e in rd.flatten() {
-            if let Some(n) = e.file_name().to_str().and_then(|s| s.parse::<RawFd>().ok()) {
-                set.insert(n);
-            }
-        }
+    // SAFETY: a fresh descriptor of /proc/self/fd, closed below.
+    let dir = unsafe {
+        libc::open(
+            c"/proc/self/fd".as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
+    if dir < 0 {
+        return BTreeSet::new();
     }
-    set.retain(|&fd| fd_is_open(fd));
-    set
+    let names = sys::dirent::list_dir(dir).unwrap_or_default();
+    // SAFETY: our descriptor.
+    unsafe { libc::close(dir) };
+    names
+        .iter()
+        .filter_map(|(n, _)| std::str::from_utf8(n).ok()?.parse::<RawFd>().ok())
+        .filter(|&fd| fd != dir)
+        .collect()
 }
 
 fn fd_target(fd: RawFd) -> String {
@@ -1112,6 +1226,10 @@ impl Sandbox {
             sentinel: vec![],
             mountinfo: vec![],
             stats: Stats::default(),
+            ring: None,
+            fds: None,
+            mounts: None,
+            mounts_differ: false,
             _scratch: scratch,
         };
         s.arena.reset(vec![vec![0u8; PAGE]; MAX_SQES])?;
@@ -1132,7 +1250,40 @@ impl Sandbox {
         }
         s.sentinel = s.outside_state();
         s.mountinfo = std::fs::read("/proc/thread-self/mountinfo").unwrap_or_default();
+        // SAFETY: a fresh descriptor, owned below.
+        let mounts = unsafe {
+            libc::open(
+                c"/proc/thread-self/mountinfo".as_ptr(),
+                libc::O_RDONLY | libc::O_CLOEXEC,
+            )
+        };
+        if mounts >= 0 {
+            // SAFETY: ours, closed once by the OwnedFd.
+            s.mounts = Some(unsafe { std::os::fd::OwnedFd::from_raw_fd(mounts) });
+        }
         Ok(s)
+    }
+
+    /// Whether the thread's mount table differs from the one the sandbox
+    /// began with. A change of the mount namespace makes its mountinfo
+    /// descriptor poll with POLLPRI once (fs/proc_namespace.c), so the table
+    /// is only read and compared after one, and then at every call until it
+    /// is back as it was; without the descriptor, at every call.
+    fn mounts_changed(&mut self) -> bool {
+        if let (Some(fd), false) = (&self.mounts, self.mounts_differ) {
+            let mut p = libc::pollfd {
+                fd: fd.as_raw_fd(),
+                events: libc::POLLPRI,
+                revents: 0,
+            };
+            // SAFETY: one pollfd, no wait.
+            if unsafe { libc::poll(&mut p, 1, 0) } == 0 {
+                return false;
+            }
+        }
+        self.mounts_differ =
+            std::fs::read("/proc/thread-self/mountinfo").unwrap_or_default() != self.mountinfo;
+        self.mounts_differ
     }
 
     /// Names, types, sizes, modes, times of the sandbox's surroundings: the
@@ -1266,20 +1417,23 @@ impl Sandbox {
                 }
                 return Err(RunError::Role(ROLE_NAMES[i]));
             }
-            let ring = match IoUring::builder().setup_submit_all().build(64) {
-                Ok(r) => r,
-                Err(e) => {
-                    for fd in roles {
-                        libc::close(fd);
-                    }
-                    return Err(RunError::RingSetup(e));
+            if let Err(e) = self.ring_ready() {
+                for fd in roles {
+                    libc::close(fd);
                 }
-            };
-            let sub = ring.submitter();
-            let _ = sub.register_files_sparse(FIXED_SLOTS);
-            for (i, &fd) in roles.iter().enumerate() {
-                let _ = sub.register_files_update(i as u32, &[fd]);
+                return Err(e);
             }
+            let ring = self.ring.take().expect("ring_ready made it");
+            // The roles in slots 0..9, the rest empty, whatever the last
+            // input left: slot 4 (the O_PATH directory, which cannot be
+            // registered) is emptied first.
+            let sub = ring.submitter();
+            let _ = sub.register_files_update(0, &roles[..4]);
+            let _ = sub.register_files_update(4, &[-1]);
+            let _ = sub.register_files_update(4, &roles[O_PATH_ROLE..5]);
+            let mut rest = [-1; FIXED_SLOTS as usize - 5];
+            rest[..4].copy_from_slice(&roles[5..]);
+            let _ = sub.register_files_update(5, &rest);
             if libc::fchdir(dir) < 0 {
                 return Err(RunError::EnterRun(std::io::Error::last_os_error()));
             }
@@ -1287,9 +1441,44 @@ impl Sandbox {
         }
     }
 
+    /// Makes the sandbox's ring (64 entries, SUBMIT_ALL, [`FIXED_SLOTS`]
+    /// sparse registered files) unless it has one.
+    fn ring_ready(&mut self) -> Result<(), RunError> {
+        if self.ring.is_none() {
+            let ring = IoUring::builder()
+                .setup_submit_all()
+                .build(64)
+                .map_err(RunError::RingSetup)?;
+            let _ = ring.submitter().register_files_sparse(FIXED_SLOTS);
+            self.ring = Some(ring);
+        }
+        Ok(())
+    }
+
+    /// Submits `k` NOPs on the sandbox's ring and waits for their CQEs.
+    fn nop_batch(&mut self, k: usize) -> Result<(), RunError> {
+        self.ring_ready()?;
+        let ring = self.ring.as_mut().expect("ring_ready made it");
+        let nop = Sqe {
+            fd: -1,
+            user_data: TAG,
+            ..Sqe::new(rules::op::NOP)
+        }
+        .to_entry();
+        for _ in 0..k {
+            // SAFETY: a NOP carries no pointer.
+            let _ = unsafe { ring.submission().push(&nop) };
+        }
+        ring.submit_and_wait(k).map_err(RunError::RingSetup)?;
+        ring.completion().for_each(drop);
+        Ok(())
+    }
+
+    /// Closes the input's descriptors and removes what it made; its ring
+    /// goes back to the sandbox for the next input.
     fn teardown(&mut self, run: Run, extra: &BTreeSet<RawFd>) {
         let Run { dir, roles, ring } = run;
-        drop(ring);
+        self.ring = Some(ring);
         let main = self.roots.main.as_raw_fd();
         // SAFETY: descriptors this input made (roles, results the kernel
         // reported, new ones found in the fd table), closed once each; then fresh
@@ -1642,7 +1831,7 @@ impl Sandbox {
     /// number the rules cannot judge).
     fn fd_state(&self, run: &Run, f: &Sqe) -> FdState {
         let fixed = f.flags & rules::sqe_flags::FIXED_FILE != 0;
-        if run.roles.contains(&f.fd) && !fixed {
+        if run.roles.contains(&f.fd) && !fixed && f.fd != run.roles[O_PATH_ROLE] {
             FdState::Open
         } else if f.fd == self.closed_slot && !fixed {
             FdState::Closed
@@ -1652,10 +1841,17 @@ impl Sandbox {
     }
 
     fn run(&mut self, input: &FuzzInput) -> Result<(), Finding> {
-        let baseline = open_fds();
+        let mut clock = Instant::now();
+        // The ring is part of the baseline: made before it, kept after it.
+        self.ring_ready()
+            .unwrap_or_else(|e| panic!("sqe_fields: sandbox setup failed: {e}"));
+        // The last input ended with the descriptors it started with (or was
+        // a finding, which clears this): nothing else opens any meanwhile.
+        let baseline = self.fds.take().unwrap_or_else(open_fds);
         let mut run = self
             .setup_run()
             .unwrap_or_else(|e| panic!("sqe_fields: sandbox setup failed: {e}"));
+        self.stats.lap(Phase::Setup, &mut clock);
         let n = input.sqes.len().clamp(1, MAX_SQES);
         let mut resolved = vec![];
         let mut pages = vec![vec![0u8; PAGE]; MAX_SQES];
@@ -1667,12 +1863,20 @@ impl Sandbox {
         if let Err(e) = self.arena.reset(pages) {
             panic!("sqe_fields: arena reset failed: {e}");
         }
-        let before = open_fds();
-        let out = self.submit_and_judge(&mut run, &resolved, &before);
-        let after = open_fds();
+        // What setup_run opened and kept: the roles and `run` itself.
+        let mut before = baseline.clone();
+        before.extend(run.roles);
+        before.insert(run.dir);
+        // Checked where it costs nothing that matters (the corpus replay of
+        // `cargo test -p conformance` runs the debug build).
+        debug_assert_eq!(before, open_fds(), "setup_run's descriptors");
+        self.stats.lap(Phase::Resolve, &mut clock);
+        let mut after = before.clone();
+        let out = self.submit_and_judge(&mut run, &resolved, &before, &mut after, &mut clock);
         let mut extra: BTreeSet<RawFd> = after.difference(&before).copied().collect();
         extra.extend(out.1.iter().copied());
         self.teardown(run, &extra);
+        self.stats.lap(Phase::Teardown, &mut clock);
         let mut result = out.0;
         if result.is_ok() {
             let now = open_fds();
@@ -1701,8 +1905,7 @@ impl Sandbox {
                     ),
                 ));
             }
-            let mi = std::fs::read("/proc/thread-self/mountinfo").unwrap_or_default();
-            if mi != self.mountinfo {
+            if self.mounts_changed() {
                 result = Err(self.finding(
                     &resolved,
                     "mounts-changed",
@@ -1710,6 +1913,22 @@ impl Sandbox {
                 ));
             }
         }
+        // The next input gets a fresh ring after a finding, or when this one
+        // could have left state in the ring itself: provided buffers, or
+        // drain disabled for good by CQE_SKIP_SUCCESS (later IO_DRAIN SQEs
+        // would fail with EOPNOTSUPP).
+        let ring_state = resolved.iter().any(|r| {
+            matches!(
+                r.sqe.opcode,
+                rules::op::PROVIDE_BUFFERS | rules::op::REMOVE_BUFFERS
+            ) || r.sqe.flags & rules::sqe_flags::CQE_SKIP_SUCCESS != 0
+        });
+        if result.is_err() || ring_state {
+            self.ring = None;
+        } else {
+            self.fds = Some(baseline);
+        }
+        self.stats.lap(Phase::Checks, &mut clock);
         self.stats.inputs += 1;
         if result.is_err() {
             self.stats.findings += 1;
@@ -1732,6 +1951,8 @@ impl Sandbox {
         run: &mut Run,
         resolved: &[Resolved],
         before: &BTreeSet<RawFd>,
+        after: &mut BTreeSet<RawFd>,
+        clock: &mut Instant,
     ) -> (Result<(), Finding>, BTreeSet<RawFd>) {
         let n = resolved.len();
         let fl = |i: usize| resolved[i].sqe.flags;
@@ -1793,11 +2014,21 @@ impl Sandbox {
             }
             wait(&mut run.ring, deadline);
         }
+        if !mandatory_done(&got) {
+            self.stats.deadline_hits += 1;
+        }
+        self.stats.lap(Phase::Wait, clock);
         // Quiesce: cancel everything still in flight until nothing is found
         // twice in a row.
         let mut cancelled = vec![false; n];
         let grace_end = Instant::now() + self.grace;
-        let mut quiet = 0;
+        // Nothing can be in flight when every SQE posted its CQE and none
+        // said more would follow (no CQE_SKIP_SUCCESS, no multishot): the
+        // cancel rounds are skipped, and the NOP below still runs the task
+        // work of what completed.
+        let settled = (0..n).all(|i| !skip_ok[i] && got[i] > 0)
+            && cqes.iter().all(|&(_, _, flags)| flags & F_MORE == 0);
+        let mut quiet = if settled { 2 } else { 0 };
         let mut tag = 0u64;
         while quiet < 2 {
             if Instant::now() >= grace_end {
@@ -1846,7 +2077,7 @@ impl Sandbox {
                 quiet += 1;
                 // Let task work post what completed meanwhile.
                 let _ = run.ring.submit_and_wait(0);
-                std::thread::sleep(Duration::from_micros(200));
+                std::thread::sleep(Duration::from_micros(20));
                 reap(&mut run.ring, &mut cqes, &mut got);
             } else {
                 quiet = 0;
@@ -1857,6 +2088,7 @@ impl Sandbox {
                 }
             }
         }
+        self.stats.lap(Phase::Quiesce, clock);
         // The ring still works.
         let nop = Sqe {
             fd: -1,
@@ -1873,10 +2105,12 @@ impl Sandbox {
             reap(&mut run.ring, &mut cqes, &mut got);
             nop_res = cqes.iter().find(|c| c.0 == TAG | 0xffff_ffff).map(|c| c.1);
         }
+        self.stats.lap(Phase::Nop, clock);
         let mut made: BTreeSet<RawFd> = BTreeSet::new();
+        *after = open_fds();
         let verdict = self.judge(
             run, resolved, &cqes, &got, &cancelled, &skip_ok, &chain_of, &chain_len, &mut made,
-            before,
+            before, after,
         );
         let verdict = verdict.and_then(|()| match nop_res {
             Some(0) => Ok(()),
@@ -1886,6 +2120,7 @@ impl Sandbox {
                 format!("a NOP afterwards completed with {other:?}"),
             )),
         });
+        self.stats.lap(Phase::Judge, clock);
         (verdict, made)
     }
 
@@ -1902,6 +2137,7 @@ impl Sandbox {
         chain_len: &BTreeMap<usize, usize>,
         made: &mut BTreeSet<RawFd>,
         before: &BTreeSet<RawFd>,
+        now: &BTreeSet<RawFd>,
     ) -> Result<(), Finding> {
         let n = resolved.len();
         let p = self.profile;
@@ -1928,7 +2164,7 @@ impl Sandbox {
                 let idx = fd as u32;
                 if direct {
                     FdState::Unknown
-                } else if idx < 9 && idx != 4 {
+                } else if idx < 9 && idx != O_PATH_ROLE as u32 {
                     FdState::Open
                 } else {
                     FdState::Closed
@@ -1936,6 +2172,8 @@ impl Sandbox {
             } else if run.roles.contains(&fd) {
                 if closes.contains(&fd) {
                     FdState::Unknown
+                } else if fd == run.roles[O_PATH_ROLE] {
+                    FdState::Closed
                 } else {
                     FdState::Open
                 }
@@ -2056,7 +2294,6 @@ impl Sandbox {
         // Canaries.
         self.check_arena(resolved, &allowed)?;
         // Descriptors: new ones must be explained, none of ours may vanish.
-        let now = open_fds();
         let roles: BTreeSet<RawFd> = run.roles.iter().copied().collect();
         let mut unexplained = vec![];
         for &fd in now.difference(before) {
@@ -2080,7 +2317,7 @@ impl Sandbox {
             ));
         }
         let vanished: Vec<RawFd> = before
-            .difference(&now)
+            .difference(now)
             .filter(|fd| !roles.contains(fd) || !closes.contains(fd))
             .copied()
             .collect();
@@ -2114,8 +2351,18 @@ impl Sandbox {
             if have == want {
                 return Ok(());
             }
-            let bad: Vec<usize> = (0..want.len())
-                .filter(|&k| have[k] != want[k] && !allowed_at(base + (off + k) as u64))
+            // Byte by byte only inside the 64-byte blocks that differ.
+            let bad: Vec<usize> = have
+                .chunks(64)
+                .zip(want.chunks(64))
+                .enumerate()
+                .filter(|(_, (h, w))| h != w)
+                .flat_map(|(b, (h, w))| {
+                    (0..h.len())
+                        .filter(move |&k| h[k] != w[k])
+                        .map(move |k| b * 64 + k)
+                })
+                .filter(|&k| !allowed_at(base + (off + k) as u64))
                 .collect();
             if let (Some(&first), Some(&last)) = (bad.first(), bad.last()) {
                 return Err(self.finding(
@@ -2154,6 +2401,7 @@ impl Finding {
 
 enum Job {
     Check(FuzzInput),
+    NopBatch(usize),
     Stats,
     Verify,
     Sweep(Option<Vec<crate::sqe_sweep::Probe>>),
@@ -2161,6 +2409,7 @@ enum Job {
 
 enum Reply {
     Checked(Result<(), Finding>),
+    Nops(Result<(), RunError>),
     Stats(Stats),
     Verified(Result<Vec<RuleCheck>, JobError>),
     Swept(Result<crate::sqe_sweep::SweepReport, JobError>),
@@ -2194,8 +2443,15 @@ fn worker() -> &'static Result<Mutex<Worker>, SandboxError> {
                 for job in jr {
                     let reply = match job {
                         Job::Stats => Reply::Stats(sb.stats.clone()),
-                        Job::Verify => Reply::Verified(sb.verify()),
-                        Job::Sweep(only) => Reply::Swept(sb.sweep(only)),
+                        Job::NopBatch(k) => Reply::Nops(sb.nop_batch(k)),
+                        Job::Verify => {
+                            sb.fds = None;
+                            Reply::Verified(sb.verify())
+                        }
+                        Job::Sweep(only) => {
+                            sb.fds = None;
+                            Reply::Swept(sb.sweep(only))
+                        }
                         Job::Check(input) => {
                             match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                                 sb.run(&input)
@@ -2300,6 +2556,64 @@ fn job(job: Job) -> Result<Reply, JobError> {
         Reply::Panicked(m) => Err(JobError::Panicked(m)),
         reply => Ok(reply),
     }
+}
+
+/// What the harness could do at most: NOP-only batches sent to the sandbox
+/// thread and through its ring as inputs are ([`ceiling`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Ceiling {
+    /// NOPs per batch.
+    pub batch: usize,
+    /// Batches completed.
+    pub batches: u64,
+    /// Seconds it took.
+    pub seconds: f64,
+}
+
+impl Ceiling {
+    /// Batches per second.
+    pub fn batches_per_second(&self) -> f64 {
+        self.batches as f64 / self.seconds.max(1e-9)
+    }
+
+    /// SQEs per second.
+    pub fn sqes_per_second(&self) -> f64 {
+        self.batches_per_second() * self.batch as f64
+    }
+}
+
+impl fmt::Display for Ceiling {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:.0} batches/s of {} NOPs ({:.0} SQEs/s) through the sandbox thread and its ring",
+            self.batches_per_second(),
+            self.batch,
+            self.sqes_per_second()
+        )
+    }
+}
+
+/// Measures the [`Ceiling`] for `duration`: batches of `batch` NOPs handed to
+/// the sandbox thread as [`check`] hands inputs, submitted on its ring and
+/// waited for. No sandbox setup, no judging: what an input costs beyond this
+/// is the harness's own.
+pub fn ceiling(batch: usize, duration: Duration) -> Result<Ceiling, JobError> {
+    let batch = batch.clamp(1, MAX_SQES);
+    let started = Instant::now();
+    let mut batches = 0;
+    while started.elapsed() < duration {
+        match job(Job::NopBatch(batch))? {
+            Reply::Nops(r) => r.map_err(|e| JobError::Panicked(e.to_string()))?,
+            _ => unreachable!("asked for NOPs"),
+        }
+        batches += 1;
+    }
+    Ok(Ceiling {
+        batch,
+        batches,
+        seconds: started.elapsed().as_secs_f64(),
+    })
 }
 
 /// One probe of [`verify_rules`].
