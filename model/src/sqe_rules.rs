@@ -1941,10 +1941,11 @@ pub const TABLE: &[OpRules] = &[
         prep: &[Check::Zero(&[OpFlags]), Check::XattrName(Addr)],
         res: Res::UpToConst(65536),
         errnos: &[
-            EBADF, ENODATA, ERANGE, EOPNOTSUPP, EFAULT, E2BIG, EPERM, EACCES, ENOMEM,
+            EBADF, ENODATA, ERANGE, EOPNOTSUPP, EFAULT, E2BIG, EPERM, EACCES, ENOMEM, EINVAL,
         ],
         may_block: false,
-        note: "Not in opcodes.md: xattr_flags must be 0 (EINVAL).",
+        note: "Not in opcodes.md: xattr_flags must be 0 (EINVAL). A namespace prefix with \
+               nothing after it (`user.`) is EINVAL at issue (xattr_resolve_name).",
     },
     OpRules {
         code: Code::Mainline(op::GETXATTR),
@@ -1975,9 +1976,10 @@ pub const TABLE: &[OpRules] = &[
             },
         ],
         res: Res::UpToConst(65536),
-        errnos: path_errnos![ENODATA, ERANGE, EOPNOTSUPP, E2BIG],
+        errnos: path_errnos![ENODATA, ERANGE, EOPNOTSUPP, E2BIG, EINVAL],
         may_block: false,
-        note: "Path in addr3, resolved from the current directory (AT_FDCWD).",
+        note: "Path in addr3, resolved from the current directory (AT_FDCWD). A namespace \
+               prefix with nothing after it (`user.`) is EINVAL at issue (xattr_resolve_name).",
     },
     OpRules {
         code: Code::Mainline(op::FTRUNCATE),
