@@ -62,14 +62,8 @@ pub enum BenchError {
         source: std::io::Error,
     },
     /// A call failed ("io_uring_setup", "io_uring_enter", "mknodat").
-    #[error("{call}: {source}")]
-    Call {
-        /// The call.
-        call: &'static str,
-        /// The error.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Call(#[from] sys::call::CallFailed),
     /// Writing the source file of the copies failed or was short.
     #[error("write failed")]
     Write,
@@ -136,10 +130,7 @@ fn ring_run(
             }
         }
         ring.submit_and_wait(group.len())
-            .map_err(|source| BenchError::Call {
-                call: "io_uring_enter",
-                source,
-            })?;
+            .map_err(|e| sys::call::CallFailed::new("io_uring_enter", e))?;
         let mut seen = 0;
         for cqe in ring.completion() {
             seen += 1;
@@ -160,10 +151,7 @@ fn ring_run(
 /// copy_file_range of 4 KiB between explicit offsets of two files.
 /// A fresh ring of 64 entries for a measurement.
 fn new_ring() -> Result<IoUring, BenchError> {
-    IoUring::new(64).map_err(|source| BenchError::Call {
-        call: "io_uring_setup",
-        source,
-    })
+    Ok(IoUring::new(64).map_err(|e| sys::call::CallFailed::new("io_uring_setup", e))?)
 }
 
 fn bench_cfr(dir: RawFd, code: u8, n: usize) -> Result<BenchRow, BenchError> {
@@ -318,10 +306,7 @@ fn bench_mknod(dir: RawFd, code: u8, n: usize) -> Result<BenchRow, BenchError> {
     for p in &names {
         // SAFETY: as above.
         if unsafe { libc::mknodat(dir, p.as_ptr(), libc::S_IFIFO | 0o600, 0) } != 0 {
-            return Err(BenchError::Call {
-                call: "mknodat",
-                source: std::io::Error::last_os_error(),
-            });
+            return Err(sys::call::CallFailed::last("mknodat").into());
         }
     }
     let sys = start.elapsed();

@@ -1,7 +1,8 @@
-//! Raw Linux helpers: getdents64 records, scratch roots in a private mount
+//! Raw Linux helpers: named failed calls, getdents64 records, scratch roots in a private mount
 //! namespace (tmpfs or loop-mounted images), loop devices, per-op deadlines,
 //! interrupts, rlimits, kernel facts and kernel-log markers. No op semantics.
 
+pub mod call;
 pub mod deadline;
 pub mod dirent;
 pub mod interrupt;

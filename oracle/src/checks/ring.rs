@@ -80,14 +80,8 @@ enum HarnessError {
         source: std::io::Error,
     },
     /// A system call failed ("mknod", "pipe2", "fork", "capget", "capset").
-    #[error("{call}: {source}")]
-    Call {
-        /// The call.
-        call: &'static str,
-        /// The error.
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Call(#[from] sys::call::CallFailed),
     /// A getdents64 buffer that cannot be walked.
     #[error(transparent)]
     Dirents(#[from] sys::dirent::Malformed),
@@ -112,10 +106,7 @@ enum HarnessError {
 impl HarnessError {
     /// [`HarnessError::Call`] with the error of the last system call.
     fn last(call: &'static str) -> HarnessError {
-        HarnessError::Call {
-            call,
-            source: std::io::Error::last_os_error(),
-        }
+        HarnessError::Call(sys::call::CallFailed::last(call))
     }
 }
 
