@@ -332,6 +332,56 @@ struct RawProbeOp {
 }
 
 const IORING_REGISTER_PROBE: libc::c_uint = 8;
+const IORING_REGISTER_SYNC_CANCEL: libc::c_uint = 24;
+const IORING_ASYNC_CANCEL_ANY: u32 = 1 << 2;
+
+/// struct io_uring_sync_cancel_reg (include/uapi/linux/io_uring.h).
+#[repr(C)]
+struct SyncCancelReg {
+    addr: u64,
+    fd: i32,
+    flags: u32,
+    timeout_sec: i64,
+    timeout_nsec: i64,
+    opcode: u8,
+    pad: [u8; 7],
+    pad2: [u64; 3],
+}
+
+/// Cancels every request in flight on the ring `fd` synchronously
+/// (IORING_REGISTER_SYNC_CANCEL with IORING_ASYNC_CANCEL_ANY, Linux 6.0),
+/// waiting up to `timeout` for them to finish: how many were found, or the
+/// errno (EINVAL where the kernel lacks the register op, ETIME when they did
+/// not finish in time). Unlike an ASYNC_CANCEL SQE it is no request, so no
+/// IOSQE_IO_DRAIN request ahead of it holds it back. The io-uring crate's
+/// `register_sync_cancel` drops the count.
+pub fn sync_cancel_all(fd: RawFd, timeout: std::time::Duration) -> Result<u32, i32> {
+    let arg = SyncCancelReg {
+        addr: 0,
+        fd: -1,
+        flags: IORING_ASYNC_CANCEL_ANY,
+        timeout_sec: timeout.as_secs() as i64,
+        timeout_nsec: i64::from(timeout.subsec_nanos()),
+        opcode: 0,
+        pad: [0; 7],
+        pad2: [0; 3],
+    };
+    // SAFETY: arg is a valid io_uring_sync_cancel_reg, read by the kernel.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_io_uring_register,
+            fd,
+            IORING_REGISTER_SYNC_CANCEL,
+            &arg as *const SyncCancelReg,
+            1 as libc::c_uint,
+        )
+    };
+    if r < 0 {
+        Err(syscalls::errno_now())
+    } else {
+        Ok(r as u32)
+    }
+}
 const IO_URING_OP_SUPPORTED: u16 = 1;
 
 impl RingProbe {
