@@ -505,7 +505,8 @@ impl<'a> Arbitrary<'a> for FuzzInput {
 
 /// What a check found: a kernel behaviour outside the table, or a broken
 /// security property. Each says which SQEs were sent.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("sqe_fields finding [{kind}]: {detail}\n{}", numbered(sqes))]
 pub struct Finding {
     /// One word for the kind ("disallowed", "missing-cqe", "canary", ...).
     pub kind: &'static str,
@@ -515,17 +516,13 @@ pub struct Finding {
     pub sqes: Vec<Sqe>,
 }
 
-impl fmt::Display for Finding {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "sqe_fields finding [{}]: {}", self.kind, self.detail)?;
-        for (i, s) in self.sqes.iter().enumerate() {
-            writeln!(f, "  #{i} {s}")?;
-        }
-        Ok(())
-    }
+/// The SQEs one per line, "  #i sqe{...}", each line ended.
+fn numbered(sqes: &[Sqe]) -> String {
+    sqes.iter()
+        .enumerate()
+        .map(|(i, s)| format!("  #{i} {s}\n"))
+        .collect()
 }
-
-impl std::error::Error for Finding {}
 
 /// Counters over every [`check`] of this process (for reports: a generator that
 /// mostly produces rejected inputs is a bug).
