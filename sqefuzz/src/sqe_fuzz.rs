@@ -2453,6 +2453,28 @@ enum Reply {
     Panicked(String),
 }
 
+/// How long a side of the sandbox thread's channels polls before it sleeps.
+/// Inputs come back to back: waking a sleeping thread costs tens of
+/// microseconds on an idle machine (its core leaves a C-state), more than
+/// many inputs take.
+const SPIN: Duration = Duration::from_micros(200);
+
+/// The next message of `rx`: polled for up to [`SPIN`], then waited for.
+/// None when the other side is gone.
+fn receive<T>(rx: &mpsc::Receiver<T>) -> Option<T> {
+    let started = Instant::now();
+    loop {
+        match rx.try_recv() {
+            Ok(m) => return Some(m),
+            Err(mpsc::TryRecvError::Disconnected) => return None,
+            Err(mpsc::TryRecvError::Empty) if started.elapsed() < SPIN => {
+                std::hint::spin_loop();
+            }
+            Err(mpsc::TryRecvError::Empty) => return rx.recv().ok(),
+        }
+    }
+}
+
 struct Worker {
     jobs: mpsc::Sender<Job>,
     replies: mpsc::Receiver<Reply>,
@@ -2477,7 +2499,7 @@ fn worker() -> &'static Result<Mutex<Worker>, SandboxError> {
                         return;
                     }
                 };
-                for job in jr {
+                while let Some(job) = receive(&jr) {
                     let reply = match job {
                         Job::Stats => Reply::Stats(sb.stats.clone()),
                         Job::NopBatch(k) => Reply::Nops(sb.nop_batch(k)),
@@ -2532,7 +2554,7 @@ pub fn check(input: &FuzzInput) -> Result<(), Finding> {
     w.jobs
         .send(Job::Check(input.clone()))
         .expect("the sandbox thread is alive");
-    match w.replies.recv().expect("the sandbox thread replies") {
+    match receive(&w.replies).expect("the sandbox thread replies") {
         Reply::Checked(r) => r,
         Reply::Panicked(m) => panic!("sqe_fields harness: {m}"),
         _ => unreachable!("asked for a check"),
@@ -2583,7 +2605,7 @@ fn job(job: Job) -> Result<Reply, JobError> {
     let w = worker().as_ref()?;
     let w = w.lock().unwrap_or_else(|e| e.into_inner());
     w.jobs.send(job).map_err(|_| JobError::Send)?;
-    match w.replies.recv()? {
+    match receive(&w.replies).ok_or(mpsc::RecvError)? {
         Reply::Panicked(m) => Err(JobError::Panicked(m)),
         reply => Ok(reply),
     }
