@@ -192,6 +192,11 @@ pub const ROLE_NAMES: [&str; 9] = [
 /// and it cannot be registered (its slot stays empty).
 pub const O_PATH_ROLE: usize = 4;
 
+/// The contents of the role file `f` (and the first 100 bytes of `r`):
+/// 8 KiB of `i % 251`, made once.
+static BODY: std::sync::LazyLock<Vec<u8>> =
+    std::sync::LazyLock::new(|| (0..8192u32).map(|i| (i % 251) as u8).collect());
+
 /// Registered-file table size of each ring.
 pub const FIXED_SLOTS: u32 = 16;
 
@@ -1083,10 +1088,6 @@ struct Sandbox {
     _scratch: Scratch,
 }
 
-fn cstr(s: &str) -> CString {
-    CString::new(s).expect("no NUL")
-}
-
 fn fd_is_open(fd: RawFd) -> bool {
     // SAFETY: F_GETFD on any number only reads the fd table.
     fd >= 0 && unsafe { libc::fcntl(fd, libc::F_GETFD) } >= 0
@@ -1230,16 +1231,16 @@ impl Sandbox {
         let main = s.roots.main.as_raw_fd();
         // SAFETY: valid fds and C strings.
         unsafe {
-            libc::mkdirat(main, cstr("outside").as_ptr(), 0o755);
+            libc::mkdirat(main, c"outside".as_ptr(), 0o755);
             let fd = libc::openat(
                 main,
-                cstr("outside/canary").as_ptr(),
+                c"outside/canary".as_ptr(),
                 libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC,
                 0o644,
             );
             libc::write(fd, b"do not touch".as_ptr().cast(), 12);
             libc::close(fd);
-            libc::symlinkat(cstr("canary").as_ptr(), main, cstr("outside/link").as_ptr());
+            libc::symlinkat(c"canary".as_ptr(), main, c"outside/link".as_ptr());
         }
         s.sentinel = s.outside_state();
         s.mountinfo = std::fs::read("/proc/thread-self/mountinfo").unwrap_or_default();
@@ -1285,8 +1286,12 @@ impl Sandbox {
     fn outside_state(&self) -> Vec<String> {
         let mut out = vec![];
         let main = self.roots.main.as_raw_fd();
-        for name in ["", "outside", "outside/canary", "outside/link"] {
-            let c = cstr(name);
+        for (name, c) in [
+            ("", c""),
+            ("outside", c"outside"),
+            ("outside/canary", c"outside/canary"),
+            ("outside/link", c"outside/link"),
+        ] {
             // SAFETY: st is written by fstatat before being read.
             let mut st: libc::stat = unsafe { std::mem::zeroed() };
             let flags = libc::AT_SYMLINK_NOFOLLOW | libc::AT_EMPTY_PATH;
@@ -1316,7 +1321,7 @@ impl Sandbox {
         let fd = unsafe {
             libc::openat(
                 main,
-                cstr(".").as_ptr(),
+                c".".as_ptr(),
                 libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
             )
         };
@@ -1337,15 +1342,14 @@ impl Sandbox {
     /// Makes `run` with its files and the roles' descriptors, and a ring.
     fn setup_run(&mut self) -> Result<Run, RunError> {
         let main = self.roots.main.as_raw_fd();
-        let c = |s: &str| cstr(s);
         // SAFETY: plain syscalls on valid fds and C strings; every
         // descriptor made here is owned by the Run and closed by `teardown`.
         unsafe {
-            if libc::mkdirat(main, c("run").as_ptr(), 0o755) < 0 {
+            if libc::mkdirat(main, c"run".as_ptr(), 0o755) < 0 {
                 let source = std::io::Error::last_os_error();
                 let left = libc::openat(
                     main,
-                    c("run").as_ptr(),
+                    c"run".as_ptr(),
                     libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
                 );
                 let names = sys::dirent::list_dir(left).unwrap_or_default();
@@ -1358,34 +1362,33 @@ impl Sandbox {
             }
             let dir = libc::openat(
                 main,
-                c("run").as_ptr(),
+                c"run".as_ptr(),
                 libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
             );
             if dir < 0 {
                 return Err(RunError::OpenRun(std::io::Error::last_os_error()));
             }
-            let mk = |name: &str, flags: i32, data: &[u8]| {
-                let fd = libc::openat(dir, c(name).as_ptr(), flags | libc::O_CLOEXEC, 0o644);
+            let mk = |name: &std::ffi::CStr, flags: i32, data: &[u8]| {
+                let fd = libc::openat(dir, name.as_ptr(), flags | libc::O_CLOEXEC, 0o644);
                 if fd >= 0 && !data.is_empty() {
                     libc::write(fd, data.as_ptr().cast(), data.len());
                 }
                 fd
             };
-            let body: Vec<u8> = (0..8192u32).map(|i| (i % 251) as u8).collect();
-            let f = mk("f", libc::O_RDWR | libc::O_CREAT, &body);
-            libc::fsetxattr(f, c("user.a").as_ptr(), b"value".as_ptr().cast(), 5, 0);
-            let r = mk("r", libc::O_WRONLY | libc::O_CREAT, &body[..100]);
+            let f = mk(c"f", libc::O_RDWR | libc::O_CREAT, &BODY[..]);
+            libc::fsetxattr(f, c"user.a".as_ptr(), b"value".as_ptr().cast(), 5, 0);
+            let r = mk(c"r", libc::O_WRONLY | libc::O_CREAT, &BODY[..100]);
             libc::close(r);
-            let r = libc::openat(dir, c("r").as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
-            let w = mk("w", libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND, b"");
-            libc::mkdirat(dir, c("d").as_ptr(), 0o755);
-            let e = mk("d/e", libc::O_WRONLY | libc::O_CREAT, b"e");
+            let r = libc::openat(dir, c"r".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+            let w = mk(c"w", libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND, b"");
+            libc::mkdirat(dir, c"d".as_ptr(), 0o755);
+            let e = mk(c"d/e", libc::O_WRONLY | libc::O_CREAT, b"e");
             libc::close(e);
-            libc::mkfifoat(dir, c("fifo").as_ptr(), 0o644);
-            libc::symlinkat(c("f").as_ptr(), dir, c("sym").as_ptr());
+            libc::mkfifoat(dir, c"fifo".as_ptr(), 0o644);
+            libc::symlinkat(c"f".as_ptr(), dir, c"sym".as_ptr());
             let d = libc::openat(
                 dir,
-                c("d").as_ptr(),
+                c"d".as_ptr(),
                 libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
             );
             let mut p = [-1; 2];
@@ -1393,12 +1396,12 @@ impl Sandbox {
             libc::write(p[1], b"abc".as_ptr().cast(), 3);
             let fifo = libc::openat(
                 dir,
-                c("fifo").as_ptr(),
+                c"fifo".as_ptr(),
                 libc::O_RDWR | libc::O_NONBLOCK | libc::O_CLOEXEC,
             );
             let other = libc::openat(
                 self.roots.other.as_raw_fd(),
-                c(".").as_ptr(),
+                c".".as_ptr(),
                 libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
             );
             let roles = [f, r, w, dir, d, p[0], p[1], fifo, other];
@@ -1486,13 +1489,13 @@ impl Sandbox {
             }
             libc::fchdir(main);
             let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
-            let run_fd = libc::openat(main, cstr("run").as_ptr(), flags);
+            let run_fd = libc::openat(main, c"run".as_ptr(), flags);
             if run_fd >= 0 {
                 remove_children(run_fd);
                 libc::close(run_fd);
             }
-            libc::unlinkat(main, cstr("run").as_ptr(), libc::AT_REMOVEDIR);
-            let other = libc::openat(self.roots.other.as_raw_fd(), cstr(".").as_ptr(), flags);
+            libc::unlinkat(main, c"run".as_ptr(), libc::AT_REMOVEDIR);
+            let other = libc::openat(self.roots.other.as_raw_fd(), c".".as_ptr(), flags);
             if other >= 0 {
                 remove_children(other);
                 libc::close(other);
@@ -2063,6 +2066,7 @@ impl Sandbox {
             // where the register op is missing (EINVAL).
             let sync =
                 backends::uring::sync_cancel_all(run.ring.as_raw_fd(), Duration::from_millis(200));
+            let synced = matches!(sync, Ok(_) | Err(errno::ENOENT));
             let found = match sync {
                 Ok(n) => Some(n as i32),
                 Err(e) if e == errno::ENOENT => Some(0),
@@ -2093,7 +2097,14 @@ impl Sandbox {
             };
             reap(&mut run.ring, &mut cqes, &mut got);
             let nothing = found == Some(0) || found == Some(-errno::ENOENT);
-            if nothing && mandatory_done(&got) {
+            if nothing && mandatory_done(&got) && synced {
+                // The synchronous cancel looked everywhere (inline, poll,
+                // timeouts, io-wq) and found nothing; what it cancelled
+                // before had finished when it returned, and the return from
+                // the call ran the task work that posts their CQEs.
+                quiet = 2;
+                reap(&mut run.ring, &mut cqes, &mut got);
+            } else if nothing && mandatory_done(&got) {
                 quiet += 1;
                 // Let task work post what completed meanwhile.
                 let _ = run.ring.submit_and_wait(0);
