@@ -292,30 +292,44 @@ fn save_state(path: &Path, state: &SlotState) -> Result<(), BuildError> {
     std::fs::rename(&tmp, path).map_err(|e| BuildError::io(path, e))
 }
 
-/// The tools a kernel build needs: (command, Debian package).
-const BUILD_TOOLS: [(&str, &str); 7] = [
-    ("make", "make"),
-    ("gcc", "build-essential"),
-    ("bc", "bc"),
-    ("bison", "bison"),
-    ("flex", "flex"),
-    ("perl", "perl"),
-    ("git", "git"),
+/// Something a build needs from the machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Need {
+    /// A command on PATH.
+    Command(&'static str),
+    /// A file, e.g. a library's header.
+    File(&'static str),
+}
+
+/// What reading the source needs: git, from the Debian package of that name.
+const SOURCE_NEEDS: [(Need, &str); 1] = [(Need::Command("git"), "git")];
+
+/// What a kernel build needs, with the Debian package that provides each.
+const BUILD_NEEDS: [(Need, &str); 8] = [
+    (Need::Command("make"), "make"),
+    (Need::Command("gcc"), "build-essential"),
+    (Need::Command("bc"), "bc"),
+    (Need::Command("bison"), "bison"),
+    (Need::Command("flex"), "flex"),
+    (Need::Command("perl"), "perl"),
+    (Need::Command("git"), "git"),
+    // objtool (x86_64) needs libelf.
+    (Need::File("/usr/include/gelf.h"), "libelf-dev"),
 ];
 
-/// Checks that `tools` (command, Debian package) are on PATH, and, for the
-/// full build list, libelf's header (objtool on x86_64 needs it).
-fn check_tools(tools: &[(&str, &str)]) -> Result<(), BuildError> {
+/// Checks that the machine has `needs`; the error names the packages to
+/// install.
+fn check_tools(needs: &[(Need, &str)]) -> Result<(), BuildError> {
     let path = std::env::var_os("PATH").unwrap_or_default();
-    let have = |tool: &str| std::env::split_paths(&path).any(|d| d.join(tool).is_file());
+    let have = |need: Need| match need {
+        Need::Command(tool) => std::env::split_paths(&path).any(|d| d.join(tool).is_file()),
+        Need::File(file) => Path::new(file).is_file(),
+    };
     let mut missing: Vec<&str> = Vec::new();
-    for (tool, package) in tools {
-        if !have(tool) && !missing.contains(package) {
+    for &(need, package) in needs {
+        if !have(need) && !missing.contains(&package) {
             missing.push(package);
         }
-    }
-    if tools == BUILD_TOOLS && !Path::new("/usr/include/gelf.h").is_file() {
-        missing.push("libelf-dev");
     }
     if missing.is_empty() {
         Ok(())
@@ -502,7 +516,7 @@ pub fn build_kernel(opts: &BuildOptions) -> Result<BuiltKernel, BuildError> {
             src.display()
         )));
     }
-    check_tools(&[("git", "git")])?;
+    check_tools(&SOURCE_NEEDS)?;
     let mut wanted: Vec<(String, String)> = Vec::new();
     for f in &opts.fragments {
         let text = std::fs::read_to_string(f)
@@ -599,7 +613,7 @@ pub fn build_kernel(opts: &BuildOptions) -> Result<BuiltKernel, BuildError> {
         });
     }
 
-    check_tools(&BUILD_TOOLS)?;
+    check_tools(&BUILD_NEEDS)?;
     std::fs::write(&log, "").map_err(|e| BuildError::io(&log, e))?;
     state.built = None;
     save_state(&state_path, &state)?;
