@@ -2011,6 +2011,26 @@ impl Sandbox {
                 let _ = ring.submitter().submit_with_args(1, &args);
             }
         };
+        // Submits the harness's own `sqe` (no pointer) and waits until
+        // `until` for its CQE: its result, if it came.
+        let own = |ring: &mut IoUring,
+                   cqes: &mut Vec<(u64, i32, u32)>,
+                   got: &mut [usize],
+                   sqe: Sqe,
+                   until: Instant| {
+            // SAFETY: the harness's own SQEs carry no pointer.
+            let _ = unsafe { ring.submission().push(&sqe.to_entry()) };
+            let _ = ring.submit();
+            let mut res = None;
+            while res.is_none() && Instant::now() < until {
+                reap(ring, cqes, got);
+                res = cqes.iter().find(|c| c.0 == sqe.user_data).map(|c| c.1);
+                if res.is_none() {
+                    wait(ring, until);
+                }
+            }
+            res
+        };
         let deadline = Instant::now() + self.deadline;
         loop {
             reap(&mut run.ring, &mut cqes, &mut got);
@@ -2078,19 +2098,8 @@ impl Sandbox {
                         user_data: TAG | tag,
                         ..Sqe::new(rules::op::ASYNC_CANCEL)
                     };
-                    // SAFETY: the cancel SQE carries no pointer.
-                    let _ = unsafe { run.ring.submission().push(&cancel.to_entry()) };
-                    let _ = run.ring.submit();
                     let until = Instant::now() + Duration::from_millis(200);
-                    let mut found = None;
-                    while found.is_none() && Instant::now() < until {
-                        reap(&mut run.ring, &mut cqes, &mut got);
-                        found = cqes.iter().find(|c| c.0 == TAG | tag).map(|c| c.1);
-                        if found.is_none() {
-                            wait(&mut run.ring, until);
-                        }
-                    }
-                    found
+                    own(&mut run.ring, &mut cqes, &mut got, cancel, until)
                 }
                 // ETIME, EALREADY: something is still in flight.
                 Err(_) => Some(1),
@@ -2126,16 +2135,8 @@ impl Sandbox {
             user_data: TAG | 0xffff_ffff,
             ..Sqe::new(rules::op::NOP)
         };
-        // SAFETY: no pointer.
-        let _ = unsafe { run.ring.submission().push(&nop.to_entry()) };
-        let _ = run.ring.submit();
         let until = Instant::now() + Duration::from_secs(1);
-        let mut nop_res = None;
-        while nop_res.is_none() && Instant::now() < until {
-            wait(&mut run.ring, until);
-            reap(&mut run.ring, &mut cqes, &mut got);
-            nop_res = cqes.iter().find(|c| c.0 == TAG | 0xffff_ffff).map(|c| c.1);
-        }
+        let nop_res = own(&mut run.ring, &mut cqes, &mut got, nop, until);
         self.stats.lap(Phase::Nop, clock);
         let mut made: BTreeSet<RawFd> = BTreeSet::new();
         *after = open_fds();
@@ -2697,14 +2698,7 @@ pub struct RuleCheck {
 
 /// The counters of every check so far in this process.
 pub fn stats() -> Stats {
-    let Ok(w) = worker() else {
-        return Stats::default();
-    };
-    let w = w.lock().unwrap_or_else(|e| e.into_inner());
-    if w.jobs.send(Job::Stats).is_err() {
-        return Stats::default();
-    }
-    match w.replies.recv() {
+    match job(Job::Stats) {
         Ok(Reply::Stats(s)) => s,
         _ => Stats::default(),
     }
