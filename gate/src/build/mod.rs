@@ -818,28 +818,38 @@ mod tests {
         assert!(e.to_string().contains("not a kernel source tree"), "{e}");
     }
 
-    #[test]
-    fn the_repository_fragment_asks_for_what_the_gate_needs() {
-        let text = std::fs::read_to_string(default_fragment()).unwrap();
-        let frag = parse_fragment(&text);
-        for k in [
-            "CONFIG_64BIT",
-            "CONFIG_IO_URING",
-            "CONFIG_TMPFS",
-            "CONFIG_EXT4_FS",
-            "CONFIG_XFS_FS",
-            "CONFIG_BTRFS_FS",
-            "CONFIG_BLK_DEV_LOOP",
-            "CONFIG_9P_FS",
-            "CONFIG_NET_9P_VIRTIO",
-            "CONFIG_VIRTIO_PCI",
-            "CONFIG_ACPI",
-        ] {
+    /// The fragment file's options, after checking that it sets each of
+    /// `keys` to y.
+    fn sets_y(path: PathBuf, keys: &[&str]) -> Vec<(String, String)> {
+        let frag = parse_fragment(&std::fs::read_to_string(&path).unwrap());
+        for k in keys {
             assert!(
                 frag.iter().any(|(n, v)| n == k && v == "y"),
-                "{k}=y missing from kernel/gate.config"
+                "{k}=y missing from {}",
+                path.display()
             );
         }
+        frag
+    }
+
+    #[test]
+    fn the_repository_fragment_asks_for_what_the_gate_needs() {
+        let frag = sets_y(
+            default_fragment(),
+            &[
+                "CONFIG_64BIT",
+                "CONFIG_IO_URING",
+                "CONFIG_TMPFS",
+                "CONFIG_EXT4_FS",
+                "CONFIG_XFS_FS",
+                "CONFIG_BTRFS_FS",
+                "CONFIG_BLK_DEV_LOOP",
+                "CONFIG_9P_FS",
+                "CONFIG_NET_9P_VIRTIO",
+                "CONFIG_VIRTIO_PCI",
+                "CONFIG_ACPI",
+            ],
+        );
         assert!(frag.contains(&("CONFIG_MODULES".to_string(), "n".to_string())));
         assert!(
             !frag.iter().any(|(_, v)| v == "m"),
@@ -849,40 +859,32 @@ mod tests {
 
     #[test]
     fn the_coverage_fragment_asks_for_gcov_only_where_told() {
-        let text = std::fs::read_to_string(coverage_fragment()).unwrap();
-        let frag = parse_fragment(&text);
-        for k in ["CONFIG_DEBUG_FS", "CONFIG_GCOV_KERNEL"] {
-            assert!(
-                frag.iter().any(|(n, v)| n == k && v == "y"),
-                "{k}=y missing from kernel/gate-coverage.config"
-            );
-        }
+        let frag = sets_y(
+            coverage_fragment(),
+            &["CONFIG_DEBUG_FS", "CONFIG_GCOV_KERNEL"],
+        );
         // Profiling is chosen per object on make's command line.
         assert!(frag.contains(&("CONFIG_GCOV_PROFILE_ALL".to_string(), "n".to_string())));
     }
 
     #[test]
     fn the_debug_fragment_asks_for_every_alarm() {
-        let text = std::fs::read_to_string(debug_fragment()).unwrap();
-        let frag = parse_fragment(&text);
-        for k in [
-            "CONFIG_KASAN",
-            "CONFIG_KASAN_GENERIC",
-            "CONFIG_PROVE_LOCKING",
-            "CONFIG_DEBUG_ATOMIC_SLEEP",
-            "CONFIG_DEBUG_LIST",
-            "CONFIG_DEBUG_KMEMLEAK",
-            "CONFIG_DEBUG_FS",
-            "CONFIG_UBSAN",
-            "CONFIG_UBSAN_BOUNDS",
-            "CONFIG_UBSAN_SHIFT",
-            "CONFIG_DETECT_HUNG_TASK",
-        ] {
-            assert!(
-                frag.iter().any(|(n, v)| n == k && v == "y"),
-                "{k}=y missing from kernel/gate-debug.config"
-            );
-        }
+        let frag = sets_y(
+            debug_fragment(),
+            &[
+                "CONFIG_KASAN",
+                "CONFIG_KASAN_GENERIC",
+                "CONFIG_PROVE_LOCKING",
+                "CONFIG_DEBUG_ATOMIC_SLEEP",
+                "CONFIG_DEBUG_LIST",
+                "CONFIG_DEBUG_KMEMLEAK",
+                "CONFIG_DEBUG_FS",
+                "CONFIG_UBSAN",
+                "CONFIG_UBSAN_BOUNDS",
+                "CONFIG_UBSAN_SHIFT",
+                "CONFIG_DETECT_HUNG_TASK",
+            ],
+        );
         assert!(
             !frag.iter().any(|(_, v)| v == "m"),
             "modules in the fragment"
