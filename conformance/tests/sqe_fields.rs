@@ -1,5 +1,6 @@
 //! The `sqe_fields` fuzzer without libFuzzer: the committed corpus
-//! (corpus/fuzz/sqe_fields/) replayed through the same `sqefuzz::sqe_fuzz::check`,
+//! (corpus/fuzz/sqe_fields/) replayed through the same sandbox process the
+//! fuzz target checks its inputs with (`sqefuzz::sqe_fuzz::process`),
 //! the seeds kept in sync with their generator, and the model's SQE table
 //! verified field by field on the running kernel.
 //!
@@ -11,7 +12,9 @@
 //! - Without root (no private mounts) the sandbox refuses to run and these tests
 //!   say SKIPPED; `RINGSPEC_REQUIRE_FS=1` makes that a failure.
 
-use sqefuzz::sqe_fuzz::{self, FuzzInput};
+use model::sqe_rules::Field;
+use sqefuzz::sqe_fuzz::process::{SandboxProcess, Verdict};
+use sqefuzz::sqe_fuzz::{self, FuzzInput, Word};
 use std::io::Write as _;
 use std::path::PathBuf;
 
@@ -29,16 +32,18 @@ fn say(line: &str) {
 fn ready(test: &str) -> Option<()> {
     match sqe_fuzz::sandbox_ready() {
         Ok(()) => Some(()),
-        Err(e) => {
-            let required =
-                std::env::var("RINGSPEC_REQUIRE_FS").is_ok_and(|v| !v.is_empty() && v != "0");
-            if required {
-                panic!("{test}: {e} (RINGSPEC_REQUIRE_FS is set)");
-            }
-            say(&format!("SKIPPED: {test}: {e}"));
-            None
-        }
+        Err(e) => skipped(test, e),
     }
+}
+
+/// Says SKIPPED for `test` (or fails when RINGSPEC_REQUIRE_FS is set).
+fn skipped(test: &str, e: impl std::fmt::Display) -> Option<()> {
+    let required = std::env::var("RINGSPEC_REQUIRE_FS").is_ok_and(|v| !v.is_empty() && v != "0");
+    if required {
+        panic!("{test}: {e} (RINGSPEC_REQUIRE_FS is set)");
+    }
+    say(&format!("SKIPPED: {test}: {e}"));
+    None
 }
 
 #[test]
@@ -75,9 +80,13 @@ fn sqe_fields_replay_child() {
     if std::env::var(CHILD_ENV).as_deref() != Ok("replay") {
         return;
     }
-    if ready("sqe_fields_corpus_replays").is_none() {
-        return;
-    }
+    let mut sandbox = match SandboxProcess::start() {
+        Ok(s) => s,
+        Err(e) => {
+            skipped("sqe_fields_corpus_replays", e);
+            return;
+        }
+    };
     let mut files: Vec<PathBuf> = std::fs::read_dir(corpus())
         .expect("corpus/fuzz/sqe_fields")
         .flatten()
@@ -92,15 +101,16 @@ fn sqe_fields_replay_child() {
     );
     let mut failures = vec![];
     for f in &files {
-        let input = FuzzInput::from_bytes(&std::fs::read(f).unwrap());
-        if let Err(finding) = sqe_fuzz::check(&input) {
-            failures.push(format!("{}:\n{finding}", f.display()));
+        match sandbox.check(&std::fs::read(f).unwrap()) {
+            Ok(Verdict::Passed(_)) => {}
+            Ok(Verdict::Finding(finding)) => failures.push(format!("{}:\n{finding}", f.display())),
+            Err(e) => panic!("{}: {e}", f.display()),
         }
     }
     say(&format!(
         "sqe_fields: replayed {} inputs: {}",
         files.len(),
-        sqe_fuzz::stats()
+        sandbox.stats().expect("the sandbox process answers")
     ));
     assert!(
         failures.is_empty(),
@@ -224,4 +234,93 @@ fn sqe_fields_random_inputs() {
     }
     say(&format!("sqe_fields: {}", sqe_fuzz::stats()));
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn sqe_fields_fixture_kept_only_when_unchanged() {
+    run_child("sqe_fields::sqe_fixture_child", "fixture");
+}
+
+/// The sandbox keeps an input's fixture for the next one only when nothing
+/// in it changed: every seed below that succeeds changes a file, a name, an
+/// attribute, a position or the pipe, and must not be kept; a NOP must be
+/// (where fixtures are kept at all: multigrain timestamps, 6.13 on).
+#[test]
+fn sqe_fixture_child() {
+    if std::env::var(CHILD_ENV).as_deref() != Ok("fixture") {
+        return;
+    }
+    if ready("sqe_fields_fixture_kept_only_when_unchanged").is_none() {
+        return;
+    }
+    // A read at the file position (off = -1) of `r` (role 1, at offset 0 of
+    // its 100 bytes) moves it; the seeds read `f` at offset 0 and change
+    // nothing (and `f`'s position is at its end, where a read moves nothing).
+    let seed = |name: &str| {
+        let (file, at_position) = match name.strip_suffix("-at-position") {
+            Some(op) => (format!("seed-{op}-valid"), true),
+            None => (format!("seed-{name}"), false),
+        };
+        let mut input = FuzzInput::from_bytes(&std::fs::read(corpus().join(file)).unwrap());
+        if at_position {
+            input.sqes[0] = input.sqes[0]
+                .clone()
+                .with(Field::Off, Word::Raw(u64::MAX))
+                .with(Field::Fd, Word::Fd(1));
+        }
+        input
+    };
+    let changers = [
+        "fallocate-valid",
+        "fsetxattr-valid",
+        "setxattr-valid",
+        "ftruncate-valid",
+        "write-valid",
+        "writev-valid",
+        "read-at-position",
+        "readv-at-position",
+        "mkdirat-valid",
+        "unlinkat-valid",
+        "renameat-valid",
+        "symlinkat-valid",
+        "linkat-valid",
+        "splice-valid",
+    ];
+    let mut changed = 0;
+    for name in changers {
+        let before = sqe_fuzz::stats();
+        if let Err(f) = sqe_fuzz::check(&seed(name)) {
+            panic!("seed-{name}: {f}");
+        }
+        let after = sqe_fuzz::stats();
+        if after.succeeded > before.succeeded {
+            changed += 1;
+            assert_eq!(
+                after.fixtures_kept, before.fixtures_kept,
+                "seed-{name} succeeded, so it changed the fixture, yet the fixture was kept"
+            );
+        }
+    }
+    assert!(
+        changed >= 10,
+        "only {changed} of the {} changing seeds succeeded: the test shows little",
+        changers.len()
+    );
+    let before = sqe_fuzz::stats();
+    sqe_fuzz::check(&seed("nop-valid")).expect("a NOP passes");
+    let after = sqe_fuzz::stats();
+    let keeps = oracle::profile::kernel_version() >= (6, 13);
+    assert_eq!(
+        after.fixtures_kept - before.fixtures_kept,
+        keeps as u64,
+        "a NOP leaves the fixture unchanged: kept where fixtures are kept (6.13 on)"
+    );
+    say(&format!(
+        "sqe_fields: {changed} changing seeds succeeded and were not kept; a NOP's fixture was {}",
+        if keeps {
+            "kept"
+        } else {
+            "not kept (kernel before 6.13)"
+        }
+    ));
 }

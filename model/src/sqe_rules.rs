@@ -101,9 +101,40 @@ pub enum FdUse {
     SpliceIn,
     /// The descriptor CLOSE closes (plain only).
     Close,
-    /// NOP's descriptor, looked up only with IORING_NOP_FILE (a registered index
-    /// with IORING_NOP_FIXED_FILE).
+    /// NOP's descriptor, looked up only with IORING_NOP_FILE, in the table
+    /// [`nop_fd_table`] says.
     Nop,
+}
+
+/// Which descriptor table a lookup uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FdTable {
+    /// The process's descriptor table.
+    Plain,
+    /// The ring's registered files.
+    Registered,
+    /// Either, depending on the kernel's patch level (see [`nop_fd_table`]).
+    Either,
+}
+
+/// The table NOP's fd is looked up in (with IORING_NOP_FILE). With
+/// IORING_NOP_FIXED_FILE in nop_flags: the registered files. With
+/// IOSQE_FIXED_FILE alone, kernels differ by patch level, not by version:
+/// io_nop chose by its own flag and took a plain reference that was never
+/// dropped (a file leak) until "io_uring/nop: fix file reference leak with
+/// IOSQE_FIXED_FILE" (June 2026, Cc stable), after which IOSQE_FIXED_FILE
+/// selects the registered files as for every other opcode. 6.18.44 has the
+/// fix (the sqe_fields fuzzer found the difference when the sandbox's
+/// descriptors moved to low numbers).
+pub fn nop_fd_table(sqe: &Sqe) -> FdTable {
+    const NOP_FIXED_FILE: u32 = 4;
+    if sqe.op_flags & NOP_FIXED_FILE != 0 {
+        FdTable::Registered
+    } else if sqe.flags & sqe_flags::FIXED_FILE != 0 {
+        FdTable::Either
+    } else {
+        FdTable::Plain
+    }
 }
 
 /// What the kernel does with a pointer field.

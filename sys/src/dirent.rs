@@ -43,44 +43,76 @@ pub enum Malformed {
     },
 }
 
-/// Parses the records of a getdents64 buffer (`buf` is exactly the bytes the
-/// call returned). A malformed record (too short for its header and a
-/// one-byte name with its NUL, or running past the buffer) is an error
-/// naming its byte offset: the kernel returned something no caller can walk.
-pub fn parse(buf: &[u8]) -> Result<Vec<RawDirent>, Malformed> {
-    let mut out = Vec::new();
+/// One record of a getdents64 buffer, borrowed from it ([`records`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DirentRef<'a> {
+    /// The cookie: where iteration resumes after this entry.
+    pub d_off: i64,
+    /// d_reclen.
+    pub reclen: u16,
+    /// d_type.
+    pub d_type: u8,
+    /// The name without its NUL.
+    pub name: &'a [u8],
+}
+
+/// The records of a getdents64 buffer (`buf` is exactly the bytes the call
+/// returned), in order, without copying. A malformed record (too short for
+/// its header and a one-byte name with its NUL, or running past the buffer)
+/// is an error naming its byte offset, and the last item: the kernel
+/// returned something no caller can walk.
+pub fn records(buf: &[u8]) -> impl Iterator<Item = Result<DirentRef<'_>, Malformed>> {
     let mut at = 0usize;
-    while at < buf.len() {
+    std::iter::from_fn(move || {
+        if at >= buf.len() {
+            return None;
+        }
         if buf.len() - at < HEADER {
-            return Err(Malformed::Truncated {
-                at,
-                left: buf.len() - at,
-            });
+            let left = buf.len() - at;
+            let bad = Malformed::Truncated { at, left };
+            at = buf.len();
+            return Some(Err(bad));
         }
         let rec = &buf[at..];
         let d_off = i64::from_ne_bytes(rec[8..16].try_into().expect("8 bytes"));
         let reclen = u16::from_ne_bytes(rec[16..18].try_into().expect("2 bytes"));
         if (reclen as usize) < HEADER + 2 || at + reclen as usize > buf.len() {
-            return Err(Malformed::BadReclen {
+            let bad = Malformed::BadReclen {
                 reclen,
                 at,
                 len: buf.len(),
-            });
+            };
+            at = buf.len();
+            return Some(Err(bad));
         }
         let name_area = &rec[HEADER..reclen as usize];
         let len = name_area
             .iter()
             .position(|&b| b == 0)
             .unwrap_or(name_area.len());
-        out.push(RawDirent {
+        at += reclen as usize;
+        Some(Ok(DirentRef {
             d_off,
             reclen,
             d_type: rec[18],
-            name: name_area[..len].to_vec(),
-        });
-        at += reclen as usize;
-    }
-    Ok(out)
+            name: &name_area[..len],
+        }))
+    })
+}
+
+/// Parses the records of a getdents64 buffer into owned records: the first
+/// malformed one is the error ([`records`]).
+pub fn parse(buf: &[u8]) -> Result<Vec<RawDirent>, Malformed> {
+    records(buf)
+        .map(|r| {
+            r.map(|d| RawDirent {
+                d_off: d.d_off,
+                reclen: d.reclen,
+                d_type: d.d_type,
+                name: d.name.to_vec(),
+            })
+        })
+        .collect()
 }
 
 /// Bytes per getdents64 call when a whole directory is listed.
@@ -96,7 +128,18 @@ pub fn getdents_raw(fd: std::os::fd::RawFd, count: usize) -> Result<Vec<u8>, i32
     // Not zeroed: the kernel writes the n bytes that are read back (zeroing
     // 64 KiB per call was most of a small directory's listing time).
     let mut buf: Vec<u64> = Vec::with_capacity(count.div_ceil(8).max(1));
-    // SAFETY: buf's capacity holds at least `count` writable bytes.
+    Ok(getdents_into(fd, buf.spare_capacity_mut(), count)?.to_vec())
+}
+
+/// Calls getdents64 into `buf` (its first `count` bytes at most, whatever
+/// they held); returns the bytes the kernel wrote.
+pub fn getdents_into(
+    fd: std::os::fd::RawFd,
+    buf: &mut [std::mem::MaybeUninit<u64>],
+    count: usize,
+) -> Result<&[u8], i32> {
+    let count = count.min(buf.len() * 8);
+    // SAFETY: buf holds at least `count` writable bytes.
     let n = unsafe { getdents64(fd, buf.as_mut_ptr().cast(), count) };
     if n < 0 {
         return Err(std::io::Error::last_os_error()
@@ -104,8 +147,7 @@ pub fn getdents_raw(fd: std::os::fd::RawFd, count: usize) -> Result<Vec<u8>, i32
             .unwrap_or(libc::EIO));
     }
     // SAFETY: the first n <= count bytes of the buffer, written by the kernel.
-    let bytes = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), n as usize) };
-    Ok(bytes.to_vec())
+    Ok(unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), n as usize) })
 }
 
 /// Every entry of the directory open as `fd` except `.` and `..`, as (name, d_type),
