@@ -97,3 +97,41 @@ fn sequences_model_vs_syscalls() {
         "most sequences were poisoned: the generator is wasting runs"
     );
 }
+
+/// The seeds of `cargo fuzz run sequences` (corpus/fuzz/sequences, which
+/// fuzz/corpus/sequences links to) are every regression's and scenario's
+/// sequence (`oracle::seqfuzz::seeds`): committed, current, and each
+/// decoding to its sequence. `RINGSPEC_WRITE_SEEDS=1 cargo test -p
+/// conformance sequences_fuzz_seeds` rewrites them.
+#[test]
+fn sequences_fuzz_seeds_are_committed() {
+    let corpus = oracle::corpus_dir();
+    let dir = corpus.join("fuzz/sequences");
+    let seeds = oracle::seqfuzz::seeds(&corpus).expect("the corpus loads");
+    assert!(seeds.len() > 50, "only {} seeds", seeds.len());
+    let write = std::env::var("RINGSPEC_WRITE_SEEDS").is_ok_and(|v| v == "1");
+    if write {
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+    }
+    let mut stale = vec![];
+    for (name, bytes) in &seeds {
+        let path = dir.join(name);
+        if write {
+            std::fs::write(&path, bytes).unwrap();
+        } else if std::fs::read(&path).ok().as_deref() != Some(&bytes[..]) {
+            stale.push(path.display().to_string());
+        }
+        assert!(
+            oracle::seqfuzz::ops_from_bytes(bytes).is_some(),
+            "{name} decodes to no sequence"
+        );
+    }
+    let committed = std::fs::read_dir(&dir).map(|d| d.count()).unwrap_or(0);
+    assert!(
+        stale.is_empty() && committed == seeds.len(),
+        "fuzz seeds missing or stale ({committed} files for {} seeds; RINGSPEC_WRITE_SEEDS=1 \
+         cargo test -p conformance sequences_fuzz_seeds rewrites them): {stale:?}",
+        seeds.len()
+    );
+}

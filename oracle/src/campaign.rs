@@ -588,6 +588,36 @@ fn settle(
     }
 }
 
+/// Runs `ops` through `targets` on fresh roots (the first target is the
+/// reference for cross-checks) and, on a divergence, minimizes it and
+/// replays the minimal sequence from its regression file text
+/// [`CONFIRM_REPLAYS`] times, as the campaign does: the check of
+/// `cargo fuzz run sequences` ([`crate::seqfuzz`]). Err when a run could not
+/// be set up or the scratch area is unhealthy (an environment failure,
+/// never a finding).
+pub fn check_and_settle(
+    scratch: &Scratch,
+    targets: &[Target],
+    ops: &[Op],
+) -> Result<Option<Finding>, String> {
+    let refs: Vec<&Target> = targets.iter().collect();
+    let mut stats = Stats::default();
+    let found = check_one(scratch, &refs, "fz", ops, &mut stats).map_err(|e| e.to_string())?;
+    let Some((target, divergence)) = found else {
+        return Ok(None);
+    };
+    scratch.health().map_err(|why| why.to_string())?;
+    Ok(Some(settle(
+        scratch,
+        targets,
+        &target,
+        divergence,
+        ops.to_vec(),
+        0,
+        0,
+    )))
+}
+
 /// A run of [`check_one`] that could not be set up on a target.
 #[derive(Debug, thiserror::Error)]
 #[error("{target}: {source}")]

@@ -186,7 +186,7 @@ fn open_flags() -> impl Strategy<Value = Vec<OpenFlag>> {
 }
 
 /// The generator strategy of one kind: the `strategy` column of the op table.
-fn one_op(kind: OpKind) -> BoxedStrategy<Op> {
+pub(crate) fn one_op(kind: OpKind) -> BoxedStrategy<Op> {
     model::op_table!(strategy kind)
 }
 
@@ -195,7 +195,7 @@ fn one_op(kind: OpKind) -> BoxedStrategy<Op> {
 /// a pipe in slots 3 (read) and 4 (write), `d/e`, a file on the other root
 /// in slot 5, a character device `c`, and a second pipe in slots 6 and 7 (one
 /// of the two non-blocking).
-fn prelude() -> impl Strategy<Value = Vec<Op>> {
+pub(crate) fn prelude() -> impl Strategy<Value = Vec<Op>> {
     (payload(), payload(), any::<bool>()).prop_map(|(data_a, data_b, nonblock)| {
         let rdwr_creat = vec![OpenFlag::Rdwr, OpenFlag::Creat];
         vec![

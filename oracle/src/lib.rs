@@ -12,6 +12,7 @@ pub mod profile;
 pub mod regression;
 pub mod rows;
 pub mod scenario;
+pub mod seqfuzz;
 pub mod submission;
 
 /// The repository's corpus/ directory (scenarios, regressions, seeds).
