@@ -57,6 +57,7 @@
 use arbitrary::{Arbitrary, Unstructured};
 use backends::sqe::{Sqe, SqeEntry};
 use backends::uring::RingProbe;
+use fds::{fd_is_open, fd_target, open_fds, FdScanner, FdSet};
 use io_uring::{types, IoUring};
 use model::sqe_rules::{
     self as rules, errno, AllowedSet, Code, FdState, FdUse, Field, Len, Mem, Memory, OpRules,
@@ -71,6 +72,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use sys::scratch::{Roots, Scratch};
 
+mod fds;
 pub mod process;
 mod sweep;
 
@@ -1166,77 +1168,6 @@ struct Sandbox {
     _scratch: Scratch,
 }
 
-fn fd_is_open(fd: RawFd) -> bool {
-    // SAFETY: F_GETFD on any number only reads the fd table.
-    fd >= 0 && unsafe { libc::fcntl(fd, libc::F_GETFD) } >= 0
-}
-
-/// The open descriptors of the process (from /proc/self/fd, without the one
-/// used to list it).
-fn open_fds() -> BTreeSet<RawFd> {
-    FdScanner::new().map(|mut s| s.scan()).unwrap_or_default()
-}
-
-/// Lists the process's open descriptors from /proc/self/fd through one
-/// descriptor of it, kept open and read again from the start, into one
-/// buffer: no path walk and no allocation per entry (five fresh listings
-/// per input cost 140 us of the 830 us an input took).
-struct FdScanner {
-    dir: std::os::fd::OwnedFd,
-    buf: Vec<u64>,
-}
-
-impl FdScanner {
-    fn new() -> Option<FdScanner> {
-        // SAFETY: a fresh descriptor, owned below.
-        let dir = unsafe {
-            libc::open(
-                c"/proc/self/fd".as_ptr(),
-                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
-            )
-        };
-        if dir < 0 {
-            return None;
-        }
-        Some(FdScanner {
-            // SAFETY: ours, closed once by the OwnedFd.
-            dir: unsafe { std::os::fd::OwnedFd::from_raw_fd(dir) },
-            buf: Vec::with_capacity(1024),
-        })
-    }
-
-    /// The descriptors open now, without the scanner's own.
-    fn scan(&mut self) -> BTreeSet<RawFd> {
-        let dir = self.dir.as_raw_fd();
-        let mut out = BTreeSet::new();
-        // SAFETY: lseek on our descriptor.
-        unsafe { libc::lseek(dir, 0, libc::SEEK_SET) };
-        let len = self.buf.capacity() * 8;
-        while let Ok(bytes) = sys::dirent::getdents_into(dir, self.buf.spare_capacity_mut(), len) {
-            if bytes.is_empty() {
-                break;
-            }
-            for d in sys::dirent::records(bytes).map_while(Result::ok) {
-                if let Some(fd) = std::str::from_utf8(d.name)
-                    .ok()
-                    .and_then(|n| n.parse::<RawFd>().ok())
-                {
-                    if fd != dir {
-                        out.insert(fd);
-                    }
-                }
-            }
-        }
-        out
-    }
-}
-
-fn fd_target(fd: RawFd) -> String {
-    std::fs::read_link(format!("/proc/self/fd/{fd}"))
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|_| "?".into())
-}
-
 /// Gives the calling thread a private mount namespace with a private tmpfs over
 /// the temp directory, so that the scratch area it then makes leaves nothing on
 /// the host even if the process dies.
@@ -1387,7 +1318,7 @@ impl Sandbox {
     }
 
     /// The process's open descriptors ([`FdScanner`]).
-    fn scan_fds(&mut self) -> BTreeSet<RawFd> {
+    fn scan_fds(&mut self) -> FdSet {
         match &mut self.fds {
             Some(s) => s.scan(),
             None => open_fds(),
@@ -1724,7 +1655,7 @@ impl Sandbox {
 
     /// Closes the input's descriptors and removes what it made; its ring
     /// goes back to the sandbox for the next input.
-    fn teardown(&mut self, run: Run, extra: &BTreeSet<RawFd>) {
+    fn teardown(&mut self, run: Run, extra: &FdSet) {
         self.close_input(run, extra);
         self.remove_leftovers();
     }
@@ -1732,10 +1663,10 @@ impl Sandbox {
     /// Closes the input's descriptors (roles, results the kernel reported,
     /// new ones found in the fd table) and leaves `run`; its ring goes back
     /// to the sandbox. What it made stays until [`Sandbox::remove_leftovers`].
-    fn close_input(&mut self, run: Run, extra: &BTreeSet<RawFd>) {
+    fn close_input(&mut self, run: Run, extra: &FdSet) {
         let Run { dir, roles, ring } = run;
         self.ring = Some(ring);
-        let mut all: BTreeSet<RawFd> = roles.iter().copied().collect();
+        let mut all: FdSet = roles.iter().copied().collect();
         all.extend(extra.iter().copied());
         all.insert(dir);
         // SAFETY: descriptors this input made, closed once each.
@@ -2157,7 +2088,7 @@ impl Sandbox {
         self.stats.lap(Phase::Resolve, &mut clock);
         let mut after = before.clone();
         let out = self.submit_and_judge(&mut run, &resolved, &before, &mut after, &mut clock);
-        let mut extra: BTreeSet<RawFd> = after.difference(&before).copied().collect();
+        let mut extra: FdSet = after.difference(&before).copied().collect();
         extra.extend(out.1.iter().copied());
         // Kept for the next input when nothing in it changed (and the
         // input passed: after a finding everything is made afresh).
@@ -2248,10 +2179,10 @@ impl Sandbox {
         &mut self,
         run: &mut Run,
         resolved: &[Resolved],
-        before: &BTreeSet<RawFd>,
-        after: &mut BTreeSet<RawFd>,
+        before: &FdSet,
+        after: &mut FdSet,
         clock: &mut Instant,
-    ) -> (Result<(), Finding>, BTreeSet<RawFd>) {
+    ) -> (Result<(), Finding>, FdSet) {
         let n = resolved.len();
         let fl = |i: usize| resolved[i].sqe.flags;
         // Chains and CQE_SKIP_SUCCESS tolerance.
@@ -2363,7 +2294,7 @@ impl Sandbox {
                         ),
                         )
                         .with_index(i)),
-                    BTreeSet::new(),
+                    FdSet::default(),
                 );
             }
             for i in 0..n {
@@ -2431,7 +2362,7 @@ impl Sandbox {
         let until = Instant::now() + Duration::from_secs(1);
         let nop_res = own(&mut run.ring, &mut cqes, &mut got, nop, until);
         self.stats.lap(Phase::Nop, clock);
-        let mut made: BTreeSet<RawFd> = BTreeSet::new();
+        let mut made = FdSet::default();
         *after = self.scan_fds();
         let verdict = self.judge(
             run, resolved, &cqes, &got, &cancelled, &skip_ok, &chain_of, &chain_len, &mut made,
@@ -2460,9 +2391,9 @@ impl Sandbox {
         skip_ok: &[bool],
         chain_of: &[usize],
         chain_len: &BTreeMap<usize, usize>,
-        made: &mut BTreeSet<RawFd>,
-        before: &BTreeSet<RawFd>,
-        now: &BTreeSet<RawFd>,
+        made: &mut FdSet,
+        before: &FdSet,
+        now: &FdSet,
     ) -> Result<(), Finding> {
         let n = resolved.len();
         let p = self.profile;
@@ -2643,7 +2574,7 @@ impl Sandbox {
         // Canaries.
         self.check_arena(resolved, &allowed)?;
         // Descriptors: new ones must be explained, none of ours may vanish.
-        let roles: BTreeSet<RawFd> = run.roles.iter().copied().collect();
+        let roles: FdSet = run.roles.iter().copied().collect();
         let mut unexplained = vec![];
         for &fd in now.difference(before) {
             if made.contains(&fd) {

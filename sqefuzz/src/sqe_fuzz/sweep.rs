@@ -153,7 +153,7 @@ impl Sandbox {
         let mut pages = vec![vec![0u8; PAGE]; MAX_SQES];
         pages[0] = page;
         if let Err(e) = self.arena.reset(pages) {
-            self.teardown(run, &BTreeSet::new());
+            self.teardown(run, &super::FdSet::default());
             return Err(e.into());
         }
         let mut sqe = r.sqe;
@@ -178,13 +178,13 @@ impl Sandbox {
         let res = match res[0] {
             backends::uring::RawResult::Done(v) => v,
             other => {
-                self.teardown(run, &BTreeSet::new());
+                self.teardown(run, &super::FdSet::default());
                 return Err(RunError::NoCompletion(other));
             }
         };
         let after = self.observe(&run);
         let changed = diff_lines(&before, &after);
-        let mut extra = BTreeSet::new();
+        let mut extra = super::FdSet::default();
         if res >= 0 {
             if let Some(rr) = r.rules {
                 if matches!(rr.res, rules::Res::Fd) && sqe.splice_fd_in == 0 {
