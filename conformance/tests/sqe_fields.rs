@@ -36,6 +36,12 @@ fn ready(test: &str) -> Option<()> {
     }
 }
 
+/// Whether this process is the child run for `mode` ([`run_child`]) and the
+/// sandbox can run here (otherwise SKIPPED is said for `test`).
+fn in_child(mode: &str, test: &str) -> bool {
+    std::env::var(CHILD_ENV).as_deref() == Ok(mode) && ready(test).is_some()
+}
+
 /// Says SKIPPED for `test` (or fails when RINGSPEC_REQUIRE_FS is set).
 fn skipped(test: &str, e: impl std::fmt::Display) -> Option<()> {
     let required = std::env::var("RINGSPEC_REQUIRE_FS").is_ok_and(|v| !v.is_empty() && v != "0");
@@ -153,10 +159,7 @@ fn sqe_rules_hold_on_this_kernel() {
 
 #[test]
 fn sqe_rules_child() {
-    if std::env::var(CHILD_ENV).as_deref() != Ok("rules") {
-        return;
-    }
-    if ready("sqe_rules_hold_on_this_kernel").is_none() {
+    if !in_child("rules", "sqe_rules_hold_on_this_kernel") {
         return;
     }
     let rows = sqe_fuzz::verify_rules().expect("verification runs");
@@ -247,10 +250,7 @@ fn sqe_fields_fixture_kept_only_when_unchanged() {
 /// (where fixtures are kept at all: multigrain timestamps, 6.13 on).
 #[test]
 fn sqe_fixture_child() {
-    if std::env::var(CHILD_ENV).as_deref() != Ok("fixture") {
-        return;
-    }
-    if ready("sqe_fields_fixture_kept_only_when_unchanged").is_none() {
+    if !in_child("fixture", "sqe_fields_fixture_kept_only_when_unchanged") {
         return;
     }
     // A read at the file position (off = -1) of `r` (role 1, at offset 0 of
