@@ -849,8 +849,17 @@ struct Arena {
     path_at: Vec<usize>,
     xattr_at: Vec<usize>,
     /// The own pages' intended content, per SQE.
-    own: Vec<Vec<u8>>,
+    own: Box<[Page; MAX_SQES]>,
+    /// What is known of the arena since the last reset: `Some(ranges)` when
+    /// it is as reset except, at most, these arena ranges of the read-write
+    /// part (the last input passed the canary check, so nothing outside its
+    /// declared buffers changed, and nothing advised its pages away); None
+    /// when nothing is known (a finding, a panic, MADVISE).
+    written: Option<Vec<(usize, usize)>>,
 }
+
+/// One SQE's own page.
+type Page = [u8; PAGE];
 
 const RW_AT: usize = PAGE;
 const RO_AT: usize = RW_AT + RW_LEN + PAGE;
@@ -898,7 +907,8 @@ impl Arena {
             ro,
             path_at,
             xattr_at,
-            own: vec![vec![0u8; PAGE]; MAX_SQES],
+            own: Box::new([[0u8; PAGE]; MAX_SQES]),
+            written: None,
         };
         a.protect(RW_AT, RW_LEN, libc::PROT_READ | libc::PROT_WRITE)?;
         a.write_ro(RO_AT, &a.ro)?;
@@ -940,21 +950,36 @@ impl Arena {
         unsafe { std::slice::from_raw_parts(self.base.add(off), len) }
     }
 
-    /// Resets the RW pattern, the RO tables and the SQEs' own pages.
-    fn reset(&mut self, own: Vec<Vec<u8>>) -> Result<(), ArenaError> {
-        // SAFETY: the RW part is mapped read-write.
-        unsafe {
-            std::ptr::copy_nonoverlapping(self.pattern.as_ptr(), self.base.add(RW_AT), RW_LEN)
-        };
-        if self.read(RO_AT, RO_LEN) != self.ro.as_slice() {
+    /// Resets the RW pattern, the RO tables and the SQEs' own pages: where
+    /// [`Arena::written`] says what the last input may have changed, only
+    /// that.
+    fn reset(&mut self, own: &[Page; MAX_SQES]) -> Result<(), ArenaError> {
+        let known = self.written.take();
+        let rw = [(RW_AT, RW_AT + RW_LEN)];
+        for &(start, end) in known.as_deref().unwrap_or(&rw) {
+            let (start, end) = (start.max(RW_AT), end.min(RW_AT + RW_LEN));
+            if start < end {
+                // SAFETY: [start, end) lies in the RW part, mapped read-write.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(
+                        self.pattern.as_ptr().add(start - RW_AT),
+                        self.base.add(start),
+                        end - start,
+                    )
+                };
+            }
+        }
+        if known.is_none() && self.read(RO_AT, RO_LEN) != self.ro.as_slice() {
             self.write_ro(RO_AT, &self.ro.clone())?;
         }
         for (i, page) in own.iter().enumerate() {
-            if self.own[i] != *page || self.read(Arena::own_at(i), PAGE) != page.as_slice() {
+            if self.own[i] != *page
+                || (known.is_none() && self.read(Arena::own_at(i), PAGE) != page.as_slice())
+            {
                 self.write_ro(Arena::own_at(i), page)?;
+                self.own[i] = *page;
             }
         }
-        self.own = own;
         Ok(())
     }
 
@@ -1285,7 +1310,7 @@ impl Sandbox {
             features: Vec::with_capacity(256),
             _scratch: scratch,
         };
-        s.arena.reset(vec![vec![0u8; PAGE]; MAX_SQES])?;
+        s.arena.reset(&[[0u8; PAGE]; MAX_SQES])?;
         // The sentinel beside `run`: must never change.
         let main = s.roots.main.as_raw_fd();
         // SAFETY: valid fds and C strings.
@@ -1880,7 +1905,7 @@ impl Sandbox {
     }
 
     /// Resolves and confines SQE `i` of the input; also writes its own page.
-    fn resolve(&self, run: &Run, i: usize, f: &FuzzSqe) -> (Resolved, Vec<u8>) {
+    fn resolve(&self, run: &Run, i: usize, f: &FuzzSqe, page: &mut Page) -> Resolved {
         let (code, r) = self.opcode(f.opcode);
         let kernel = self.profile.kernel;
         let mut v = Sqe {
@@ -1893,7 +1918,7 @@ impl Sandbox {
             v.set(fld, self.word(run, f.get(fld), i));
         }
         // Own page: open_how at the start, iovecs at the end.
-        let mut page = vec![0u8; PAGE];
+        page.fill(0);
         let mut iovs = vec![];
         let is_iov = matches!(code, rules::op::READV | rules::op::WRITEV) && r.is_some();
         if is_iov {
@@ -2000,7 +2025,7 @@ impl Sandbox {
             }
         }
         res.sqe = v;
-        (res, page)
+        res
     }
 
     /// MADVISE: advice from [`MADVISE_SAFE`] (or invalid), and a range inside the
@@ -2074,13 +2099,11 @@ impl Sandbox {
         self.stats.lap(Phase::Setup, &mut clock);
         let n = input.sqes.len().clamp(1, MAX_SQES);
         let mut resolved = vec![];
-        let mut pages = vec![vec![0u8; PAGE]; MAX_SQES];
+        let mut pages = [[0u8; PAGE]; MAX_SQES];
         for (i, f) in input.sqes.iter().take(n).enumerate() {
-            let (r, page) = self.resolve(&run, i, f);
-            resolved.push(r);
-            pages[i] = page;
+            resolved.push(self.resolve(&run, i, f, &mut pages[i]));
         }
-        if let Err(e) = self.arena.reset(pages) {
+        if let Err(e) = self.arena.reset(&pages) {
             panic!("sqe_fields: arena reset failed: {e}");
         }
         self.features.clear();
@@ -2156,6 +2179,21 @@ impl Sandbox {
         });
         if result.is_err() || ring_state {
             self.ring = None;
+        }
+        // What the next input's reset restores: this input's declared
+        // buffers, when it passed the canary check and advised nothing away.
+        if result.is_ok() && resolved.iter().all(|r| r.madvise.is_none()) {
+            let base = self.arena.base as u64;
+            let end = base + ARENA_LEN as u64;
+            let ranges = resolved
+                .iter()
+                .flat_map(|r| r.writes.iter())
+                .filter_map(|&(p, l)| {
+                    let (s, e) = (p.max(base), p.saturating_add(l).min(end));
+                    (s < e).then(|| ((s - base) as usize, (e - base) as usize))
+                })
+                .collect();
+            self.arena.written = Some(ranges);
         }
         self.stats.lap(Phase::Checks, &mut clock);
         self.stats.inputs += 1;

@@ -149,10 +149,9 @@ impl Sandbox {
         let t = super::template_with(code, &self.profile.proposed)
             .ok_or(RunError::NoTemplate { opcode: code })?;
         let run = self.setup_run()?;
-        let (r, page) = self.resolve(&run, 0, &t);
-        let mut pages = vec![vec![0u8; PAGE]; MAX_SQES];
-        pages[0] = page;
-        if let Err(e) = self.arena.reset(pages) {
+        let mut pages = [[0u8; PAGE]; MAX_SQES];
+        let r = self.resolve(&run, 0, &t, &mut pages[0]);
+        if let Err(e) = self.arena.reset(&pages) {
             self.teardown(run, &super::FdSet::default());
             return Err(e.into());
         }
