@@ -106,9 +106,15 @@ fn sqe_fields_replay_child() {
         corpus().display()
     );
     let mut failures = vec![];
+    let mut featureless = vec![];
     for f in &files {
         match sandbox.check(&std::fs::read(f).unwrap()) {
-            Ok(Verdict::Passed(_)) => {}
+            // What guides libFuzzer: every input that ran reports features.
+            Ok(Verdict::Passed(features)) => {
+                if features.is_empty() {
+                    featureless.push(f.display().to_string());
+                }
+            }
             Ok(Verdict::Finding(finding)) => failures.push(format!("{}:\n{finding}", f.display())),
             Err(e) => panic!("{}: {e}", f.display()),
         }
@@ -118,6 +124,10 @@ fn sqe_fields_replay_child() {
         files.len(),
         sandbox.stats().expect("the sandbox process answers")
     ));
+    assert!(
+        featureless.is_empty(),
+        "inputs that reported no feature to the fuzzer: {featureless:?}"
+    );
     assert!(
         failures.is_empty(),
         "{} of {} inputs give findings:\n{}",
