@@ -555,7 +555,7 @@ pub struct Stats {
     /// deadline.
     pub deadline_hits: u64,
     /// Inputs whose fixture was found unchanged afterwards and kept for the
-    /// next input ([`Fingerprint`]).
+    /// next input (its fingerprint unchanged).
     pub fixtures_kept: u64,
     /// Wall time spent in each [`Phase`], nanoseconds, over all inputs.
     pub phase_ns: [u64; Phase::ALL.len()],
@@ -798,7 +798,7 @@ pub enum RunError {
     NoCompletion(backends::uring::RawResult),
 }
 
-/// Why a job of the sandbox thread ([`verify_rules`], [`sweep`],
+/// Why a job of the sandbox thread ([`verify_rules`], [`sweep()`],
 /// [`sweep_probes`]) gave no answer.
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
@@ -1186,7 +1186,7 @@ struct Sandbox {
     /// there.
     leftovers: bool,
     /// What the kernel did with the last input, as feature numbers (see
-    /// [`Sandbox::note_features`]): what the fuzz target reports to
+    /// [`Sandbox::note_choices`], [`Sandbox::note_results`]): what the fuzz target reports to
     /// libFuzzer from the sandbox process ([`process`]).
     pub(crate) features: Vec<u32>,
     // Dropped last: the mounts.
@@ -2947,7 +2947,7 @@ pub fn sweep() -> Result<crate::sqe_sweep::SweepReport, JobError> {
 }
 
 /// Runs these probes (of opcodes the kernel supports) in the sandbox as
-/// [`sweep`] runs its plan: the same submission, judgement and rows.
+/// [`sweep()`] runs its plan: the same submission, judgement and rows.
 pub fn sweep_probes(
     probes: Vec<crate::sqe_sweep::Probe>,
 ) -> Result<crate::sqe_sweep::SweepReport, JobError> {

@@ -5,16 +5,17 @@
 //! touched. On a thread of the fuzzing process the harness's own code (setup,
 //! confinement, judging, teardown: more than a thousand edges per input) was
 //! most of them, and the walk cost 175 us per input (perf, 1,060 exec/s). A
-//! [`SandboxProcess`] runs the same [`Sandbox`] in a forked child instead: the
+//! [`SandboxProcess`] runs the same `Sandbox` in a forked child instead: the
 //! child's counters are its own, and it reports back what the kernel did as
 //! features ([`Verdict::Passed`]), which the fuzz target adds to libFuzzer's
 //! extra counters. The child also has a descriptor table and a mount
 //! namespace of its own: libFuzzer's files are out of its reach, and its
 //! leaks cannot be confused with libFuzzer's descriptors.
 //!
-//! Requests and replies go through one shared mapping ([`Mailbox`]). The side
-//! that waits polls for [`SPIN`] and then sleeps on a futex; the child dies
-//! with its parent (PR_SET_PDEATHSIG), and its private tmpfs with it.
+//! Requests and replies go through one shared mapping (`Mailbox`). The side
+//! that waits polls, then polls yielding its core, then sleeps on a futex;
+//! the child dies with its parent (PR_SET_PDEATHSIG), and its private tmpfs
+//! with it.
 
 use super::{panic_text, FuzzInput, Phase, Sandbox, MAX_SQES, SPIN};
 use std::fmt;
@@ -89,7 +90,7 @@ pub enum ProcessError {
 /// What one input did.
 pub enum Verdict<'a> {
     /// Every oracle passed; the features of what the kernel did
-    /// ([`Sandbox::features`]).
+    /// (`Sandbox::features`).
     Passed(&'a [u32]),
     /// A finding, as [`super::Finding`] displays it.
     Finding(String),
