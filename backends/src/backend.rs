@@ -25,4 +25,12 @@ pub trait Backend {
     fn exec_group(&mut self, _ops: &[Op], _linked: bool) -> Option<Vec<Outcome>> {
         None
     }
+    /// Turns keeping a trace of what is sent to the kernel on or off (io_uring
+    /// backends; others ignore it). Off by default: tracing copies buffers.
+    fn set_tracing(&mut self, _on: bool) {}
+    /// The trace kept since tracing was turned on, one step per op or group
+    /// run, and empties it; `None` for backends that do not trace.
+    fn take_trace(&mut self) -> Option<Vec<crate::trace::TraceStep>> {
+        None
+    }
 }

@@ -11,4 +11,5 @@ pub mod probe;
 pub mod proposed;
 pub mod sqe;
 pub mod syscalls;
+pub mod trace;
 pub mod uring;

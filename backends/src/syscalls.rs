@@ -109,7 +109,7 @@ fn fstat_of(fd: RawFd) -> Option<libc::stat> {
 }
 
 /// openat(2) flags for the vocabulary's flags, always with O_CLOEXEC.
-pub(crate) fn open_flags(flags: &[OpenFlag]) -> i32 {
+pub fn open_flags(flags: &[OpenFlag]) -> i32 {
     flags.iter().fold(libc::O_CLOEXEC, |acc, f| {
         acc | match f {
             OpenFlag::Rdonly => libc::O_RDONLY,
@@ -127,7 +127,8 @@ pub(crate) fn open_flags(flags: &[OpenFlag]) -> i32 {
     })
 }
 
-fn whence_value(w: Whence) -> i32 {
+/// The lseek(2) whence value.
+pub fn whence_value(w: Whence) -> i32 {
     match w {
         Whence::Set => libc::SEEK_SET,
         Whence::Cur => libc::SEEK_CUR,
@@ -153,7 +154,7 @@ pub fn mknod_mode(t: NodeType, perm: u32) -> u32 {
 }
 
 /// renameat2(2) flags.
-pub(crate) fn rename_flags(flags: &[RenameFlag]) -> u32 {
+pub fn rename_flags(flags: &[RenameFlag]) -> u32 {
     flags.iter().fold(0, |acc, f| {
         acc | match f {
             RenameFlag::Noreplace => libc::RENAME_NOREPLACE,

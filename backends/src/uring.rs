@@ -76,6 +76,7 @@ use crate::sqe::{self, FdOperand, ProposedOpcodes, Sqe, SqeEntry};
 use crate::syscalls::{
     self, advice_value, falloc_mode, mknod_mode, open_flags, rename_flags, Syscalls, CLOSED_FD,
 };
+use crate::trace::{BufferRole, FdName, TraceStep, TracedBuffer, TracedDone, TracedSqe};
 use io_uring::{opcode, types, IoUring};
 use model::{Data, Errno, FdRef, Off, Op, OpKind, Outcome, Slot, SpecialFd, State, MAX_SLOTS};
 use std::collections::{BTreeMap, HashMap};
@@ -496,6 +497,9 @@ struct Req {
     sqe: Sqe,
     keep: Keep,
     done: Done,
+    /// While tracing: the descriptors before the SQE was made (a CLOSE
+    /// takes its descriptor out of the slot table).
+    fds: Vec<(RawFd, FdName)>,
 }
 
 /// The io_uring backend ("uring"); see the module documentation.
@@ -514,6 +518,8 @@ pub struct Uring {
     /// Requests whose CQE never arrived, by user_data: their memory stays alive
     /// until it does (and is leaked if it never does).
     lost: HashMap<u64, (Done, Keep)>,
+    /// What was sent, while tracing is on ([`Backend::set_tracing`]).
+    trace: Option<Vec<TraceStep>>,
 }
 
 impl fmt::Debug for Uring {
@@ -615,6 +621,7 @@ impl Uring {
             timeouts: 0,
             cancel_results: BTreeMap::new(),
             lost: HashMap::new(),
+            trace: None,
         };
         if mode == Mode::Fixed {
             let n = MAX_SLOTS as u32 + 1;
@@ -803,9 +810,19 @@ impl Uring {
     fn prepare(&mut self, op: &Op) -> Req {
         let mut keep = Keep::default();
         let mut done = Done::Plain;
+        let fds = if self.trace.is_some() {
+            self.fd_names()
+        } else {
+            Vec::new()
+        };
         // The `sqe` column of the op table.
         let sqe = model::op_table!(sqe (&mut *self, &mut keep, &mut done) op);
-        Req { sqe, keep, done }
+        Req {
+            sqe,
+            keep,
+            done,
+            fds,
+        }
     }
 
     fn statx_sqe(&self, keep: &mut Keep, dirfd: RawFd, path: u64, flags: i32) -> Sqe {
@@ -1089,6 +1106,69 @@ impl Uring {
         Ok(outcomes)
     }
 
+    /// One SQE as the trace keeps it: its bytes (user_data zeroed), copies
+    /// of the memory it points into, and this backend's descriptors.
+    fn traced(s: &Sqe, done: Done, keep: &Keep, fds: &[(RawFd, FdName)]) -> TracedSqe {
+        let mut buffers = Vec::new();
+        let mut add = |addr: u64, bytes: Vec<u8>, role| {
+            buffers.push(TracedBuffer { addr, bytes, role });
+        };
+        if !keep.bytes.is_empty() {
+            let role = match done {
+                Done::Getdents(_) => BufferRole::Dirents,
+                _ => BufferRole::Data,
+            };
+            add(keep.bytes.as_ptr() as u64, keep.bytes.clone(), role);
+        }
+        if !keep.words.is_empty() {
+            let n = keep.words.len() * 8;
+            add(keep.words.as_ptr() as u64, vec![0; n], BufferRole::Dirents);
+        }
+        for p in &keep.paths {
+            add(p.as_ptr() as u64, p.as_bytes().to_vec(), BufferRole::Path);
+        }
+        if let Some(stx) = &keep.statx {
+            let n = std::mem::size_of::<libc::statx>();
+            add(
+                &**stx as *const libc::statx as u64,
+                vec![0; n],
+                BufferRole::Statx,
+            );
+        }
+        if let Some(fds) = &keep.fds {
+            add(fds.as_ptr() as u64, vec![0; 8], BufferRole::PipeFds);
+        }
+        let mut s = *s;
+        s.user_data = 0;
+        TracedSqe {
+            bytes: s.as_bytes(),
+            buffers,
+            fds: fds.to_vec(),
+            done: match done {
+                Done::Plain => TracedDone::Plain,
+                Done::Read => TracedDone::Read,
+                Done::Stat => TracedDone::Stat,
+                Done::Open(slot) => TracedDone::Open(slot),
+                Done::Pipe(r, w) => TracedDone::Pipe(r, w),
+                Done::Getdents(_) => TracedDone::Getdents,
+            },
+        }
+    }
+
+    /// The roots' and the occupied slots' descriptors, by meaning.
+    fn fd_names(&self) -> Vec<(RawFd, FdName)> {
+        let mut fds = vec![
+            (self.sys.roots().main.as_raw_fd(), FdName::Root),
+            (self.sys.roots().other.as_raw_fd(), FdName::Other),
+        ];
+        for slot in 0..MAX_SLOTS {
+            if let Some(fd) = self.sys.slot_fd(slot) {
+                fds.push((fd, FdName::Slot(slot)));
+            }
+        }
+        fds
+    }
+
     /// Submits prepared requests (IOSQE_ASYNC in Async mode, IO_LINK between them
     /// if `linked`) and turns their CQEs into outcomes, in order.
     fn run_ops(&mut self, reqs: Vec<Req>, linked: bool) -> Vec<Outcome> {
@@ -1102,6 +1182,16 @@ impl Uring {
             }
             if linked && i + 1 < n {
                 s.flags |= sqe::flags::IO_LINK;
+            }
+            if let Some(t) = self.trace.as_mut() {
+                match t.last_mut() {
+                    Some(TraceStep::Ring(group)) if i > 0 => {
+                        group.push(Uring::traced(&s, r.done, &r.keep, &r.fds))
+                    }
+                    _ => t.push(TraceStep::Ring(vec![Uring::traced(
+                        &s, r.done, &r.keep, &r.fds,
+                    )])),
+                }
             }
             sqes.push(s);
             held.push((r.done, r.keep));
@@ -1153,6 +1243,9 @@ impl Backend for Uring {
                 .expect("one outcome per request")
         } else {
             self.counts.entry(op.kind()).or_default().1 += 1;
+            if let Some(t) = self.trace.as_mut() {
+                t.push(TraceStep::Sync);
+            }
             self.sys.exec(op)
         };
         self.sync_fixed(&written_slots(op));
@@ -1163,6 +1256,14 @@ impl Backend for Uring {
     /// snapshots them (the same code on the same descriptors).
     fn snapshot(&mut self) -> State {
         self.sys.snapshot()
+    }
+
+    fn set_tracing(&mut self, on: bool) {
+        self.trace = on.then(Vec::new);
+    }
+
+    fn take_trace(&mut self) -> Option<Vec<TraceStep>> {
+        self.trace.as_mut().map(std::mem::take)
     }
 }
 

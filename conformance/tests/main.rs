@@ -12,6 +12,9 @@
 //! - `knobs`: every `RINGSPEC_*` variable the sources read is in the README.
 //! - `minimize`: findings in long sequences are minimized below their first
 //!   divergence and confirmed by replay before they are reported.
+//! - `reproducers`: C reproducers of the regressions are compiled and run, and
+//!   reproduce exactly when their replay fails; random sequences' reproducers
+//!   agree with their runs; a wrong expectation is reported as the bug.
 
 mod boundaries;
 mod faults;
@@ -20,6 +23,7 @@ mod large_dirs;
 mod minimize;
 mod proposed;
 mod regressions;
+mod reproducers;
 mod scenarios;
 mod sequences;
 mod sqe_fields;

@@ -466,11 +466,15 @@ pub fn markdown(report: &GateReport) -> String {
             .iter()
             .map(|f| {
                 format!(
-                    "{} on {} {}: {}",
+                    "{} on {} {}: {}; C reproducer: `ringspec repro {} --target {} --fs {} -o repro.c` \
+                     (run the C on this kernel)",
                     f.file,
                     f.filesystem,
                     f.target,
-                    first(&f.divergence)
+                    first(&f.divergence),
+                    f.file,
+                    f.target,
+                    f.filesystem
                 )
             })
             .collect(),

@@ -85,9 +85,71 @@ pub struct SeqResult {
 /// empty and whose slots must be free), comparing every outcome with the model's
 /// allowed set and, at the end, the whole state.
 pub fn check_sequence(profile: &Profile, ops: &[Op], backend: &mut dyn Backend) -> SeqResult {
-    let mut res = check_ops(profile, ops, backend);
+    let mut res = check_ops(profile, ops, backend, &mut None);
     res.ring = backend.ring_counts().unwrap_or_default();
     res
+}
+
+/// One step of a traced run ([`check_traced`]), in the order it happened.
+#[derive(Debug, Clone)]
+pub enum TraceEvent {
+    /// An op ran: what the model allowed when it was judged (for a member
+    /// of a broken linked chain, ECANCELED) and what the backend returned.
+    Op {
+        /// Its position in the sequence.
+        index: usize,
+        /// The allowed set it was judged against.
+        allowed: Allowed,
+        /// What the backend returned.
+        actual: Outcome,
+    },
+    /// The model says the op would block forever: it was not run.
+    Skipped {
+        /// Its position in the sequence.
+        index: usize,
+    },
+    /// From this op on the model does not pin the run down (the verdict is
+    /// poisoned); nothing after it was compared.
+    Poisoned {
+        /// The op's position.
+        index: usize,
+        /// Why.
+        why: String,
+    },
+    /// The run reached its end: the model's final state, which the
+    /// backend's was compared with.
+    Final {
+        /// The model's state.
+        model: model::State,
+    },
+}
+
+/// [`check_sequence`] or, with a grouping, [`check_sequence_grouped`], also
+/// returning every step as judged ([`TraceEvent`]): what a C reproducer
+/// checks, in the order it must check it.
+pub fn check_traced(
+    profile: &Profile,
+    ops: &[Op],
+    backend: &mut dyn Backend,
+    grouping: Option<Grouping>,
+) -> (SeqResult, Vec<TraceEvent>) {
+    let mut events = Vec::new();
+    let mut res = match grouping {
+        None => check_ops(profile, ops, backend, &mut Some(&mut events)),
+        Some(g) => check_grouped(profile, ops, backend, g, &mut Some(&mut events)),
+    };
+    res.ring = backend.ring_counts().unwrap_or_default();
+    (res, events)
+}
+
+/// Where a traced run keeps its events; `None` when not tracing.
+type Events<'a> = Option<&'a mut Vec<TraceEvent>>;
+
+/// Adds an event when tracing (built only then).
+fn note(events: &mut Events<'_>, event: impl FnOnce() -> TraceEvent) {
+    if let Some(e) = events.as_mut() {
+        e.push(event());
+    }
 }
 
 impl SeqResult {
@@ -106,29 +168,43 @@ impl SeqResult {
     }
 }
 
-fn check_ops(profile: &Profile, ops: &[Op], backend: &mut dyn Backend) -> SeqResult {
+fn check_ops(
+    profile: &Profile,
+    ops: &[Op],
+    backend: &mut dyn Backend,
+    events: &mut Events<'_>,
+) -> SeqResult {
     let mut fs = Fs::new(profile.clone());
     let mut res = SeqResult::empty();
     for (i, op) in ops.iter().enumerate() {
         let allowed = fs.step(op);
         if allowed == Allowed::Blocks {
             res.skipped_blocking += 1;
+            note(events, || TraceEvent::Skipped { index: i });
             continue;
         }
         let out = backend.exec(op);
         *res.executed.entry(op.kind()).or_default() += 1;
         res.outcomes.push((i, out.clone()));
-        match allowed {
-            Allowed::Unmodelled(why) => {
-                res.verdict = Verdict::Poisoned(format!("op #{i} {}: {why}", op.kind()));
-                return res;
-            }
+        note(events, || TraceEvent::Op {
+            index: i,
+            allowed: allowed.clone(),
+            actual: out.clone(),
+        });
+        let poison = match allowed {
+            Allowed::Unmodelled(why) => Some(format!("op #{i} {}: {why}", op.kind())),
             Allowed::KnownBug(why) => {
-                res.verdict =
-                    Verdict::Poisoned(format!("op #{i} {}: known kernel bug: {why}", op.kind()));
-                return res;
+                Some(format!("op #{i} {}: known kernel bug: {why}", op.kind()))
             }
-            _ => {}
+            _ => None,
+        };
+        if let Some(why) = poison {
+            note(events, || TraceEvent::Poisoned {
+                index: i,
+                why: why.clone(),
+            });
+            res.verdict = Verdict::Poisoned(why);
+            return res;
         }
         if let Err(m) = fs.commit(op, &out) {
             res.verdict = Verdict::Diverged(Box::new(Divergence {
@@ -143,13 +219,21 @@ fn check_ops(profile: &Profile, ops: &[Op], backend: &mut dyn Backend) -> SeqRes
             return res;
         }
     }
-    finish(&fs, backend, res)
+    finish(&fs, backend, res, events)
 }
 
 /// The end of a run that reached its last op: the model's and the backend's
 /// final states must match (the backend's is kept for cross-checks).
-fn finish(fs: &Fs, backend: &mut dyn Backend, mut res: SeqResult) -> SeqResult {
+fn finish(
+    fs: &Fs,
+    backend: &mut dyn Backend,
+    mut res: SeqResult,
+    events: &mut Events<'_>,
+) -> SeqResult {
     let want = fs.snapshot();
+    note(events, || TraceEvent::Final {
+        model: want.clone(),
+    });
     let got = backend.snapshot();
     let d = diff("model", &want, backend.name(), &got);
     res.state = Some(got);
@@ -269,7 +353,7 @@ pub fn check_sequence_grouped(
     backend: &mut dyn Backend,
     grouping: Grouping,
 ) -> SeqResult {
-    let mut res = check_grouped(profile, ops, backend, grouping);
+    let mut res = check_grouped(profile, ops, backend, grouping, &mut None);
     res.ring = backend.ring_counts().unwrap_or_default();
     res
 }
@@ -279,6 +363,7 @@ fn check_grouped(
     ops: &[Op],
     backend: &mut dyn Backend,
     grouping: Grouping,
+    events: &mut Events<'_>,
 ) -> SeqResult {
     let mut fs = Fs::new(profile.clone());
     let mut res = SeqResult::empty();
@@ -334,14 +419,25 @@ fn check_grouped(
             let allowed = fs.step(op);
             if allowed == Allowed::Blocks {
                 res.skipped_blocking += 1;
+                note(events, || TraceEvent::Skipped { index: i });
                 i += 1;
                 continue;
             }
             let out = backend.exec(op);
             *res.executed.entry(op.kind()).or_default() += 1;
             res.outcomes.push((i, out.clone()));
+            note(events, || TraceEvent::Op {
+                index: i,
+                allowed: allowed.clone(),
+                actual: out.clone(),
+            });
             if let Allowed::Unmodelled(why) | Allowed::KnownBug(why) = allowed {
-                res.verdict = Verdict::Poisoned(format!("op #{i} {}: {why}", op.kind()));
+                let why = format!("op #{i} {}: {why}", op.kind());
+                note(events, || TraceEvent::Poisoned {
+                    index: i,
+                    why: why.clone(),
+                });
+                res.verdict = Verdict::Poisoned(why);
                 return res;
             }
             if let Err(m) = fs.commit(op, &out) {
@@ -370,6 +466,11 @@ fn check_grouped(
                 *res.executed.entry(op.kind()).or_default() += 1;
                 res.outcomes.push((k, out.clone()));
                 let want = Outcome::err(p.unwrap_or(model::Errno::ECANCELED));
+                note(events, || TraceEvent::Op {
+                    index: k,
+                    allowed: Allowed::Exact(want.clone()),
+                    actual: out.clone(),
+                });
                 if out != want {
                     res.verdict = diverge(
                         k,
@@ -391,6 +492,11 @@ fn check_grouped(
             *res.executed.entry(op.kind()).or_default() += 1;
             res.outcomes.push((k, out.clone()));
             if broken {
+                note(events, || TraceEvent::Op {
+                    index: k,
+                    allowed: Allowed::err(model::Errno::ECANCELED),
+                    actual: out.clone(),
+                });
                 if out != Outcome::err(model::Errno::ECANCELED) {
                     res.verdict = diverge(
                         k,
@@ -405,19 +511,34 @@ fn check_grouped(
                 continue;
             }
             let allowed = fs.step(op);
+            note(events, || TraceEvent::Op {
+                index: k,
+                allowed: allowed.clone(),
+                actual: out.clone(),
+            });
             if let Allowed::Unmodelled(why) | Allowed::KnownBug(why) = allowed {
-                res.verdict = Verdict::Poisoned(format!("op #{k} {}: {why}", op.kind()));
+                let why = format!("op #{k} {}: {why}", op.kind());
+                note(events, || TraceEvent::Poisoned {
+                    index: k,
+                    why: why.clone(),
+                });
+                res.verdict = Verdict::Poisoned(why);
                 return res;
             }
             if grouping == Grouping::Linked
                 && k != *group.last().expect("non-empty")
                 && xfs_short_write_link_unknown(&fs, op, &out)
             {
-                res.verdict = Verdict::Poisoned(format!(
+                let why = format!(
                     "op #{k} {}: xfs: a short io_uring write to a file may complete as a \
                      success (the chain goes on) or fail (the chain is cancelled)",
                     op.kind()
-                ));
+                );
+                note(events, || TraceEvent::Poisoned {
+                    index: k,
+                    why: why.clone(),
+                });
+                res.verdict = Verdict::Poisoned(why);
                 return res;
             }
             let breaks = grouping == Grouping::Linked && breaks_chain(&fs, op, &out);
@@ -432,5 +553,5 @@ fn check_grouped(
         }
         i = group.last().expect("non-empty") + 1;
     }
-    finish(&fs, backend, res)
+    finish(&fs, backend, res, events)
 }

@@ -54,7 +54,9 @@ pub const IMAGE_SIZE: u64 = 512 << 20;
 
 /// Options of each scratch tmpfs: 256 MiB is plenty for sequences whose buffers are
 /// at most 1 MiB and bounds what a runaway fallocate can take.
-const TMPFS_OPTIONS: &str = "size=256m,mode=0755";
+/// The mount options of the scratch tmpfs instances (the C reproducers
+/// mount theirs the same way).
+pub const TMPFS_OPTIONS: &str = "size=256m,mode=0755";
 
 /// Why a scratch area can no longer be trusted to report the kernel's
 /// behaviour ([`Scratch::health`]); each message says what to do.
@@ -243,6 +245,12 @@ impl FsChoice {
             }),
             _ => Ok(FsChoice::Tmpfs),
         }
+    }
+
+    /// The mkfs tool and its arguments (before the image path) that
+    /// [`Scratch::with_fs`] formats this filesystem with; `None` for tmpfs.
+    pub fn mkfs_command(self) -> Option<(&'static str, &'static [&'static str])> {
+        self.mkfs().map(|m| (m.tool, m.args))
     }
 
     fn mkfs(self) -> Option<Mkfs> {

@@ -99,6 +99,26 @@ enum Command {
         #[arg(long)]
         mode: Option<String>,
     },
+    /// Write a standalone C reproducer of a regression file: one C file that
+    /// runs the sequence through raw system calls and io_uring (no
+    /// liburing), prints each op's expected and actual outcome and exits 1
+    /// on the bug, 0 when fixed, 2 when it cannot judge. Made from a traced
+    /// run on this machine (root: it makes its scratch filesystems).
+    Repro {
+        /// The regression file.
+        file: PathBuf,
+        /// The target: syscalls, uring/single, uring/async, uring/batch or
+        /// uring/linked (default: the file's `target`, else syscalls).
+        #[arg(long)]
+        target: Option<String>,
+        /// The filesystem (default: the file's `fs`, else its first
+        /// `only_fs`, else tmpfs).
+        #[arg(long)]
+        fs: Option<String>,
+        /// Where to write the C file (default: standard output).
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
     /// Sweep every SQE rule of the model's table on the running kernel: each
     /// must-be-zero field at 1, its top bit and all ones, each undefined flag
     /// bit alone (rejected, nothing changed), each defined one (accepted). Root
@@ -154,7 +174,7 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
         /// The kernel's build directory (make O=, with the .gcno files):
-        /// ~/.cache/ringspec/build/<slot>/obj.
+        /// `~/.cache/ringspec/build/<slot>/obj`.
         #[arg(long)]
         build_dir: PathBuf,
         /// The patched source tree it was built from (default: the slot's src/
@@ -202,7 +222,7 @@ enum Command {
         /// cache kernels, and for timing builds.
         #[arg(long, requires = "build_kernel", conflicts_with = "coverage")]
         build_only: bool,
-        /// Baseline to compare with (default: corpus/baselines/<release>.json
+        /// Baseline to compare with (default: `corpus/baselines/<release>.json`
         /// when it exists).
         #[arg(long, conflicts_with = "no_baseline")]
         baseline: Option<PathBuf>,
@@ -612,6 +632,12 @@ fn dispatch(command: Command) -> ExitCode {
             run(cfg, report, save_dir)
         }
         Command::Replay { files, fs, mode } => replay_cmd(&files, fs, mode),
+        Command::Repro {
+            file,
+            target,
+            fs,
+            output,
+        } => repro_cmd(&file, target.as_deref(), fs.as_deref(), output.as_deref()),
         Command::Scenarios {
             filter,
             dir,
@@ -962,9 +988,10 @@ fn run(cfg: CampaignConfig, report: Format, save_dir: Option<PathBuf>) -> ExitCo
         );
         match save_finding(f, &origin, &dir, "found") {
             Ok(path) => eprintln!(
-                "saved: {}\nreplay: ringspec replay {}\nrerun:  {}",
+                "saved: {}\nreplay: ringspec replay {}\nC:      {}\nrerun:  {}",
                 path.display(),
                 path.display(),
+                repro_hint(&path, &f.target, scratch.choice().name()),
                 origin.rerun(f)
             ),
             Err(e) => eprintln!("{e:#}\nrerun:  {}", origin.rerun(f)),
@@ -1111,6 +1138,96 @@ fn replay_cmd(files: &[PathBuf], fs: Option<String>, mode: Option<String>) -> Ex
     run_children(runs)
 }
 
+fn repro_cmd(
+    file: &std::path::Path,
+    target: Option<&str>,
+    fs: Option<&str>,
+    output: Option<&std::path::Path>,
+) -> ExitCode {
+    let reg = match Regression::load(file) {
+        Ok(r) => r,
+        Err(e) => return fail(EXIT_BAD_INPUT, e),
+    };
+    let plan = match repro::plan(&reg, &file.display().to_string(), target, fs) {
+        Ok(p) => p,
+        Err(e @ repro::PlanError::Environment(_)) => return fail(EXIT_ENVIRONMENT, e),
+        Err(e @ repro::PlanError::Trace(_)) => return fail(EXIT_ENVIRONMENT, e),
+        Err(e) => return fail(EXIT_BAD_INPUT, e),
+    };
+    let text = repro::render(&plan);
+    match output {
+        None => print!("{text}"),
+        Some(path) => {
+            if let Err(e) = std::fs::write(path, &text) {
+                return fail(
+                    EXIT_ENVIRONMENT,
+                    format!("cannot write {}: {e}", path.display()),
+                );
+            }
+            eprintln!(
+                "ringspec: wrote {} ({} on {}; this run: {}); build and run as root: cc {} -o repro && ./repro",
+                path.display(),
+                plan.target,
+                plan.fs.name(),
+                match &plan.verdict {
+                    oracle::differential::Verdict::Agree => "agrees".to_string(),
+                    oracle::differential::Verdict::Poisoned(_) => "poisoned".to_string(),
+                    oracle::differential::Verdict::Diverged(d) => format!("diverged: {d}"),
+                },
+                path.display()
+            );
+        }
+    }
+    success()
+}
+
+/// The command that writes the C reproducer of a regression file.
+fn repro_hint(file: &std::path::Path, target: &str, fs: &str) -> String {
+    format!(
+        "ringspec repro {} --target {target} --fs {fs} -o repro.c && cc repro.c -o repro && sudo ./repro",
+        file.display()
+    )
+}
+
+/// Writes a failed scenario case (its setup and run op) as a regression file
+/// in the temp dir, so `ringspec replay` and `ringspec repro` take it.
+fn save_scenario_case(
+    sc: &oracle::scenario::Scenario,
+    file: &str,
+    target: &str,
+    scratch: &Scratch,
+    problems: &[String],
+) -> anyhow::Result<PathBuf> {
+    let mut ops = sc.setup.clone();
+    ops.push(sc.run.clone());
+    let fs = scratch.choice().name().to_string();
+    let reg = Regression {
+        name: format!("scenario_{}", sc.name),
+        note: format!(
+            "Scenario {} ({file}) failed on {target}: {}",
+            sc.name,
+            problems.join("; ")
+        ),
+        seed: None,
+        only_fs: vec![],
+        fs: Some(fs.clone()),
+        target: Some(target.to_string()),
+        kernel: Some(backends::proposed::running_release()),
+        found_by: Some(format!("ringspec scenarios --filter {} (on {fs})", sc.name)),
+        expect: Default::default(),
+        agree_on: vec![],
+        ops,
+    };
+    let path = std::env::temp_dir().join(format!(
+        "ringspec-scenario-{}-{}.toml",
+        sc.name,
+        target.replace('/', "-")
+    ));
+    std::fs::write(&path, reg.to_toml())
+        .map_err(|e| anyhow::anyhow!("cannot save {}: {e}", path.display()))?;
+    Ok(path)
+}
+
 fn replay(regs: &[(PathBuf, Regression)]) -> ExitCode {
     let scratch = match scratch_or_exit() {
         Ok(s) => s,
@@ -1165,6 +1282,7 @@ fn replay(regs: &[(PathBuf, Regression)]) -> ExitCode {
                         Err(e) => {
                             failed += 1;
                             say!("FAIL {} on {} ({fs_name}): {e}", path.display(), t.name);
+                            say!("  C reproducer: {}", repro_hint(path, &t.name, fs_name));
                         }
                     }
                 }
@@ -1245,6 +1363,27 @@ fn scenarios(filter: &str, dir: Option<PathBuf>) -> ExitCode {
                         t.name,
                         problems.join("\n    ")
                     );
+                    if sc.fsize_limit.is_some() {
+                        say!(
+                            "  no sequence file: the case runs under an RLIMIT_FSIZE, \
+                             which regression files do not carry"
+                        );
+                        continue;
+                    }
+                    match save_scenario_case(
+                        sc,
+                        &format!("{file}.toml"),
+                        &t.name,
+                        &scratch,
+                        &problems,
+                    ) {
+                        Ok(path) => say!(
+                            "  as a sequence: {}\n  C reproducer (judged by the model): {}",
+                            path.display(),
+                            repro_hint(&path, &t.name, scratch.choice().name())
+                        ),
+                        Err(e) => say!("  {e:#}"),
+                    }
                 }
             }
         }

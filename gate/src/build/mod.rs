@@ -10,7 +10,7 @@
 //!
 //! SRC_DIR is a git work tree (scripts/build-gate-kernel.sh imports Debian's
 //! source into one); what is built is its HEAD with its uncommitted changes,
-//! see [`tree`]. SRC_DIR's files, index and refs are never changed.
+//! see the `tree` module. SRC_DIR's files, index and refs are never changed.
 //!
 //! The cache (`$RINGSPEC_BUILD_CACHE`, else `~/.cache/ringspec/build`) holds
 //! one slot per source directory and set of fragments, named after both:
