@@ -571,7 +571,9 @@ fn len32(n: u64) -> u32 {
 }
 
 /// The slots an op fills or empties (open, pipe, close), whichever path runs it.
-fn written_slots(op: &Op) -> Vec<Slot> {
+/// The slots an op fills or empties (open, pipe, close): in [`Mode::Fixed`]
+/// their registered-file entries are updated after it.
+pub fn written_slots(op: &Op) -> Vec<Slot> {
     match op {
         Op::Open { slot, .. } => vec![*slot],
         Op::Pipe {

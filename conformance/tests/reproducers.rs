@@ -181,6 +181,8 @@ fn random_sequence_reproducers_agree_with_their_runs() {
             "syscalls",
             "uring/single",
             "uring/async",
+            "uring/fixed",
+            "uring/sqpoll",
             "uring/batch",
             "uring/linked",
         ] {
@@ -226,7 +228,7 @@ fn a_reproducer_reports_an_outcome_or_state_outside_the_model() {
         panic!("tampered reproducers: {why}");
     }
     let dir = Dir::new("repro-tampered");
-    for target in ["syscalls", "uring/single"] {
+    for target in ["syscalls", "uring/single", "uring/fixed"] {
         // The read's allowed set says EIO: the real "abc" is outside it.
         let mut plan = small_plan(target);
         let (code, out) = build_and_run(&dir.0, "clean", &repro::render(&plan));

@@ -3,6 +3,7 @@
 use crate::calls::{buffer, c_i64, c_str, cookie_key, sync_call, CLOSED};
 use crate::plan::{Action, Check, Exec, Plan};
 use backends::trace::{BufferRole, FdName, TracedDone, TracedSqe};
+use backends::uring::{written_slots, Mode};
 use model::sqe::Field;
 use model::sqe_rules::{rules_for, Role, Rule};
 use model::{Allowed, Data, DirentChoice, Errno, FdRef, FileType, Op, Outcome, State};
@@ -279,7 +280,7 @@ fn op_text(op: &Op) -> String {
 }
 
 /// The C statements that judge check `c` of an op whose outcome is `o`.
-fn judge(d: &mut Decls, op: &Op, c: &Check, diverged_at: Option<usize>) -> String {
+fn judge(d: &mut Decls, op: &Op, c: &Check, diverged_at: Option<usize>, o: &str) -> String {
     let f = d.name("allowed_");
     let expr = d.allowed(&c.allowed);
     let _ = writeln!(
@@ -292,7 +293,7 @@ fn judge(d: &mut Decls, op: &Op, c: &Check, diverged_at: Option<usize>) -> Strin
         _ => format!("&{}", d.outcome(&c.actual)),
     };
     format!(
-        "if ((r = rs_judge({}, {}, &o, {f}(&o), {}, {recorded}, {})) >= 0)\n\t\t\treturn rs_finish(r);",
+        "if ((r = rs_judge({}, {}, &{o}, {f}(&{o}), {}, {recorded}, {})) >= 0)\n\t\t\treturn rs_finish(r);",
         c.index,
         c_str(op_text(op).as_bytes()),
         c_str(c.allowed.to_string().as_bytes()),
@@ -324,6 +325,19 @@ fn fd_expr(who: FdName) -> String {
         FdName::Other => "rs_other".to_string(),
         FdName::Slot(s) => format!("rs_slotfd({s})"),
     }
+}
+
+/// In fixed mode, the C that points the registered entries of the slots
+/// `ops` filled or emptied at their descriptors (as the backend does after
+/// each op or group); nothing otherwise.
+fn sync_fixed(plan: &Plan, ops: &[Op]) -> String {
+    if plan.mode != Some(Mode::Fixed) {
+        return String::new();
+    }
+    ops.iter()
+        .flat_map(written_slots)
+        .map(|s| format!("\t\trs_sync_fixed({s});\n"))
+        .collect()
 }
 
 /// The names of the IOSQE_* flags set, as a comment suffix.
@@ -402,7 +416,14 @@ fn ring_step(
         // without rules: fd and the 64-bit fields), the rest their value.
         for field in Field::ALL {
             let v = sqe.get(field);
+            // A registered-file index is not a descriptor.
+            let fixed = match field {
+                Field::Fd => sqe.flags & backends::sqe::flags::FIXED_FILE != 0,
+                Field::SpliceFdIn => sqe.op_flags & backends::sqe::SPLICE_F_FD_IN_FIXED != 0,
+                _ => false,
+            };
             let role = match rules.map(|r| r.rule(field, plan.ring.kernel)) {
+                _ if fixed => None,
                 Some(Rule::Reads(Role::Fd(_) | Role::DirFdInLen)) => Some(true),
                 Some(Rule::Reads(Role::Ptr(_))) => Some(false),
                 Some(_) => None,
@@ -447,6 +468,8 @@ fn ring_step(
     }
     let linked = n > 1 && sqes[0].bytes[1] & backends::sqe::flags::IO_LINK != 0;
     let _ = writeln!(s, "\t\trs_submit({n}, {arr}, res, {});", linked as u8);
+    let _ = writeln!(s, "\t\tstruct rs_out o[{n}];\n\t\tmemset(o, 0, sizeof(o));");
+    let mut judges = String::new();
     for (k, (q, c)) in sqes.iter().zip(checks).enumerate() {
         let op = &ops[c.index];
         let find = |role: BufferRole| {
@@ -482,13 +505,19 @@ fn ring_step(
                 )
             }
         }
-        .replace("res[K]", &format!("res[{k}]"));
+        .replace("res[K]", &format!("res[{k}]"))
+        .replace("(&o,", &format!("(&o[{k}],"));
+        let _ = writeln!(s, "\t\t{fill}");
         let _ = writeln!(
-            s,
-            "\t\t{{\n\t\t\tstruct rs_out o;\n\t\t\tmemset(&o, 0, sizeof(o));\n\t\t\t{fill}\n\t\t\t{}\n\t\t}}",
-            judge(d, op, c, diverged_at).replace("\n\t\t\t", "\n\t\t\t\t")
+            judges,
+            "\t\t{}",
+            judge(d, op, c, diverged_at, &format!("o[{k}]"))
         );
     }
+    // The slots the group filled or emptied, then each op judged.
+    let group: Vec<Op> = (0..n).map(|k| ops[checks[0].index + k].clone()).collect();
+    s.push_str(&sync_fixed(plan, &group));
+    s.push_str(&judges);
     s.push_str("\t}\n");
     s
 }
@@ -523,10 +552,11 @@ pub fn render(plan: &Plan) -> String {
                 let op = &plan.ops[c.index];
                 let _ = writeln!(
                     body,
-                    "\t{{ /* op #{} */\n\t\tstruct rs_out o;\n\t\tmemset(&o, 0, sizeof(o));\n\t\trs_arm();\n\t\t{{\n\t\t{}\n\t\t}}\n\t\trs_disarm(&o);\n\t\t{}\n\t}}",
+                    "\t{{ /* op #{} */\n\t\tstruct rs_out o;\n\t\tmemset(&o, 0, sizeof(o));\n\t\trs_arm();\n\t\t{{\n\t\t{}\n\t\t}}\n\t\trs_disarm(&o);\n{}\t\t{}\n\t}}",
                     c.index,
                     sync_call(op),
-                    judge(&mut d, op, c, diverged_at)
+                    sync_fixed(plan, std::slice::from_ref(op)),
+                    judge(&mut d, op, c, diverged_at, "o")
                 );
             }
             Action::Run {
@@ -653,6 +683,26 @@ fn defines(out: &mut String, plan: &Plan) {
         backends::uring::RING_ENTRIES
     );
     let _ = writeln!(out, "#define RS_MAX_GROUP {}", backends::uring::MAX_BATCH);
+    let _ = writeln!(
+        out,
+        "#define RS_RING_FIXED {}",
+        (plan.mode == Some(Mode::Fixed)) as u8
+    );
+    let _ = writeln!(
+        out,
+        "#define RS_RING_SQPOLL {}",
+        (plan.mode == Some(Mode::Sqpoll)) as u8
+    );
+    let _ = writeln!(
+        out,
+        "#define RS_SQPOLL_IDLE_MS {}",
+        backends::uring::SQPOLL_IDLE_MS
+    );
+    let _ = writeln!(
+        out,
+        "#define RS_ROOT_FIXED_INDEX {}",
+        backends::uring::ROOT_FIXED_INDEX
+    );
     let _ = writeln!(
         out,
         "#define RS_CANCELLED_RESULTS {{{}}}",

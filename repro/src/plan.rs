@@ -79,6 +79,9 @@ pub struct Plan {
     pub verdict: Verdict,
     /// The command that makes this reproducer again.
     pub command: String,
+    /// The io_uring ring's mode (`None` for the syscalls target; batch and
+    /// linked run on a single-mode ring).
+    pub mode: Option<backends::uring::Mode>,
     /// The SQE rules' view of the ring (kernel version, proposed numbers):
     /// which fields of a traced SQE hold descriptors and pointers.
     pub ring: model::sqe_rules::RingProfile,
@@ -88,14 +91,10 @@ pub struct Plan {
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
     /// A target name that is not "syscalls" or `uring/<mode>`.
-    #[error("unknown target {0:?}: use syscalls or uring/<single|async|batch|linked>")]
-    UnknownTarget(String),
-    /// A target the C runtime does not drive yet.
     #[error(
-        "target {0}: C reproducers cover syscalls and uring/single, async, batch and linked; \
-         registered files (fixed) and SQPOLL are not written yet"
+        "unknown target {0:?}: use syscalls or uring/<single|async|fixed|sqpoll|batch|linked>"
     )]
-    Unsupported(String),
+    UnknownTarget(String),
     /// A filesystem name that is not one of tmpfs, ext4, xfs, btrfs.
     #[error("unknown filesystem {0:?} (tmpfs, ext4, xfs or btrfs)")]
     UnknownFs(String),
@@ -172,14 +171,6 @@ pub fn plan(
             Some(subs[0])
         }
     };
-    if let Some(Submission::Mode(m)) = sub {
-        if matches!(
-            m,
-            backends::uring::Mode::Fixed | backends::uring::Mode::Sqpoll
-        ) {
-            return Err(PlanError::Unsupported(target));
-        }
-    }
     let env = |e: &dyn std::fmt::Display| PlanError::Environment(e.to_string());
     let scratch = Scratch::with_fs(choice).map_err(|e| env(&e))?;
     let t: Target = match sub {
@@ -212,6 +203,10 @@ pub fn plan(
             "ringspec repro {file} --target {target} --fs {}",
             choice.name()
         ),
+        mode: sub.map(|s| match s {
+            Submission::Mode(m) => m,
+            Submission::Grouped(_) => backends::uring::Mode::Single,
+        }),
         ring,
     })
 }

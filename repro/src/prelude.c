@@ -33,6 +33,9 @@
 #ifndef SYS_io_uring_enter
 #define SYS_io_uring_enter 426
 #endif
+#ifndef SYS_io_uring_register
+#define SYS_io_uring_register 427
+#endif
 
 /* Exit codes. */
 #define RS_FIXED 0        /* every outcome and the final state as the model allows */
@@ -695,14 +698,37 @@ static int rs_ring = -1;
 static unsigned char *rs_sq, *rs_cq, *rs_sqes;
 static struct rs_params rs_p;
 
+/* IORING_REGISTER_FILES_UPDATE of one registered-file slot. */
+static int rs_files_update(unsigned slot, int fd)
+{
+	struct {
+		uint32_t offset, resv;
+		uint64_t fds;
+	} up = {slot, 0, (uint64_t)(uintptr_t)&fd};
+	return (int)syscall(SYS_io_uring_register, rs_ring, 6 /* FILES_UPDATE */, &up, 1);
+}
+
+/* After an op that filled or emptied a slot (fixed mode): its registered
+ * entry follows the slot; a descriptor the table refuses (O_PATH) leaves it
+ * empty. */
+static void rs_sync_fixed(int slot)
+{
+	if (rs_files_update(slot, rs_slot[slot]) < 0)
+		rs_files_update(slot, -1);
+}
+
 static void rs_ring_setup(void)
 {
 	size_t sq_len, cq_len;
+	unsigned mode = RS_RING_SQPOLL ? 2u /* IORING_SETUP_SQPOLL */ : 0;
 	memset(&rs_p, 0, sizeof(rs_p));
-	rs_p.flags = RS_SETUP_SUBMIT_ALL;
+	rs_p.flags = RS_SETUP_SUBMIT_ALL | mode;
+	rs_p.sq_thread_idle = RS_SQPOLL_IDLE_MS;
 	rs_ring = (int)syscall(SYS_io_uring_setup, RS_RING_ENTRIES, &rs_p);
 	if (rs_ring < 0 && errno == EINVAL) {
 		memset(&rs_p, 0, sizeof(rs_p));
+		rs_p.flags = mode;
+		rs_p.sq_thread_idle = RS_SQPOLL_IDLE_MS;
 		rs_ring = (int)syscall(SYS_io_uring_setup, RS_RING_ENTRIES, &rs_p);
 	}
 	if (rs_ring < 0)
@@ -726,6 +752,17 @@ static void rs_ring_setup(void)
 		       rs_ring, 0x10000000);
 	if (rs_sqes == MAP_FAILED)
 		rs_die("mmap SQEs");
+	if (RS_RING_FIXED) {
+		/* A table of empty entries, one per slot and the root's. */
+		int table[RS_SLOTS + 1], i;
+		for (i = 0; i <= RS_SLOTS; i++)
+			table[i] = -1;
+		if (syscall(SYS_io_uring_register, rs_ring, 2 /* REGISTER_FILES */, table,
+			    RS_SLOTS + 1) < 0)
+			rs_die("IORING_REGISTER_FILES");
+		if (rs_files_update(RS_ROOT_FIXED_INDEX, rs_root) < 0)
+			rs_die("IORING_REGISTER_FILES_UPDATE");
+	}
 }
 
 #define RS_U32(base, off) ((volatile uint32_t *)((base) + (off)))
@@ -789,7 +826,9 @@ static void rs_wait(int n, int *res, int *have, int to_submit, long ms)
 		arg.sigmask_sz = 8;
 		arg.ts = (uint64_t)(uintptr_t)&ts;
 		if (syscall(SYS_io_uring_enter, rs_ring, to_submit, 1,
-			    RS_ENTER_GETEVENTS | RS_ENTER_EXT_ARG, &arg, sizeof(arg)) < 0 &&
+			    RS_ENTER_GETEVENTS | RS_ENTER_EXT_ARG |
+				    (RS_RING_SQPOLL ? 2u /* IORING_ENTER_SQ_WAKEUP */ : 0),
+			    &arg, sizeof(arg)) < 0 &&
 		    errno != ETIME && errno != EINTR && errno != EAGAIN && errno != EBUSY)
 			rs_die("io_uring_enter");
 		to_submit = 0;
