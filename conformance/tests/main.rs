@@ -14,7 +14,8 @@
 //!   divergence and confirmed by replay before they are reported.
 //! - `reproducers`: C reproducers of the regressions are compiled and run, and
 //!   reproduce exactly when their replay fails; random sequences' reproducers
-//!   agree with their runs; a wrong expectation is reported as the bug.
+//!   agree with their runs; the sqe_fields regressions' reproducers judge as
+//!   the harness; a wrong expectation is reported as the bug.
 
 mod boundaries;
 mod faults;

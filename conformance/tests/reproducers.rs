@@ -1,8 +1,9 @@
 //! C reproducers (`ringspec repro`): every regression file's reproducer is
 //! generated, compiled with `cc` and run, and must reproduce (exit 1)
 //! exactly when the file's replay fails on this kernel (else exit 0);
-//! random sequences on every C-covered target run clean; and a reproducer
-//! whose expectation is made wrong on purpose reports the bug (exit 1).
+//! random sequences on every target run clean; the sqe_fields regressions'
+//! reproducers judge as the harness did; and a reproducer whose expectation
+//! is made wrong on purpose reports the bug (exit 1).
 
 use model::{Allowed, Errno, Op, Outcome};
 use oracle::regression::Regression;
@@ -261,4 +262,119 @@ fn a_reproducer_reports_an_outcome_or_state_outside_the_model() {
         assert_eq!(code, repro::EXIT_BUG, "{target}, wrong state:\n{out}");
         assert!(out.contains("expected root/a Reg 600"), "{out}");
     }
+}
+
+/// The sqe_fields regressions' reproducers judge as the harness did (exit 0
+/// exactly when it found nothing), and one whose table is made to refuse the
+/// result the kernel gives reports it (exit 1, "disallowed").
+///
+/// In a child process, as the sqe_fields tests: the sandbox scans and
+/// closes descriptors of its whole process.
+#[test]
+fn sqe_fields_reproducers_judge_as_the_harness() {
+    if !default_pass("sqe_fields_reproducers") {
+        return;
+    }
+    if let Some(why) = cannot_run() {
+        panic!("sqe_fields_reproducers: {why}");
+    }
+    crate::sqe_fields::run_child("reproducers::sqe_fields_reproducers_child", "sqe-repro");
+}
+
+#[test]
+fn sqe_fields_reproducers_child() {
+    if !crate::sqe_fields::in_child("sqe-repro", "sqe_fields_reproducers_judge_as_the_harness") {
+        return;
+    }
+    let dir = Dir::new("repro-sqe");
+    let corpus = oracle::corpus_dir().join("fuzz/sqe_fields");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&corpus)
+        .unwrap_or_else(|e| panic!("{}: {e}", corpus.display()))
+        .map(|e| e.expect("a directory entry").path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("regress-"))
+        })
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no sqe_fields regressions");
+    let mut failures = Vec::new();
+    let mut tampered = None;
+    for path in &files {
+        let name = path
+            .file_name()
+            .expect("a name")
+            .to_string_lossy()
+            .into_owned();
+        let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let input = sqefuzz::sqe_fuzz::FuzzInput::from_bytes(&bytes);
+        let trace = sqefuzz::sqe_fuzz::trace(&input).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let want = match &trace.verdict {
+            Some(Ok(())) => repro::EXIT_FIXED,
+            Some(Err(_)) => repro::EXIT_BUG,
+            None => panic!("{name}: the harness gave no verdict"),
+        };
+        let c = repro::render_sqe_fields(&trace, &name, "test");
+        let (code, out) = build_and_run(&dir.0, &name, &c);
+        println!("sqe_fields reproducer {name}: exit {code}, want {want}");
+        if code != want {
+            failures.push(format!("{name}: exit {code}, want {want}:\n{out}"));
+        }
+        // The first SQE with a result and a judged set: the set made to refuse it.
+        if tampered.is_none() {
+            let hit = trace.sqes.iter().enumerate().find_map(|(i, s)| {
+                let r = trace.results.get(i).copied().flatten()?;
+                s.allowed.as_ref()?;
+                (!trace.cancelled.get(i).copied().unwrap_or(false)).then_some((i, r))
+            });
+            if let Some((i, r)) = hit {
+                let mut t = trace.clone();
+                let a = t.sqes[i].allowed.as_mut().expect("judged");
+                a.values.remove(&r);
+                if a.range
+                    .is_some_and(|(lo, hi)| (r as i64) >= lo && (r as i64) <= hi)
+                {
+                    a.range = None;
+                }
+                tampered = Some((name.clone(), t));
+            }
+        }
+    }
+    // A read into the arena with its declared buffer taken away: the bytes
+    // it wrote are a changed canary.
+    let mut unsorted: Vec<PathBuf> = std::fs::read_dir(&corpus)
+        .expect("the corpus")
+        .map(|e| e.expect("a directory entry").path())
+        .collect();
+    unsorted.sort();
+    let read = unsorted.iter().find_map(|path| {
+        let input = sqefuzz::sqe_fuzz::FuzzInput::from_bytes(&std::fs::read(path).ok()?);
+        let mut t = sqefuzz::sqe_fuzz::trace(&input).ok()?;
+        let (base, end) = (t.arena_base, t.arena_base + t.arena_len as u64);
+        let i = (0..t.sqes.len()).find(|&i| {
+            t.sqes[i].sqe.opcode == model::opcode::op::READ
+                && t.results.get(i).copied().flatten().is_some_and(|r| r > 0)
+                && t.sqes[i].sqe.addr >= base
+                && t.sqes[i].sqe.addr < end
+        })?;
+        t.sqes[i].writes.clear();
+        Some((path.display().to_string(), t))
+    });
+    let (name, t) = read.expect("a corpus input that reads into the arena");
+    let (code, out) = build_and_run(
+        &dir.0,
+        "canary",
+        &repro::render_sqe_fields(&t, &name, "test"),
+    );
+    assert_eq!(code, repro::EXIT_BUG, "canary {name}:\n{out}");
+    assert!(out.contains("BUG [canary]"), "{out}");
+    let (name, t) = tampered.expect("a regression with a judged result");
+    let (code, out) = build_and_run(
+        &dir.0,
+        "tampered",
+        &repro::render_sqe_fields(&t, &name, "test"),
+    );
+    assert_eq!(code, repro::EXIT_BUG, "tampered {name}:\n{out}");
+    assert!(out.contains("BUG [disallowed]"), "{out}");
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }

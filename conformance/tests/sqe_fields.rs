@@ -38,7 +38,7 @@ fn ready(test: &str) -> Option<()> {
 
 /// Whether this process is the child run for `mode` ([`run_child`]) and the
 /// sandbox can run here (otherwise SKIPPED is said for `test`).
-fn in_child(mode: &str, test: &str) -> bool {
+pub(crate) fn in_child(mode: &str, test: &str) -> bool {
     std::env::var(CHILD_ENV).as_deref() == Ok(mode) && ready(test).is_some()
 }
 
@@ -141,7 +141,7 @@ fn sqe_fields_replay_child() {
 /// CHILD_ENV=`mode`, prints its report lines, and fails if it failed or ran
 /// nothing. The sandbox scans and closes descriptors of the whole process, so
 /// it must never share one with tests running on other threads.
-fn run_child(child: &str, mode: &str) {
+pub(crate) fn run_child(child: &str, mode: &str) {
     let exe = std::env::current_exe().unwrap();
     let out = std::process::Command::new(exe)
         .args([child, "--exact", "--nocapture", "--test-threads=1"])

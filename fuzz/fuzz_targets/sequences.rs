@@ -82,7 +82,13 @@ fuzz_target!(
                 let path = format!("{dir}/fuzz_{}-{hash:016x}.toml", f.target.replace('/', "_"));
                 let saved = std::fs::create_dir_all(dir)
                     .and_then(|()| std::fs::write(&path, &toml))
-                    .map(|()| format!("saved as {path}; replay: ringspec replay {path}"))
+                    .map(|()| {
+                        format!(
+                            "saved as {path}; replay: ringspec replay {path}; C: ringspec repro \
+                             {path} --target {} -o repro.c",
+                            f.target
+                        )
+                    })
                     .unwrap_or_else(|e| format!("not saved ({path}: {e})"));
                 panic!(
                     "sequences: confirmed divergence on {} ({}/{} replays), {saved}\n{}\n{toml}",

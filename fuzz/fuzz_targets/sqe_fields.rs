@@ -74,7 +74,10 @@ fuzz_target!(
                     unsafe { (*counters)[f as usize % COUNTERS] = 1 };
                 }
             }
-            Ok(Verdict::Finding(text)) => panic!("{text}"),
+            Ok(Verdict::Finding(text)) => panic!(
+                "{text}\nC reproducer: ringspec repro --sqe-fields <the crash file libFuzzer \
+                 names below> -o repro.c"
+            ),
             Err(e) => panic!("{e}"),
         }
         let every = std::env::var("RINGSPEC_SQE_STATS")

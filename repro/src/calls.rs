@@ -93,6 +93,19 @@ fn off(o: Off) -> (u8, String) {
     }
 }
 
+/// read(2)/write(2) of `len` bytes of the buffer `b`, or pread64/pwrite64
+/// at an explicit offset.
+fn rw_call(call: &str, f: FdRef, len: u64, offset: Off) -> String {
+    match offset {
+        Off::Pos => format!("syscall(SYS_{call}, {}, b, (size_t){len})", fd(f)),
+        Off::At(v) => format!(
+            "syscall(SYS_p{call}64, {}, b, (size_t){len}, {})",
+            fd(f),
+            c_i64(v)
+        ),
+    }
+}
+
 /// The C statements that run `op` through its system call and fill the
 /// outcome `o` (a `struct rs_out`).
 pub(crate) fn sync_call(op: &Op) -> String {
@@ -111,36 +124,19 @@ pub(crate) fn sync_call(op: &Op) -> String {
         ),
         Op::Close { fd: FdRef::Slot(s) } => format!("rs_close(&o, {s});"),
         Op::Close { .. } => "o.err = EBADF;".into(),
-        Op::Read { fd: f, len, offset } => {
-            let call = match offset {
-                Off::Pos => format!("syscall(SYS_read, {}, b, (size_t){len})", fd(*f)),
-                Off::At(v) => format!(
-                    "syscall(SYS_pread64, {}, b, (size_t){len}, {})",
-                    fd(*f),
-                    c_i64(*v)
-                ),
-            };
-            format!("unsigned char *b = rs_zeroed({len});\n\t\trs_bytes(&o, b, {call});")
-        }
+        Op::Read { fd: f, len, offset } => format!(
+            "unsigned char *b = rs_zeroed({len});\n\t\trs_bytes(&o, b, {});",
+            rw_call("read", *f, *len, *offset)
+        ),
         Op::Write {
             fd: f,
             data,
             offset,
-        } => {
-            let len = data.len();
-            let call = match offset {
-                Off::Pos => format!("syscall(SYS_write, {}, b, (size_t){len})", fd(*f)),
-                Off::At(v) => format!(
-                    "syscall(SYS_pwrite64, {}, b, (size_t){len}, {})",
-                    fd(*f),
-                    c_i64(*v)
-                ),
-            };
-            format!(
-                "const unsigned char *b = {};\n\t\trs_plain(&o, {call});",
-                payload(data)
-            )
-        }
+        } => format!(
+            "const unsigned char *b = {};\n\t\trs_plain(&o, {});",
+            payload(data),
+            rw_call("write", *f, data.len(), *offset)
+        ),
         Op::Lseek {
             fd: f,
             offset,

@@ -10,8 +10,11 @@ use model::{Allowed, Data, DirentChoice, Errno, FdRef, FileType, Op, Outcome, St
 use oracle::differential::Verdict;
 use std::fmt::Write;
 
-/// The C runtime every reproducer starts with.
-const PRELUDE: &str = include_str!("prelude.c");
+/// The C every reproducer starts with: scratch filesystems and io_uring.
+pub(crate) const COMMON: &str = include_str!("common.c");
+
+/// The C runtime of a sequence reproducer.
+const SEQUENCE: &str = include_str!("sequence.c");
 
 /// Every file type, in the order of the C file's RS_TYPE_* codes.
 const TYPES: [FileType; 8] = [
@@ -598,7 +601,8 @@ pub fn render(plan: &Plan) -> String {
     let mut out = String::new();
     header(&mut out, plan, diverged_at);
     defines(&mut out, plan);
-    out.push_str(PRELUDE);
+    out.push_str(COMMON);
+    out.push_str(SEQUENCE);
     out.push_str(&helpers());
     out.push_str(
         "\n/* ---- this sequence ---------------------------------------------------- */\n\n",
@@ -606,7 +610,7 @@ pub fn render(plan: &Plan) -> String {
     out.push_str(&d.text);
     let _ = write!(
         out,
-        "\nint main(int argc, char **argv)\n{{\n\tint r;\n\t(void)r;\n\tsetvbuf(stdout, NULL, _IOLBF, 0);\n\trs_setup(argc > 1 ? argv[1] : \"/tmp\");\n{body}}}\n"
+        "\nint main(int argc, char **argv)\n{{\n\tint r;\n\t(void)r;\n\tsetvbuf(stdout, NULL, _IOLBF, 0);\n\trs_setup(argc > 1 ? argv[1] : \"/tmp\");\n\trs_slots_init();\n{body}}}\n"
     );
     out
 }
@@ -640,80 +644,78 @@ fn header(out: &mut String, plan: &Plan, diverged_at: Option<usize>) {
     );
 }
 
-fn defines(out: &mut String, plan: &Plan) {
-    let (fstype, mkfs) = match plan.fs.mkfs_command() {
+/// The scratch area's facts both kinds of reproducer build on: the
+/// filesystem, how ringspec makes it, its tmpfs options and image size.
+pub(crate) fn scratch_defines(fs: sys::scratch::FsChoice) -> Vec<(&'static str, String)> {
+    let (fstype, mkfs) = match fs.mkfs_command() {
         None => ("tmpfs".to_string(), "NULL".to_string()),
         Some((tool, args)) => (
-            plan.fs.name().to_string(),
+            fs.name().to_string(),
             c_str(format!("{tool} {}", args.join(" ")).as_bytes()),
         ),
     };
-    let cancelled: Vec<String> = backends::uring::CANCELLED_RESULTS
-        .iter()
-        .map(|v| v.to_string())
-        .collect();
-    let _ = writeln!(out, "#define RS_SLOTS {}", model::MAX_SLOTS);
-    let _ = writeln!(out, "#define RS_CLOSED_FD {CLOSED}");
-    let _ = writeln!(out, "#define RS_FSTYPE \"{fstype}\"");
-    let _ = writeln!(out, "#define RS_MKFS {mkfs}");
-    let _ = writeln!(
-        out,
-        "#define RS_TMPFS_OPTIONS {}",
-        c_str(sys::scratch::TMPFS_OPTIONS.as_bytes())
-    );
-    let _ = writeln!(out, "#define RS_IMAGE_SIZE {}LL", sys::scratch::IMAGE_SIZE);
-    let _ = writeln!(
-        out,
-        "#define RS_OP_DEADLINE_MS {}",
-        sys::deadline::OP_DEADLINE.as_millis()
-    );
-    let _ = writeln!(
-        out,
-        "#define RS_DEADLINE_MS {}",
-        backends::uring::DEFAULT_DEADLINE.as_millis()
-    );
-    let _ = writeln!(
-        out,
-        "#define RS_CANCEL_DEADLINE_MS {}",
-        backends::uring::CANCEL_DEADLINE.as_millis()
-    );
-    let _ = writeln!(
-        out,
-        "#define RS_RING_ENTRIES {}",
-        backends::uring::RING_ENTRIES
-    );
-    let _ = writeln!(out, "#define RS_MAX_GROUP {}", backends::uring::MAX_BATCH);
-    let _ = writeln!(
-        out,
-        "#define RS_RING_FIXED {}",
-        (plan.mode == Some(Mode::Fixed)) as u8
-    );
-    let _ = writeln!(
-        out,
-        "#define RS_RING_SQPOLL {}",
-        (plan.mode == Some(Mode::Sqpoll)) as u8
-    );
-    let _ = writeln!(
-        out,
-        "#define RS_SQPOLL_IDLE_MS {}",
-        backends::uring::SQPOLL_IDLE_MS
-    );
-    let _ = writeln!(
-        out,
-        "#define RS_ROOT_FIXED_INDEX {}",
-        backends::uring::ROOT_FIXED_INDEX
-    );
-    let _ = writeln!(
-        out,
-        "#define RS_CANCELLED_RESULTS {{{}}}",
-        cancelled.join(", ")
-    );
-    let _ = writeln!(out, "#define RS_CHUNK {}", sys::dirent::CHUNK);
-    let _ = writeln!(
-        out,
-        "#define RS_READ_CAP {}LL",
-        backends::syscalls::SNAPSHOT_READ_CAP
-    );
+    vec![
+        ("RS_FSTYPE", c_str(fstype.as_bytes())),
+        ("RS_MKFS", mkfs),
+        (
+            "RS_TMPFS_OPTIONS",
+            c_str(sys::scratch::TMPFS_OPTIONS.as_bytes()),
+        ),
+        ("RS_IMAGE_SIZE", format!("{}LL", sys::scratch::IMAGE_SIZE)),
+    ]
+}
+
+/// `#define NAME VALUE`, one per line.
+pub(crate) fn write_defines(out: &mut String, defines: &[(&str, String)]) {
+    for (k, v) in defines {
+        let _ = writeln!(out, "#define {k} {v}");
+    }
+}
+
+fn defines(out: &mut String, plan: &Plan) {
+    use backends::uring as u;
+    let cancelled: Vec<String> = u::CANCELLED_RESULTS.iter().map(|v| v.to_string()).collect();
+    let mut d = vec![
+        ("RS_SLOTS", model::MAX_SLOTS.to_string()),
+        ("RS_CLOSED_FD", CLOSED.to_string()),
+    ];
+    d.extend(scratch_defines(plan.fs));
+    d.extend([
+        (
+            "RS_OP_DEADLINE_MS",
+            sys::deadline::OP_DEADLINE.as_millis().to_string(),
+        ),
+        (
+            "RS_DEADLINE_MS",
+            u::DEFAULT_DEADLINE.as_millis().to_string(),
+        ),
+        (
+            "RS_CANCEL_DEADLINE_MS",
+            u::CANCEL_DEADLINE.as_millis().to_string(),
+        ),
+        ("RS_RING_ENTRIES", u::RING_ENTRIES.to_string()),
+        ("RS_MAX_GROUP", u::MAX_BATCH.to_string()),
+        (
+            "RS_RING_FIXED",
+            ((plan.mode == Some(Mode::Fixed)) as u8).to_string(),
+        ),
+        (
+            "RS_RING_SQPOLL",
+            ((plan.mode == Some(Mode::Sqpoll)) as u8).to_string(),
+        ),
+        ("RS_SQPOLL_IDLE_MS", u::SQPOLL_IDLE_MS.to_string()),
+        ("RS_ROOT_FIXED_INDEX", u::ROOT_FIXED_INDEX.to_string()),
+        (
+            "RS_CANCELLED_RESULTS",
+            format!("{{{}}}", cancelled.join(", ")),
+        ),
+        ("RS_CHUNK", sys::dirent::CHUNK.to_string()),
+        (
+            "RS_READ_CAP",
+            format!("{}LL", backends::syscalls::SNAPSHOT_READ_CAP),
+        ),
+    ]);
+    write_defines(out, &d);
     let codes: Vec<&str> = TYPES.iter().map(|t| type_code(*t)).collect();
     let _ = writeln!(out, "enum {{ {} }};\n", codes.join(", "));
 }
@@ -747,6 +749,13 @@ fn helpers() -> String {
         );
     }
     s.push_str("\t}\n\treturn RS_TYPE_UNKNOWN;\n}\n\n");
+    s.push_str(&errno_names());
+    s
+}
+
+/// `rs_errno_name`: the model's errno table in C.
+pub(crate) fn errno_names() -> String {
+    let mut s = String::new();
     s.push_str(
         "static const char *rs_errno_name(int e)\n{\n\tstatic char other[16];\n\tswitch (e) {\n",
     );

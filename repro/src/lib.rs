@@ -20,9 +20,11 @@
 mod calls;
 mod emit;
 mod plan;
+mod sqe_fields;
 
 pub use emit::render;
 pub use plan::{plan, Action, Check, Exec, Plan, PlanError};
+pub use sqe_fields::render_sqe_fields;
 
 /// Exit code of a reproducer: every outcome and the final state allowed.
 pub const EXIT_FIXED: i32 = 0;

@@ -75,6 +75,9 @@ use sys::scratch::{Roots, Scratch};
 mod fds;
 pub mod process;
 mod sweep;
+mod trace;
+
+pub use trace::{SqeTrace, SqeTraced};
 
 /// Most SQEs in one input.
 pub const MAX_SQES: usize = 8;
@@ -1189,6 +1192,8 @@ struct Sandbox {
     /// [`Sandbox::note_choices`], [`Sandbox::note_results`]): what the fuzz target reports to
     /// libFuzzer from the sandbox process ([`process`]).
     pub(crate) features: Vec<u32>,
+    /// While [`trace`] runs an input: what it did, filled as it goes.
+    tracing: Option<SqeTrace>,
     // Dropped last: the mounts.
     _scratch: Scratch,
 }
@@ -1308,6 +1313,7 @@ impl Sandbox {
             },
             leftovers: false,
             features: Vec::with_capacity(256),
+            tracing: None,
             _scratch: scratch,
         };
         s.arena.reset(&[[0u8; PAGE]; MAX_SQES])?;
@@ -2106,6 +2112,44 @@ impl Sandbox {
         if let Err(e) = self.arena.reset(&pages) {
             panic!("sqe_fields: arena reset failed: {e}");
         }
+        if let Some(t) = self.tracing.as_mut() {
+            let a = &self.arena;
+            t.roles = run.roles;
+            t.closed_slot = self.closed_slot;
+            t.nr_open = self.nr_open;
+            t.arena_base = a.base as u64;
+            t.arena_len = ARENA_LEN;
+            t.parts = vec![
+                (RW_AT, a.read(RW_AT, RW_LEN).to_vec(), true),
+                (RO_AT, a.read(RO_AT, RO_LEN).to_vec(), false),
+            ];
+            for i in 0..MAX_SQES {
+                t.parts.push((
+                    Arena::own_at(i),
+                    a.read(Arena::own_at(i), PAGE).to_vec(),
+                    false,
+                ));
+            }
+            t.iovecs_at = PAGE - IOVECS * 16;
+            t.deadline = self.deadline;
+            t.grace = self.grace;
+            t.sqes = resolved
+                .iter()
+                .map(|r| SqeTraced {
+                    sqe: r.sqe,
+                    name: r.rules.map_or("?", |x| x.name()),
+                    allowed: None,
+                    skip_ok: false,
+                    result_is_fd: r.sqe.splice_fd_in == 0
+                        && r.rules.is_some_and(|x| matches!(x.res, rules::Res::Fd)),
+                    makes_pipe: r.sqe.splice_fd_in == 0
+                        && r.rules
+                            .is_some_and(|x| x.code == Code::Mainline(rules::op::PIPE)),
+                    fd_fields: vec![],
+                    writes: r.writes.iter().copied().chain(r.madvise).collect(),
+                })
+                .collect();
+        }
         self.features.clear();
         self.note_choices(input, &resolved);
         self.stats.lap(Phase::Resolve, &mut clock);
@@ -2199,6 +2243,9 @@ impl Sandbox {
         self.stats.inputs += 1;
         if result.is_err() {
             self.stats.findings += 1;
+        }
+        if let Some(t) = self.tracing.as_mut() {
+            t.verdict = Some(result.clone());
         }
         result
     }
@@ -2505,6 +2552,17 @@ impl Sandbox {
                 mem: &mem,
             };
             let a = rules::allowed_results_in(&p, f, &ctx);
+            if let Some(t) = self.tracing.as_mut() {
+                let uncancelled = SqeContext {
+                    cancelled: false,
+                    ..ctx
+                };
+                let tr = &mut t.sqes[i];
+                tr.allowed = Some(rules::allowed_results_in(&p, f, &uncancelled));
+                tr.skip_ok = skip_ok[i];
+                tr.fd_fields = plain_fd_fields(resolved[i].rules, f, p.kernel);
+                t.cancelled = cancelled.to_vec();
+            }
             if rules::disables_drain(&p, f) {
                 drain_disabled = true;
             }
@@ -2554,6 +2612,9 @@ impl Sandbox {
             }
         }
         self.note_results(resolved, &res_of, cancelled);
+        if let Some(t) = self.tracing.as_mut() {
+            t.results = res_of.clone();
+        }
         for i in 0..n {
             if got[i] > 1 {
                 return Err(self
@@ -2800,6 +2861,7 @@ impl Finding {
 
 enum Job {
     Check(FuzzInput),
+    Trace(FuzzInput),
     Stats,
     Verify,
     Sweep(Option<Vec<crate::sqe_sweep::Probe>>),
@@ -2807,6 +2869,7 @@ enum Job {
 
 enum Reply {
     Checked(Result<(), Finding>),
+    Traced(Box<SqeTrace>),
     Stats(Stats),
     Verified(Result<Vec<RuleCheck>, JobError>),
     Swept(Result<crate::sqe_sweep::SweepReport, JobError>),
@@ -2872,6 +2935,17 @@ fn worker() -> &'static Result<Mutex<Worker>, SandboxError> {
                         Job::Stats => Reply::Stats(sb.stats.clone()),
                         Job::Verify => Reply::Verified(sb.verify()),
                         Job::Sweep(only) => Reply::Swept(sb.sweep(only)),
+                        Job::Trace(input) => {
+                            sb.tracing = Some(SqeTrace::default());
+                            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                sb.run(&input)
+                            }));
+                            let t = sb.tracing.take().unwrap_or_default();
+                            match r {
+                                Ok(_) => Reply::Traced(Box::new(t)),
+                                Err(p) => Reply::Panicked(panic_text(&p)),
+                            }
+                        }
                         Job::Check(input) => {
                             match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                                 sb.run(&input)
@@ -2923,6 +2997,39 @@ pub fn check(input: &FuzzInput) -> Result<(), Finding> {
         Reply::Panicked(m) => panic!("sqe_fields harness: {m}"),
         _ => unreachable!("asked for a check"),
     }
+}
+
+/// Runs one input as [`check`] does and returns what it did: the SQEs as
+/// sent, the table's allowed results, the fixture's descriptors, the arena
+/// and the verdict (for a C reproducer). Err when the sandbox cannot run
+/// here or the harness panicked.
+pub fn trace(input: &FuzzInput) -> Result<SqeTrace, JobError> {
+    match job(Job::Trace(input.clone()))? {
+        Reply::Traced(t) => Ok(*t),
+        _ => Err(JobError::UnexpectedReply),
+    }
+}
+
+/// The offsets of the fields of `f` the table says the kernel reads as a
+/// plain descriptor (not a registered-file index).
+fn plain_fd_fields(r: Option<&'static OpRules>, f: &Sqe, kernel: (u32, u32)) -> Vec<usize> {
+    let Some(r) = r else {
+        return vec![Field::Fd.offset()];
+    };
+    let fixed = f.flags & rules::sqe_flags::FIXED_FILE != 0;
+    Field::ALL
+        .into_iter()
+        .filter(|&fld| match r.rule(fld, kernel) {
+            Rule::Reads(Role::Fd(FdUse::SpliceIn)) => f.op_flags & rules::SPLICE_F_FD_IN_FIXED == 0,
+            Rule::Reads(Role::Fd(FdUse::Nop)) => {
+                rules::nop_fd_table(f) != rules::FdTable::Registered
+            }
+            Rule::Reads(Role::Fd(_)) => !(fld == Field::Fd && fixed),
+            Rule::Reads(Role::DirFdInLen) => true,
+            _ => false,
+        })
+        .map(Field::offset)
+        .collect()
 }
 
 /// Verifies the table's field rules on the running kernel, each probe

@@ -99,7 +99,8 @@ enum Command {
         #[arg(long)]
         mode: Option<String>,
     },
-    /// Write a standalone C reproducer of a regression file: one C file that
+    /// Write a standalone C reproducer of a regression file (or, with
+    /// --sqe-fields, of an sqe_fields input): one C file that
     /// runs the sequence through raw system calls and io_uring (no
     /// liburing), prints each op's expected and actual outcome and exits 1
     /// on the bug, 0 when fixed, 2 when it cannot judge. Made from a traced
@@ -107,8 +108,9 @@ enum Command {
     Repro {
         /// The regression file.
         file: PathBuf,
-        /// The target: syscalls, uring/single, uring/async, uring/batch or
-        /// uring/linked (default: the file's `target`, else syscalls).
+        /// The target: syscalls, or uring/ and a submission path (single,
+        /// async, fixed, sqpoll, batch, linked); default: the file's
+        /// `target`, else syscalls.
         #[arg(long)]
         target: Option<String>,
         /// The filesystem (default: the file's `fs`, else its first
@@ -118,6 +120,10 @@ enum Command {
         /// Where to write the C file (default: standard output).
         #[arg(long, short)]
         output: Option<PathBuf>,
+        /// FILE is an sqe_fields input (a corpus entry or a crash artifact
+        /// of `cargo fuzz run sqe_fields`), not a regression file.
+        #[arg(long, conflicts_with_all = ["target", "fs"])]
+        sqe_fields: bool,
     },
     /// Sweep every SQE rule of the model's table on the running kernel: each
     /// must-be-zero field at 1, its top bit and all ones, each undefined flag
@@ -634,9 +640,16 @@ fn dispatch(command: Command) -> ExitCode {
         Command::Replay { files, fs, mode } => replay_cmd(&files, fs, mode),
         Command::Repro {
             file,
+            output,
+            sqe_fields: true,
+            ..
+        } => repro_sqe_cmd(&file, output.as_deref()),
+        Command::Repro {
+            file,
             target,
             fs,
             output,
+            ..
         } => repro_cmd(&file, target.as_deref(), fs.as_deref(), output.as_deref()),
         Command::Scenarios {
             filter,
@@ -1138,6 +1151,56 @@ fn replay_cmd(files: &[PathBuf], fs: Option<String>, mode: Option<String>) -> Ex
     run_children(runs)
 }
 
+/// Writes `text` to `output` (standard output when None) and says so.
+fn write_repro(text: &str, output: Option<&std::path::Path>, what: &str) -> ExitCode {
+    match output {
+        None => print!("{text}"),
+        Some(path) => {
+            if let Err(e) = std::fs::write(path, text) {
+                return fail(
+                    EXIT_ENVIRONMENT,
+                    format!("cannot write {}: {e}", path.display()),
+                );
+            }
+            eprintln!(
+                "ringspec: wrote {} ({what}); build and run as root: cc {} -o repro && ./repro",
+                path.display(),
+                path.display()
+            );
+        }
+    }
+    success()
+}
+
+fn repro_sqe_cmd(file: &std::path::Path, output: Option<&std::path::Path>) -> ExitCode {
+    let bytes = match std::fs::read(file) {
+        Ok(b) => b,
+        Err(e) => return fail(EXIT_BAD_INPUT, format!("{}: {e}", file.display())),
+    };
+    let input = sqefuzz::sqe_fuzz::FuzzInput::from_bytes(&bytes);
+    if let Err(e) = sqefuzz::sqe_fuzz::sandbox_ready() {
+        return fail(
+            EXIT_ENVIRONMENT,
+            format!("the sqe_fields sandbox cannot run here: {e}"),
+        );
+    }
+    let trace = match sqefuzz::sqe_fuzz::trace(&input) {
+        Ok(t) => t,
+        Err(e) => return fail(EXIT_ENVIRONMENT, e),
+    };
+    let command = format!("ringspec repro --sqe-fields {}", file.display());
+    let name = file
+        .file_name()
+        .map_or("input".into(), |n| n.to_string_lossy().into_owned());
+    let text = repro::render_sqe_fields(&trace, &name, &command);
+    let what = match &trace.verdict {
+        Some(Ok(())) => "this run: as the table allows".to_string(),
+        Some(Err(f)) => format!("this run: a finding [{}]", f.kind),
+        None => "this run: no verdict".to_string(),
+    };
+    write_repro(&text, output, &what)
+}
+
 fn repro_cmd(
     file: &std::path::Path,
     target: Option<&str>,
@@ -1155,30 +1218,17 @@ fn repro_cmd(
         Err(e) => return fail(EXIT_BAD_INPUT, e),
     };
     let text = repro::render(&plan);
-    match output {
-        None => print!("{text}"),
-        Some(path) => {
-            if let Err(e) = std::fs::write(path, &text) {
-                return fail(
-                    EXIT_ENVIRONMENT,
-                    format!("cannot write {}: {e}", path.display()),
-                );
-            }
-            eprintln!(
-                "ringspec: wrote {} ({} on {}; this run: {}); build and run as root: cc {} -o repro && ./repro",
-                path.display(),
-                plan.target,
-                plan.fs.name(),
-                match &plan.verdict {
-                    oracle::differential::Verdict::Agree => "agrees".to_string(),
-                    oracle::differential::Verdict::Poisoned(_) => "poisoned".to_string(),
-                    oracle::differential::Verdict::Diverged(d) => format!("diverged: {d}"),
-                },
-                path.display()
-            );
+    let what = format!(
+        "{} on {}; this run: {}",
+        plan.target,
+        plan.fs.name(),
+        match &plan.verdict {
+            oracle::differential::Verdict::Agree => "agrees".to_string(),
+            oracle::differential::Verdict::Poisoned(_) => "poisoned".to_string(),
+            oracle::differential::Verdict::Diverged(d) => format!("diverged: {d}"),
         }
-    }
-    success()
+    );
+    write_repro(&text, output, &what)
 }
 
 /// The command that writes the C reproducer of a regression file.
