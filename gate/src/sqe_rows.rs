@@ -43,8 +43,9 @@ pub fn rows(report: &SweepReport) -> Vec<Row> {
                     .take(MAX_FAILURES)
                     .map(|d| {
                         format!(
-                            "{}={}: table {}, kernel {}; reproducer {}",
-                            r.field, d.value, d.want, d.got, d.sqe
+                            "{}={}: table {}, kernel {}; reproducer {}; C: ringspec repro \
+                             --sqe-probe '{}:{}={}'",
+                            r.field, d.value, d.want, d.got, d.sqe, r.op, r.field, d.value
                         )
                     })
                     .collect(),

@@ -3010,6 +3010,50 @@ pub fn trace(input: &FuzzInput) -> Result<SqeTrace, JobError> {
     }
 }
 
+/// An SQE rule sweep probe ("FALLOCATE:op_flags=1", "NOP:flags=0x80",
+/// "READ:valid") as an input of one SQE: the opcode's valid template
+/// ([`template_with`], the configured proposed numbers) with the field set to
+/// the value (or sqe->flags or-ed with it), resolved in the sandbox as any
+/// input is. Err says what does not parse.
+pub fn probe_input(text: &str) -> Result<FuzzInput, String> {
+    let (op, rest) = text
+        .split_once(':')
+        .ok_or_else(|| format!("{text:?}: want OPCODE:FIELD=VALUE or OPCODE:valid"))?;
+    let proposed = backends::sqe::ProposedOpcodes::from_env()
+        .map_err(|e| e.to_string())?
+        .numbers;
+    let code = rules::TABLE
+        .iter()
+        .find(|r| r.name().eq_ignore_ascii_case(op))
+        .and_then(|r| r.number(&proposed))
+        .ok_or_else(|| {
+            format!("{op:?}: no opcode of that name in the SQE table (or not configured)")
+        })?;
+    let mut sqe =
+        template_with(code, &proposed).ok_or_else(|| format!("{op}: no valid template"))?;
+    // The sweep's rows name the template alone "valid" (with any value).
+    if rest != "valid" && !rest.starts_with("valid=") {
+        let (field, value) = rest
+            .split_once('=')
+            .ok_or_else(|| format!("{rest:?}: want FIELD=VALUE"))?;
+        let value = match value.strip_prefix("0x") {
+            Some(hex) => u64::from_str_radix(hex, 16),
+            None => value.parse(),
+        }
+        .map_err(|e| format!("{value:?}: {e}"))?;
+        if field == "flags" {
+            sqe.flags |= value as u8;
+        } else {
+            let f = Field::ALL
+                .into_iter()
+                .find(|f| f.name() == field)
+                .ok_or_else(|| format!("{field:?}: not an SQE field"))?;
+            sqe = sqe.with(f, Word::Raw(value));
+        }
+    }
+    Ok(FuzzInput { sqes: vec![sqe] })
+}
+
 /// The offsets of the fields of `f` the table says the kernel reads as a
 /// plain descriptor (not a registered-file index).
 fn plain_fd_fields(r: Option<&'static OpRules>, f: &Sqe, kernel: (u32, u32)) -> Vec<usize> {
@@ -3558,6 +3602,27 @@ pub fn seeds() -> Vec<(String, FuzzInput)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sweep_probes_become_one_sqe_inputs() {
+        let fallocate = rules::op::FALLOCATE;
+        let input = probe_input("FALLOCATE:op_flags=0x10").expect("parses");
+        assert_eq!(input.sqes.len(), 1);
+        let t = template(fallocate).expect("a template");
+        assert_eq!(input.sqes[0].get(Field::OpFlags), Word::Raw(16));
+        assert_eq!(input.sqes[0].opcode, t.opcode);
+        let flags = probe_input("fallocate:flags=128").expect("parses");
+        assert_eq!(flags.sqes[0].flags, t.flags | 0x80);
+        assert_eq!(probe_input("FALLOCATE:valid=0").expect("parses").sqes[0], t);
+        for bad in [
+            "FALLOCATE",
+            "BOGUS:len=1",
+            "FALLOCATE:nope=1",
+            "FALLOCATE:len=x",
+        ] {
+            assert!(probe_input(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn bytes_round_trip() {

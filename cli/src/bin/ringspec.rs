@@ -106,8 +106,9 @@ enum Command {
     /// on the bug, 0 when fixed, 2 when it cannot judge. Made from a traced
     /// run on this machine (root: it makes its scratch filesystems).
     Repro {
-        /// The regression file.
-        file: PathBuf,
+        /// The regression file (or sqe_fields input, with --sqe-fields).
+        #[arg(required_unless_present = "sqe_probe")]
+        file: Option<PathBuf>,
         /// The target: syscalls, or uring/ and a submission path (single,
         /// async, fixed, sqpoll, batch, linked); default: the file's
         /// `target`, else syscalls.
@@ -124,6 +125,11 @@ enum Command {
         /// of `cargo fuzz run sqe_fields`), not a regression file.
         #[arg(long, conflicts_with_all = ["target", "fs"])]
         sqe_fields: bool,
+        /// Instead of a file, an SQE rule sweep probe as a gate row or
+        /// `ringspec sqe-check` names it: OPCODE:FIELD=VALUE (FIELD `flags`
+        /// for sqe->flags), or OPCODE:valid for the valid template.
+        #[arg(long, conflicts_with_all = ["file", "target", "fs", "sqe_fields"])]
+        sqe_probe: Option<String>,
     },
     /// Sweep every SQE rule of the model's table on the running kernel: each
     /// must-be-zero field at 1, its top bit and all ones, each undefined flag
@@ -639,18 +645,32 @@ fn dispatch(command: Command) -> ExitCode {
         }
         Command::Replay { files, fs, mode } => replay_cmd(&files, fs, mode),
         Command::Repro {
-            file,
+            sqe_probe: Some(probe),
+            output,
+            ..
+        } => match sqefuzz::sqe_fuzz::probe_input(&probe) {
+            Ok(input) => repro_sqe_input(
+                &input,
+                &format!("probe {probe}"),
+                &format!("ringspec repro --sqe-probe '{probe}'"),
+                output.as_deref(),
+            ),
+            Err(e) => fail(EXIT_BAD_INPUT, format!("--sqe-probe {e}")),
+        },
+        Command::Repro {
+            file: Some(file),
             output,
             sqe_fields: true,
             ..
         } => repro_sqe_cmd(&file, output.as_deref()),
         Command::Repro {
-            file,
+            file: Some(file),
             target,
             fs,
             output,
             ..
         } => repro_cmd(&file, target.as_deref(), fs.as_deref(), output.as_deref()),
+        Command::Repro { file: None, .. } => fail(EXIT_BAD_INPUT, "repro: a FILE or --sqe-probe"),
         Command::Scenarios {
             filter,
             dir,
@@ -1178,21 +1198,30 @@ fn repro_sqe_cmd(file: &std::path::Path, output: Option<&std::path::Path>) -> Ex
         Err(e) => return fail(EXIT_BAD_INPUT, format!("{}: {e}", file.display())),
     };
     let input = sqefuzz::sqe_fuzz::FuzzInput::from_bytes(&bytes);
+    let command = format!("ringspec repro --sqe-fields {}", file.display());
+    let name = file
+        .file_name()
+        .map_or("input".into(), |n| n.to_string_lossy().into_owned());
+    repro_sqe_input(&input, &name, &command, output)
+}
+
+fn repro_sqe_input(
+    input: &sqefuzz::sqe_fuzz::FuzzInput,
+    name: &str,
+    command: &str,
+    output: Option<&std::path::Path>,
+) -> ExitCode {
     if let Err(e) = sqefuzz::sqe_fuzz::sandbox_ready() {
         return fail(
             EXIT_ENVIRONMENT,
             format!("the sqe_fields sandbox cannot run here: {e}"),
         );
     }
-    let trace = match sqefuzz::sqe_fuzz::trace(&input) {
+    let trace = match sqefuzz::sqe_fuzz::trace(input) {
         Ok(t) => t,
         Err(e) => return fail(EXIT_ENVIRONMENT, e),
     };
-    let command = format!("ringspec repro --sqe-fields {}", file.display());
-    let name = file
-        .file_name()
-        .map_or("input".into(), |n| n.to_string_lossy().into_owned());
-    let text = repro::render_sqe_fields(&trace, &name, &command);
+    let text = repro::render_sqe_fields(&trace, name, command);
     let what = match &trace.verdict {
         Some(Ok(())) => "this run: as the table allows".to_string(),
         Some(Err(f)) => format!("this run: a finding [{}]", f.kind),
