@@ -358,3 +358,24 @@ pub(crate) fn sync_call(op: &Op) -> String {
 
 /// The descriptor value the backend gives an empty slot.
 pub(crate) const CLOSED: i32 = CLOSED_FD;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn c_literals_escape_what_c_would_misread() {
+        assert_eq!(c_str(b"a\"b\\c"), r#""a\"b\\c""#);
+        // Octal, three digits: "\0001" is NUL then '1', never one char.
+        assert_eq!(c_str(b"\x001\n?"), r#""\0001\012\077""#);
+        assert_eq!(c_i64(i64::MIN), "(-9223372036854775807LL - 1)");
+        assert_eq!(c_i64(-5), "-5LL");
+    }
+
+    #[test]
+    fn buffers_are_writable_copies_or_fills() {
+        assert_eq!(buffer(&[7; 100]), "rs_filled(7, 100)");
+        assert_eq!(buffer(b"ab"), "rs_copy((const unsigned char *)\"ab\", 2)");
+        assert_eq!(buffer(b""), "rs_zeroed(1)");
+    }
+}

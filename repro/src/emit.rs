@@ -768,3 +768,56 @@ pub(crate) fn errno_names() -> String {
     s.push_str("\t}\n\tsnprintf(other, sizeof(other), \"E%d\", e);\n\treturn other;\n}\n");
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use model::{FdState, Node};
+
+    fn fnv(b: &[u8]) -> u64 {
+        let mut h = Fnv::new();
+        h.feed(b);
+        h.0
+    }
+
+    /// The lines the C walk prints for the same state (its hashes are over
+    /// "@offset:bytes;" per run and "name=value;" per xattr).
+    #[test]
+    fn state_lines_are_what_the_c_walk_prints() {
+        let mut state = State::default();
+        let node = Node {
+            file_type: FileType::Reg,
+            perm: 0o644,
+            size: 10,
+            nlink: 1,
+            rdev: (0, 0),
+            data: vec![(0, b"ab".to_vec()), (8, b"c".to_vec())],
+            extents: None,
+            xattrs: [("user.a".to_string(), b"v".to_vec())].into(),
+        };
+        state
+            .trees
+            .insert("root".into(), [("d/f".to_string(), node)].into());
+        state.fds.insert(
+            3,
+            FdState {
+                file_type: FileType::Fifo,
+                offset: None,
+                flags: "rdonly".into(),
+                pending: None,
+            },
+        );
+        let lines = state_lines(&state);
+        assert_eq!(
+            lines,
+            vec![
+                "fd 3 Fifo offset=- rdonly pending=*".to_string(),
+                format!(
+                    "root/d/f Reg 644 size=10 nlink=1 rdev=0:0 data=2/3#{:016x} xattrs=1#{:016x}",
+                    fnv(b"@0:ab;@8:c;"),
+                    fnv(b"user.a=v;")
+                ),
+            ]
+        );
+    }
+}
