@@ -1186,13 +1186,11 @@ impl Uring {
                 s.flags |= sqe::flags::IO_LINK;
             }
             if let Some(t) = self.trace.as_mut() {
+                let traced = Uring::traced(&s, r.done, &r.keep, &r.fds);
                 match t.last_mut() {
-                    Some(TraceStep::Ring(group)) if i > 0 => {
-                        group.push(Uring::traced(&s, r.done, &r.keep, &r.fds))
-                    }
-                    _ => t.push(TraceStep::Ring(vec![Uring::traced(
-                        &s, r.done, &r.keep, &r.fds,
-                    )])),
+                    // The rest of this group joins its first SQE's step.
+                    Some(TraceStep::Ring(group)) if i > 0 => group.push(traced),
+                    _ => t.push(TraceStep::Ring(vec![traced])),
                 }
             }
             sqes.push(s);

@@ -20,7 +20,7 @@ use model::{Interface, Op, Profile};
 use oracle::differential::{check_sequence, Verdict};
 use oracle::gen;
 use oracle::scenario::{load_dir, Scenario, ScenarioResult};
-use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
+use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use std::cell::{Cell, RefCell};
 use std::time::Instant;
 use sys::scratch::Scratch;
@@ -48,8 +48,6 @@ struct Campaign {
 /// injected when given, stopping at the first divergence (no shrinking: the
 /// count of sequences is the point).
 fn campaign(scratch: &Scratch, profile: &Profile, tag: &str, fault: Option<Fault>) -> Campaign {
-    let mut seed_bytes = [0u8; 32];
-    seed_bytes[..8].copy_from_slice(&SEED.to_le_bytes());
     let mut runner = TestRunner::new_with_rng(
         Config {
             cases: CASES,
@@ -57,7 +55,7 @@ fn campaign(scratch: &Scratch, profile: &Profile, tag: &str, fault: Option<Fault
             max_shrink_iters: 0,
             ..Config::default()
         },
-        TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes),
+        gen::seeded_rng(SEED),
     );
     let counter = Cell::new(0u64);
     let triggers = Cell::new(0u64);

@@ -8,7 +8,7 @@
 use model::{Allowed, Errno, Op, Outcome};
 use oracle::regression::Regression;
 use proptest::strategy::{Strategy, ValueTree};
-use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+use proptest::test_runner::{Config, TestRunner};
 use repro::{Action, Plan};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -143,18 +143,10 @@ fn random_sequence_reproducers_agree_with_their_runs() {
     if let Some(why) = cannot_run() {
         panic!("random_sequence_reproducers: {why}");
     }
-    let seed: u64 = std::env::var("RINGSPEC_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0x5eed_2026);
+    let seed = crate::sequences::env_u64("RINGSPEC_SEED", 0x5eed_2026);
     let cases = 12;
     eprintln!("random_sequence_reproducers: {cases} sequences, seed {seed} (RINGSPEC_SEED={seed} to replay)");
-    let mut seed_bytes = [0u8; 32];
-    seed_bytes[..8].copy_from_slice(&seed.to_le_bytes());
-    let mut runner = TestRunner::new_with_rng(
-        Config::default(),
-        TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes),
-    );
+    let mut runner = TestRunner::new_with_rng(Config::default(), oracle::gen::seeded_rng(seed));
     let strategy = oracle::gen::sequence(oracle::gen::default_kinds(), 24);
     let dir = Dir::new("repro-random");
     let mut failures = Vec::new();

@@ -4,11 +4,11 @@ use backends::syscalls::Syscalls;
 use model::Interface;
 use oracle::differential::{check_sequence, Verdict};
 use oracle::gen;
-use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
+use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use std::cell::Cell;
 use sys::scratch::Scratch;
 
-fn env_u64(name: &str, default: u64) -> u64 {
+pub(crate) fn env_u64(name: &str, default: u64) -> u64 {
     match std::env::var(name) {
         Ok(v) => v
             .parse()
@@ -26,15 +26,13 @@ fn sequences_model_vs_syscalls() {
         return;
     };
     let profile = oracle::profile::detect(&scratch, Interface::Syscall);
-    let mut seed_bytes = [0u8; 32];
-    seed_bytes[..8].copy_from_slice(&seed.to_le_bytes());
     let mut runner = TestRunner::new_with_rng(
         Config {
             cases,
             failure_persistence: None,
             ..Config::default()
         },
-        TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes),
+        gen::seeded_rng(seed),
     );
     let counter = Cell::new(0u64);
     let (agree, poisoned) = (Cell::new(0u64), Cell::new(0u64));

@@ -84,9 +84,8 @@ fuzz_target!(
                     .and_then(|()| std::fs::write(&path, &toml))
                     .map(|()| {
                         format!(
-                            "saved as {path}; replay: ringspec replay {path}; C: ringspec repro \
-                             {path} --target {} -o repro.c",
-                            f.target
+                            "saved as {path}; replay: ringspec replay {path}; C: {}",
+                            oracle::regression::repro_command(&path, &f.target, None)
                         )
                     })
                     .unwrap_or_else(|e| format!("not saved ({path}: {e})"));

@@ -466,15 +466,12 @@ pub fn markdown(report: &GateReport) -> String {
             .iter()
             .map(|f| {
                 format!(
-                    "{} on {} {}: {}; C reproducer: `ringspec repro {} --target {} --fs {} -o repro.c` \
-                     (run the C on this kernel)",
+                    "{} on {} {}: {}; C reproducer: `{}` (run the C on this kernel)",
                     f.file,
                     f.filesystem,
                     f.target,
                     first(&f.divergence),
-                    f.file,
-                    f.target,
-                    f.filesystem
+                    oracle::regression::repro_command(&f.file, &f.target, Some(&f.filesystem))
                 )
             })
             .collect(),

@@ -198,23 +198,6 @@ impl Field {
         }
     }
 
-    /// The byte offset of the field in the 64-byte SQE.
-    pub fn offset(self) -> usize {
-        match self {
-            Field::Ioprio => 2,
-            Field::Fd => 4,
-            Field::Off => 8,
-            Field::Addr => 16,
-            Field::Len => 24,
-            Field::OpFlags => 28,
-            Field::BufIndex => 40,
-            Field::Personality => 42,
-            Field::SpliceFdIn => 44,
-            Field::Addr3 => 48,
-            Field::Pad => 56,
-        }
-    }
-
     /// The width of the field in bits.
     pub fn width(self) -> u32 {
         match self {
@@ -693,21 +676,5 @@ mod tests {
             (b[0], i32::from_ne_bytes(b[4..8].try_into().unwrap())),
             (op::NOP, -1)
         );
-    }
-
-    #[test]
-    fn field_offsets_are_where_the_bytes_are() {
-        for f in Field::ALL {
-            let mut s = Sqe::new(0);
-            s.set(f, u64::MAX);
-            let b = s.as_bytes();
-            let width = f.width() as usize / 8;
-            let set: Vec<usize> = (0..64).filter(|&i| b[i] != 0).collect();
-            assert_eq!(
-                set,
-                (f.offset()..f.offset() + width).collect::<Vec<_>>(),
-                "{f}"
-            );
-        }
     }
 }

@@ -29,7 +29,7 @@ use oracle::campaign::{self, Submission, Target};
 use oracle::differential::{self, Grouping, Verdict};
 use oracle::gen;
 use proptest::strategy::{Strategy, ValueTree};
-use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+use proptest::test_runner::{Config, TestRunner};
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::hint::black_box;
@@ -75,14 +75,12 @@ fn secs(t: Instant) -> f64 {
 }
 
 fn sequences(n: u64, seed: u64) -> Vec<Vec<Op>> {
-    let mut seed_bytes = [0u8; 32];
-    seed_bytes[..8].copy_from_slice(&seed.to_le_bytes());
     let mut runner = TestRunner::new_with_rng(
         Config {
             failure_persistence: None,
             ..Config::default()
         },
-        TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes),
+        gen::seeded_rng(seed),
     );
     let strategy = gen::sequence(gen::default_kinds(), 40);
     (0..n)

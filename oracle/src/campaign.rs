@@ -9,7 +9,7 @@ use crate::gen;
 use backends::backend::Backend;
 use backends::uring::Mode;
 use model::{Op, OpKind, Profile};
-use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
+use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use serde::Serialize;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -349,8 +349,6 @@ pub fn run(
         let chunk_seed = chunk_seed(cfg.seed, chunk);
         chunk += 1;
         let left = budget_cases.map_or(CHUNK, |c| (c - *counter.borrow()).min(CHUNK));
-        let mut seed_bytes = [0u8; 32];
-        seed_bytes[..8].copy_from_slice(&chunk_seed.to_le_bytes());
         let mut runner = TestRunner::new_with_rng(
             Config {
                 cases: left as u32,
@@ -361,7 +359,7 @@ pub fn run(
                 max_shrink_iters: 0,
                 ..Config::default()
             },
-            TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes),
+            gen::seeded_rng(chunk_seed),
         );
         let first_failure: RefCell<Option<(String, Divergence)>> = RefCell::new(None);
         let before = *counter.borrow();
@@ -863,7 +861,7 @@ pub fn uring_targets_or_unavailable(
                 let e = MakeError::Unavailable(Box::new(e));
                 let why = e.to_string();
                 out.push(Target {
-                    name: format!("uring/{}", sub.name()),
+                    name: sub.target_name(),
                     profile: crate::profile::detect(scratch, model::Interface::Uring),
                     make: Box::new(move |_| Err(e.clone())),
                     group,
@@ -900,7 +898,7 @@ pub fn uring_targets_or_unavailable(
         profile.uring_async = mode == backends::uring::Mode::Async;
         profile.uring_fixed = mode == backends::uring::Mode::Fixed;
         out.push(Target {
-            name: format!("uring/{}", sub.name()),
+            name: sub.target_name(),
             profile,
             group,
             make: Box::new(move |roots| {

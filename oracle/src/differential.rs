@@ -85,7 +85,21 @@ pub struct SeqResult {
 /// empty and whose slots must be free), comparing every outcome with the model's
 /// allowed set and, at the end, the whole state.
 pub fn check_sequence(profile: &Profile, ops: &[Op], backend: &mut dyn Backend) -> SeqResult {
-    let mut res = check_ops(profile, ops, backend, &mut None);
+    check(profile, ops, backend, None, &mut None)
+}
+
+/// One run, one op at a time or in groups, with the ring counts.
+fn check(
+    profile: &Profile,
+    ops: &[Op],
+    backend: &mut dyn Backend,
+    grouping: Option<Grouping>,
+    events: &mut Events<'_>,
+) -> SeqResult {
+    let mut res = match grouping {
+        None => check_ops(profile, ops, backend, events),
+        Some(g) => check_grouped(profile, ops, backend, g, events),
+    };
     res.ring = backend.ring_counts().unwrap_or_default();
     res
 }
@@ -134,11 +148,7 @@ pub fn check_traced(
     grouping: Option<Grouping>,
 ) -> (SeqResult, Vec<TraceEvent>) {
     let mut events = Vec::new();
-    let mut res = match grouping {
-        None => check_ops(profile, ops, backend, &mut Some(&mut events)),
-        Some(g) => check_grouped(profile, ops, backend, g, &mut Some(&mut events)),
-    };
-    res.ring = backend.ring_counts().unwrap_or_default();
+    let res = check(profile, ops, backend, grouping, &mut Some(&mut events));
     (res, events)
 }
 
@@ -150,6 +160,16 @@ fn note(events: &mut Events<'_>, event: impl FnOnce() -> TraceEvent) {
     if let Some(e) = events.as_mut() {
         e.push(event());
     }
+}
+
+/// Ends a run as poisoned at op `index` (noted when tracing).
+fn poisoned(mut res: SeqResult, events: &mut Events<'_>, index: usize, why: String) -> SeqResult {
+    note(events, || TraceEvent::Poisoned {
+        index,
+        why: why.clone(),
+    });
+    res.verdict = Verdict::Poisoned(why);
+    res
 }
 
 impl SeqResult {
@@ -199,12 +219,7 @@ fn check_ops(
             _ => None,
         };
         if let Some(why) = poison {
-            note(events, || TraceEvent::Poisoned {
-                index: i,
-                why: why.clone(),
-            });
-            res.verdict = Verdict::Poisoned(why);
-            return res;
+            return poisoned(res, events, i, why);
         }
         if let Err(m) = fs.commit(op, &out) {
             res.verdict = Verdict::Diverged(Box::new(Divergence {
@@ -353,9 +368,7 @@ pub fn check_sequence_grouped(
     backend: &mut dyn Backend,
     grouping: Grouping,
 ) -> SeqResult {
-    let mut res = check_grouped(profile, ops, backend, grouping, &mut None);
-    res.ring = backend.ring_counts().unwrap_or_default();
-    res
+    check(profile, ops, backend, Some(grouping), &mut None)
 }
 
 fn check_grouped(
@@ -433,12 +446,7 @@ fn check_grouped(
             });
             if let Allowed::Unmodelled(why) | Allowed::KnownBug(why) = allowed {
                 let why = format!("op #{i} {}: {why}", op.kind());
-                note(events, || TraceEvent::Poisoned {
-                    index: i,
-                    why: why.clone(),
-                });
-                res.verdict = Verdict::Poisoned(why);
-                return res;
+                return poisoned(res, events, i, why);
             }
             if let Err(m) = fs.commit(op, &out) {
                 res.verdict = diverge(i, op, out, m.allowed, m.why, backend.name());
@@ -518,12 +526,7 @@ fn check_grouped(
             });
             if let Allowed::Unmodelled(why) | Allowed::KnownBug(why) = allowed {
                 let why = format!("op #{k} {}: {why}", op.kind());
-                note(events, || TraceEvent::Poisoned {
-                    index: k,
-                    why: why.clone(),
-                });
-                res.verdict = Verdict::Poisoned(why);
-                return res;
+                return poisoned(res, events, k, why);
             }
             if grouping == Grouping::Linked
                 && k != *group.last().expect("non-empty")
@@ -534,12 +537,7 @@ fn check_grouped(
                      success (the chain goes on) or fail (the chain is cancelled)",
                     op.kind()
                 );
-                note(events, || TraceEvent::Poisoned {
-                    index: k,
-                    why: why.clone(),
-                });
-                res.verdict = Verdict::Poisoned(why);
-                return res;
+                return poisoned(res, events, k, why);
             }
             let breaks = grouping == Grouping::Linked && breaks_chain(&fs, op, &out);
             if let Err(m) = fs.commit(op, &out) {

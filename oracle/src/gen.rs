@@ -12,6 +12,14 @@ use proptest::sample::{select, subsequence};
 /// The path alphabet: a few names at the top, a nested directory `d/e`.
 pub const PATHS: &[&str] = &["a", "b", "c", "d", "e", "d/a", "d/b", "d/e", "d/e/a", "e/a"];
 
+/// The generator's random source for `seed`: ChaCha seeded with its
+/// little-endian bytes, so a printed seed replays the same draws.
+pub fn seeded_rng(seed: u64) -> proptest::test_runner::TestRng {
+    let mut bytes = [0u8; 32];
+    bytes[..8].copy_from_slice(&seed.to_le_bytes());
+    proptest::test_runner::TestRng::from_seed(proptest::test_runner::RngAlgorithm::ChaCha, &bytes)
+}
+
 /// Op kinds a sequence may draw from by default (all of them).
 pub fn default_kinds() -> Vec<OpKind> {
     OpKind::ALL.to_vec()

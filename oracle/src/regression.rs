@@ -123,6 +123,13 @@ pub enum Unexpected {
     },
 }
 
+/// The command that writes the C reproducer of the regression file `file`
+/// (`ringspec repro`) for `target` (on `fs` when given; else the file's).
+pub fn repro_command(file: &str, target: &str, fs: Option<&str>) -> String {
+    let fs = fs.map_or(String::new(), |f| format!(" --fs {f}"));
+    format!("ringspec repro {file} --target {target}{fs} -o repro.c")
+}
+
 impl Regression {
     /// Reads and validates one file (every op must pass [`Op::validate`]).
     pub fn load(path: &Path) -> Result<Regression, LoadError> {

@@ -38,6 +38,24 @@ impl Submission {
         }
     }
 
+    /// The name of the campaign target that submits this way
+    /// ("uring/async").
+    pub fn target_name(self) -> String {
+        format!("uring/{}", self.name())
+    }
+
+    /// The submission path a target name stands for ([`Submission::target_name`]);
+    /// `Ok(None)` for "syscalls".
+    pub fn of_target(name: &str) -> Result<Option<Submission>, UnknownMode> {
+        if name == "syscalls" {
+            return Ok(None);
+        }
+        name.strip_prefix("uring/")
+            .and_then(|mode| Submission::ALL.into_iter().find(|m| m.name() == mode))
+            .map(Some)
+            .ok_or_else(|| UnknownMode(name.to_string()))
+    }
+
     /// Parses a `--mode` list: "all", "none", or names.
     pub fn parse_list(text: &str) -> Result<Vec<Submission>, UnknownMode> {
         let mut out = Vec::new();

@@ -261,6 +261,27 @@ static void rs_push(const struct rs_sqe *sqe, uint64_t user_data)
 }
 
 
+/* Milliseconds since `t0` (CLOCK_MONOTONIC). */
+static long rs_ms_since(const struct timespec *t0)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - t0->tv_sec) * 1000 + (now.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+/* io_uring_enter: submits `to_submit` and waits up to `ms` for a CQE
+ * (IORING_ENTER_EXT_ARG), `flags` or-ed in. */
+static long rs_enter_wait(unsigned to_submit, long ms, unsigned flags)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+	struct rs_getevents_arg arg;
+	memset(&arg, 0, sizeof(arg));
+	arg.sigmask_sz = 8;
+	arg.ts = (uint64_t)(uintptr_t)&ts;
+	return syscall(SYS_io_uring_enter, rs_ring, to_submit, 1,
+		       RS_ENTER_GETEVENTS | RS_ENTER_EXT_ARG | flags, &arg, sizeof(arg));
+}
+
 /* The next CQE, if one is there (consumed). */
 static int rs_cq_pop(struct rs_cqe *out)
 {

@@ -343,6 +343,18 @@ fn sync_fixed(plan: &Plan, ops: &[Op]) -> String {
         .collect()
 }
 
+/// An SQE field's value as a C literal; None for 0 (the SQE starts zeroed).
+/// Descriptor fields read signed, 64-bit ones unsigned long long.
+pub(crate) fn field_literal(field: Field, v: u64) -> Option<String> {
+    Some(match field {
+        _ if v == 0 => return None,
+        Field::Fd | Field::SpliceFdIn => (v as u32 as i32).to_string(),
+        _ if field.width() == 64 => format!("{v:#x}ull"),
+        _ if v > 0xffff => format!("{v:#x}"),
+        _ => v.to_string(),
+    })
+}
+
 /// The names of the IOSQE_* flags set, as a comment suffix.
 fn sqe_flag_names(flags: u8) -> String {
     use backends::sqe::flags as f;
@@ -449,16 +461,9 @@ fn ring_step(
                     .map(|(_, name, _)| format!("(uintptr_t){name}")),
                 None => None,
             };
-            let expr = match expr {
-                Some(e) => e,
-                None if v == 0 => continue,
-                None if matches!(field, Field::Fd | Field::SpliceFdIn) => {
-                    (v as u32 as i32).to_string()
-                }
-                None if v > 0xffff => format!("{v:#x}"),
-                None => v.to_string(),
-            };
-            let _ = writeln!(s, "\t\t{arr}[{k}].{} = {expr};", field.name());
+            if let Some(expr) = expr.or_else(|| field_literal(field, v)) {
+                let _ = writeln!(s, "\t\t{arr}[{k}].{} = {expr};", field.name());
+            }
         }
         if let Op::Close {
             fd: FdRef::Slot(slot),
@@ -482,13 +487,14 @@ fn ring_step(
                 .map(|(_, n, _)| n.clone())
                 .unwrap_or_else(|| "NULL".into())
         };
+        let (o, res) = (format!("&o[{k}]"), format!("res[{k}]"));
         let fill = match q.done {
-            TracedDone::Plain => "rs_cqe_res(&o, res[K]);".to_string(),
-            TracedDone::Read => format!("rs_bytes_res(&o, {}, res[K]);", find(BufferRole::Data)),
-            TracedDone::Stat => format!("rs_stat_res(&o, {}, res[K]);", find(BufferRole::Statx)),
-            TracedDone::Open(slot) => format!("rs_open_res(&o, {slot}, res[K]);"),
+            TracedDone::Plain => format!("rs_cqe_res({o}, {res});"),
+            TracedDone::Read => format!("rs_bytes_res({o}, {}, {res});", find(BufferRole::Data)),
+            TracedDone::Stat => format!("rs_stat_res({o}, {}, {res});", find(BufferRole::Statx)),
+            TracedDone::Open(slot) => format!("rs_open_res({o}, {slot}, {res});"),
             TracedDone::Pipe(r, w) => format!(
-                "rs_pipe_res(&o, {r}, {w}, {}, res[K]);",
+                "rs_pipe_res({o}, {r}, {w}, {}, {res});",
                 find(BufferRole::PipeFds)
             ),
             TracedDone::Getdents => {
@@ -503,13 +509,11 @@ fn ring_step(
                     _ => ("-1".into(), 0),
                 };
                 format!(
-                    "rs_getdents_res(&o, {key}, {}, {len}, res[K]);",
+                    "rs_getdents_res({o}, {key}, {}, {len}, {res});",
                     find(BufferRole::Dirents)
                 )
             }
-        }
-        .replace("res[K]", &format!("res[{k}]"))
-        .replace("(&o,", &format!("(&o[{k}],"));
+        };
         let _ = writeln!(s, "\t\t{fill}");
         let _ = writeln!(
             judges,
@@ -518,8 +522,8 @@ fn ring_step(
         );
     }
     // The slots the group filled or emptied, then each op judged.
-    let group: Vec<Op> = (0..n).map(|k| ops[checks[0].index + k].clone()).collect();
-    s.push_str(&sync_fixed(plan, &group));
+    let first = checks[0].index;
+    s.push_str(&sync_fixed(plan, &ops[first..first + n]));
     s.push_str(&judges);
     s.push_str("\t}\n");
     s
@@ -533,16 +537,9 @@ pub fn render(plan: &Plan) -> String {
         Verdict::Diverged(div) => div.index,
         _ => None,
     };
-    let uses_ring = plan.actions.iter().any(|a| {
-        matches!(
-            a,
-            Action::Run {
-                exec: Exec::Ring(_),
-                ..
-            }
-        )
-    });
-    if uses_ring {
+    // Every io_uring target has its ring, as the backend does, even when
+    // each op of the sequence went the synchronous way.
+    if plan.mode.is_some() {
         body.push_str("\trs_ring_setup();\n");
     }
     for a in &plan.actions {

@@ -158,19 +158,8 @@ pub fn plan(
 ) -> Result<Plan, PlanError> {
     let target = target_name(reg, target);
     let choice = fs_choice(reg, fs)?;
-    let sub = match target.as_str() {
-        "syscalls" => None,
-        t => {
-            let mode = t
-                .strip_prefix("uring/")
-                .ok_or_else(|| PlanError::UnknownTarget(t.into()))?;
-            let subs = Submission::parse_list(mode)
-                .ok()
-                .filter(|s| s.len() == 1)
-                .ok_or_else(|| PlanError::UnknownTarget(t.into()))?;
-            Some(subs[0])
-        }
-    };
+    let sub =
+        Submission::of_target(&target).map_err(|_| PlanError::UnknownTarget(target.clone()))?;
     let env = |e: &dyn std::fmt::Display| PlanError::Environment(e.to_string());
     let scratch = Scratch::with_fs(choice).map_err(|e| env(&e))?;
     let t: Target = match sub {
@@ -199,10 +188,7 @@ pub fn plan(
         ops: reg.ops.clone(),
         actions,
         verdict: res.verdict,
-        command: format!(
-            "ringspec repro {file} --target {target} --fs {}",
-            choice.name()
-        ),
+        command: oracle::regression::repro_command(file, &target, Some(choice.name())),
         mode: sub.map(|s| match s {
             Submission::Mode(m) => m,
             Submission::Grouped(_) => backends::uring::Mode::Single,
@@ -220,7 +206,7 @@ fn actions(
 ) -> Result<Vec<Action>, PlanError> {
     let mut steps = trace.map(|t| t.into_iter());
     let mut out = Vec::new();
-    // The ring step being filled: its SQEs, the checks so far, how many it needs.
+    // The ring step being filled: its SQEs and the checks so far.
     let mut open: Option<(Vec<TracedSqe>, Vec<Check>)> = None;
     for ev in events {
         match ev {
@@ -234,32 +220,32 @@ fn actions(
                     allowed,
                     actual,
                 };
-                if let Some((sqes, mut checks)) = open.take() {
-                    checks.push(check);
-                    if checks.len() == sqes.len() {
-                        out.push(Action::Run {
-                            exec: Exec::Ring(sqes),
-                            checks,
-                        });
-                    } else {
-                        open = Some((sqes, checks));
-                    }
-                    continue;
-                }
-                let step = match steps.as_mut() {
-                    None => TraceStep::Sync,
-                    Some(s) => s.next().ok_or(PlanError::Trace(index))?,
+                let (sqes, mut checks) = match open.take() {
+                    Some(step) => step,
+                    None => match steps
+                        .as_mut()
+                        .map(|s| s.next().ok_or(PlanError::Trace(index)))
+                    {
+                        Some(Err(e)) => return Err(e),
+                        Some(Ok(TraceStep::Ring(sqes))) => (sqes, vec![]),
+                        // The syscalls (no trace), or io_uring's synchronous fallback.
+                        None | Some(Ok(TraceStep::Sync)) => {
+                            out.push(Action::Run {
+                                exec: Exec::Sync,
+                                checks: vec![check],
+                            });
+                            continue;
+                        }
+                    },
                 };
-                match step {
-                    TraceStep::Sync => out.push(Action::Run {
-                        exec: Exec::Sync,
-                        checks: vec![check],
-                    }),
-                    TraceStep::Ring(sqes) if sqes.len() == 1 => out.push(Action::Run {
+                checks.push(check);
+                if checks.len() == sqes.len() {
+                    out.push(Action::Run {
                         exec: Exec::Ring(sqes),
-                        checks: vec![check],
-                    }),
-                    TraceStep::Ring(sqes) => open = Some((sqes, vec![check])),
+                        checks,
+                    });
+                } else {
+                    open = Some((sqes, checks));
                 }
             }
             TraceEvent::Skipped { index } => out.push(Action::Skip { index }),

@@ -554,35 +554,17 @@ static int rs_reap(int n, int *res, int *have)
 
 static void rs_wait(int n, int *res, int *have, int to_submit, long ms)
 {
-	struct timespec ts;
-	struct rs_getevents_arg arg;
-	struct timespec end, now;
-	clock_gettime(CLOCK_MONOTONIC, &end);
-	end.tv_sec += ms / 1000;
-	end.tv_nsec += (ms % 1000) * 1000000;
-	if (end.tv_nsec >= 1000000000) {
-		end.tv_sec++;
-		end.tv_nsec -= 1000000000;
-	}
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
 		long left;
 		if (!rs_reap(n, res, have) && !to_submit)
 			return;
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		left = (end.tv_sec - now.tv_sec) * 1000000000L + (end.tv_nsec - now.tv_nsec);
+		left = ms - rs_ms_since(&t0);
 		if (left <= 0 && !to_submit)
 			return;
-		if (left < 0)
-			left = 0;
-		ts.tv_sec = left / 1000000000L;
-		ts.tv_nsec = left % 1000000000L;
-		memset(&arg, 0, sizeof(arg));
-		arg.sigmask_sz = 8;
-		arg.ts = (uint64_t)(uintptr_t)&ts;
-		if (syscall(SYS_io_uring_enter, rs_ring, to_submit, 1,
-			    RS_ENTER_GETEVENTS | RS_ENTER_EXT_ARG |
-				    (RS_RING_SQPOLL ? 2u /* IORING_ENTER_SQ_WAKEUP */ : 0),
-			    &arg, sizeof(arg)) < 0 &&
+		if (rs_enter_wait(to_submit, left > 0 ? left : 0,
+				  RS_RING_SQPOLL ? 2u /* IORING_ENTER_SQ_WAKEUP */ : 0) < 0 &&
 		    errno != ETIME && errno != EINTR && errno != EAGAIN && errno != EBUSY)
 			rs_die("io_uring_enter");
 		to_submit = 0;

@@ -214,25 +214,11 @@ static void sq_reap(int n)
 	}
 }
 
-static long sq_ms_since(const struct timespec *t0)
-{
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (now.tv_sec - t0->tv_sec) * 1000 + (now.tv_nsec - t0->tv_nsec) / 1000000;
-}
-
-/* Waits for a CQE (or `ms`), submitting what is queued. */
+/* Waits for a CQE (or `ms`). */
 static void sq_wait(long ms)
 {
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
-	struct rs_getevents_arg arg;
-	if (ms <= 0)
-		return;
-	memset(&arg, 0, sizeof(arg));
-	arg.sigmask_sz = 8;
-	arg.ts = (uint64_t)(uintptr_t)&ts;
-	syscall(SYS_io_uring_enter, rs_ring, 0, 1, RS_ENTER_GETEVENTS | RS_ENTER_EXT_ARG, &arg,
-		sizeof(arg));
+	if (ms > 0)
+		rs_enter_wait(0, ms, 0);
 }
 
 static int sq_mandatory_done(const struct sq_sqe *s, int n)
@@ -272,12 +258,12 @@ static int sq_cancel_all(int round)
 		rs_push(&c, SQ_TAG | (uint64_t)(round + 1));
 		syscall(SYS_io_uring_enter, rs_ring, 1, 0, 0, NULL, 0);
 		clock_gettime(CLOCK_MONOTONIC, &t0);
-		while (sq_ms_since(&t0) < 200) {
+		while (rs_ms_since(&t0) < 200) {
 			sq_reap(0);
 			for (k = 0; k < sq_ncqes; k++)
 				if (sq_cqes[k].ud == (SQ_TAG | (uint64_t)(round + 1)))
 					return sq_cqes[k].res == -ENOENT ? 0 : 1;
-			sq_wait(200 - sq_ms_since(&t0));
+			sq_wait(200 - rs_ms_since(&t0));
 		}
 	}
 	return 1; /* ETIME, EALREADY: something is still in flight */
@@ -323,15 +309,15 @@ static int sq_run(struct rs_sqe *sqes, const struct sq_sqe *s, int n, const unsi
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
 		sq_reap(n);
-		if (sq_mandatory_done(s, n) || sq_ms_since(&t0) >= SQ_DEADLINE_MS)
+		if (sq_mandatory_done(s, n) || rs_ms_since(&t0) >= SQ_DEADLINE_MS)
 			break;
-		sq_wait(SQ_DEADLINE_MS - sq_ms_since(&t0));
+		sq_wait(SQ_DEADLINE_MS - rs_ms_since(&t0));
 	}
 	for (i = 0; i < n; i++)
 		cancelled[i] = !sq_got[i];
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (k = 0;; k++) {
-		if (sq_ms_since(&t0) >= SQ_GRACE_MS) {
+		if (rs_ms_since(&t0) >= SQ_GRACE_MS) {
 			snprintf(detail, sizeof(detail),
 				 "requests still in flight after the deadline, cancels and %d ms",
 				 SQ_GRACE_MS);
@@ -353,13 +339,13 @@ static int sq_run(struct rs_sqe *sqes, const struct sq_sqe *s, int n, const unsi
 		rs_push(&nop, SQ_TAG | 0xffffffffull);
 		syscall(SYS_io_uring_enter, rs_ring, 1, 0, 0, NULL, 0);
 		clock_gettime(CLOCK_MONOTONIC, &t0);
-		while (nop_res == 1 && sq_ms_since(&t0) < 1000) {
+		while (nop_res == 1 && rs_ms_since(&t0) < 1000) {
 			sq_reap(n);
 			for (k = 0; k < sq_ncqes; k++)
 				if (sq_cqes[k].ud == (SQ_TAG | 0xffffffffull))
 					nop_res = sq_cqes[k].res;
 			if (nop_res == 1)
-				sq_wait(1000 - sq_ms_since(&t0));
+				sq_wait(1000 - rs_ms_since(&t0));
 		}
 	}
 	nafter = sq_fds(after, 4096);

@@ -4,7 +4,7 @@
 //! as they were, the table's allowed results, and the harness's checks.
 
 use crate::calls::c_str;
-use crate::emit::{errno_names, scratch_defines, write_defines, COMMON};
+use crate::emit::{errno_names, field_literal, scratch_defines, write_defines, COMMON};
 use model::sqe::Field;
 use sqefuzz::sqe_fuzz::{SqeTrace, MAX_SQES};
 use std::fmt::Write;
@@ -182,25 +182,16 @@ pub fn render_sqe_fields(t: &SqeTrace, name: &str, command: &str) -> String {
         );
         for field in Field::ALL {
             let v = q.get(field);
-            let expr = if s.fd_fields.contains(&field.offset()) {
-                fd_expr(t, v as u32 as i32)
-            } else if field.width() == 64 {
-                if v == 0 {
-                    continue;
-                }
-                if v >= base && v < end {
-                    format!("sq_rebase({v:#x}ull)")
-                } else {
-                    format!("{v:#x}ull")
-                }
-            } else if v == 0 {
-                continue;
-            } else if matches!(field, Field::Fd | Field::SpliceFdIn) {
-                (v as u32 as i32).to_string()
+            let expr = if s.fd_fields.contains(&field) {
+                Some(fd_expr(t, v as u32 as i32))
+            } else if field.width() == 64 && v >= base && v < end {
+                Some(format!("sq_rebase({v:#x}ull)"))
             } else {
-                format!("{v:#x}")
+                field_literal(field, v)
             };
-            let _ = writeln!(out, "\tsqes[{i}].{} = {expr};", field.name());
+            if let Some(expr) = expr {
+                let _ = writeln!(out, "\tsqes[{i}].{} = {expr};", field.name());
+            }
         }
     }
     let _ = writeln!(

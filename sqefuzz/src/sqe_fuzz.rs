@@ -1812,6 +1812,8 @@ struct Resolved {
     writes: Vec<(u64, u64)>,
     /// MADVISE ranges (pages may become zero).
     madvise: Option<(u64, u64)>,
+    /// The fields confined as plain descriptors.
+    fd_fields: Vec<Field>,
 }
 
 impl Sandbox {
@@ -1947,6 +1949,7 @@ impl Sandbox {
             rules: r,
             writes: vec![],
             madvise: None,
+            fd_fields: vec![],
         };
         // Confinement by role.
         let fixed = v.flags & rules::sqe_flags::FIXED_FILE != 0;
@@ -1964,6 +1967,7 @@ impl Sandbox {
         };
         if plain_fd {
             v.fd = self.confine_fd(run, v.fd as i64) as i32;
+            res.fd_fields.push(Field::Fd);
         }
         if let Some(r) = r {
             for fld in Field::ALL {
@@ -1973,10 +1977,12 @@ impl Sandbox {
                     {
                         let x = self.confine_fd(run, v.get(fld) as i32 as i64);
                         v.set(fld, x as u64);
+                        res.fd_fields.push(fld);
                     }
                     Rule::Reads(Role::DirFdInLen) => {
                         let x = self.confine_fd(run, v.get(fld) as u32 as i32 as i64);
                         v.set(fld, x as u32 as u64);
+                        res.fd_fields.push(fld);
                     }
                     Rule::Reads(Role::Ptr(m)) => {
                         let p = Sandbox::as_ptr(f.get(fld));
@@ -2145,7 +2151,7 @@ impl Sandbox {
                     makes_pipe: r.sqe.splice_fd_in == 0
                         && r.rules
                             .is_some_and(|x| x.code == Code::Mainline(rules::op::PIPE)),
-                    fd_fields: vec![],
+                    fd_fields: r.fd_fields.clone(),
                     writes: r.writes.iter().copied().chain(r.madvise).collect(),
                 })
                 .collect();
@@ -2560,7 +2566,6 @@ impl Sandbox {
                 let tr = &mut t.sqes[i];
                 tr.allowed = Some(rules::allowed_results_in(&p, f, &uncancelled));
                 tr.skip_ok = skip_ok[i];
-                tr.fd_fields = plain_fd_fields(resolved[i].rules, f, p.kernel);
                 t.cancelled = cancelled.to_vec();
             }
             if rules::disables_drain(&p, f) {
@@ -3052,28 +3057,6 @@ pub fn probe_input(text: &str) -> Result<FuzzInput, String> {
         }
     }
     Ok(FuzzInput { sqes: vec![sqe] })
-}
-
-/// The offsets of the fields of `f` the table says the kernel reads as a
-/// plain descriptor (not a registered-file index).
-fn plain_fd_fields(r: Option<&'static OpRules>, f: &Sqe, kernel: (u32, u32)) -> Vec<usize> {
-    let Some(r) = r else {
-        return vec![Field::Fd.offset()];
-    };
-    let fixed = f.flags & rules::sqe_flags::FIXED_FILE != 0;
-    Field::ALL
-        .into_iter()
-        .filter(|&fld| match r.rule(fld, kernel) {
-            Rule::Reads(Role::Fd(FdUse::SpliceIn)) => f.op_flags & rules::SPLICE_F_FD_IN_FIXED == 0,
-            Rule::Reads(Role::Fd(FdUse::Nop)) => {
-                rules::nop_fd_table(f) != rules::FdTable::Registered
-            }
-            Rule::Reads(Role::Fd(_)) => !(fld == Field::Fd && fixed),
-            Rule::Reads(Role::DirFdInLen) => true,
-            _ => false,
-        })
-        .map(Field::offset)
-        .collect()
 }
 
 /// Verifies the table's field rules on the running kernel, each probe

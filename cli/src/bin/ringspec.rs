@@ -1263,8 +1263,8 @@ fn repro_cmd(
 /// The command that writes the C reproducer of a regression file.
 fn repro_hint(file: &std::path::Path, target: &str, fs: &str) -> String {
     format!(
-        "ringspec repro {} --target {target} --fs {fs} -o repro.c && cc repro.c -o repro && sudo ./repro",
-        file.display()
+        "{} && cc repro.c -o repro && sudo ./repro",
+        oracle::regression::repro_command(&file.display().to_string(), target, Some(fs))
     )
 }
 

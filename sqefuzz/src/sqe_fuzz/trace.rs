@@ -3,7 +3,7 @@
 //! fixture's descriptors and the arena as it was at submission, and the
 //! verdict ([`super::trace`]).
 
-use model::sqe::Sqe;
+use model::sqe::{Field, Sqe};
 use model::sqe_rules::AllowedSet;
 use std::os::fd::RawFd;
 use std::time::Duration;
@@ -56,8 +56,9 @@ pub struct SqeTraced {
     pub result_is_fd: bool,
     /// A PIPE: its success makes two descriptors.
     pub makes_pipe: bool,
-    /// The field offsets the table says hold a plain descriptor.
-    pub fd_fields: Vec<usize>,
+    /// The fields the harness confined as plain descriptors (their values
+    /// are the fixture's descriptors, the closed slot or other numbers).
+    pub fd_fields: Vec<Field>,
     /// The ranges (absolute, as mapped here) the kernel may write.
     pub writes: Vec<(u64, u64)>,
 }
