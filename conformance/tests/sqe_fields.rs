@@ -39,7 +39,12 @@ fn ready(test: &str) -> Option<()> {
 /// Whether this process is the child run for `mode` ([`run_child`]) and the
 /// sandbox can run here (otherwise SKIPPED is said for `test`).
 pub(crate) fn in_child(mode: &str, test: &str) -> bool {
-    std::env::var(CHILD_ENV).as_deref() == Ok(mode) && ready(test).is_some()
+    is_child(mode) && ready(test).is_some()
+}
+
+/// Whether this process is the child run for `mode` ([`run_child`]).
+pub(crate) fn is_child(mode: &str) -> bool {
+    std::env::var(CHILD_ENV).as_deref() == Ok(mode)
 }
 
 /// Says SKIPPED for `test` (or fails when RINGSPEC_REQUIRE_FS is set).
