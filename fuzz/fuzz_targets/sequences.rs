@@ -14,6 +14,13 @@
 //!   fuzz/artifacts/sequences/<name>-<hash>.toml, ready for corpus/regressions
 //!   and `ringspec replay`. An unconfirmed one is printed and not a crash.
 //! - `RINGSPEC_SEQ_STATS=N` prints the counts every N inputs.
+//! - Kernel coverage: on a kernel with KCOV (`/sys/kernel/debug/kcov`, as
+//!   `ringspec gate --fuzz` builds it), the kernel edges of each input's
+//!   check on libFuzzer's thread (the syscalls target, the io_uring targets'
+//!   submissions and waits, and the runner's own setup, snapshots and
+//!   teardown; not io-wq or SQPOLL threads) go to extra counters of their
+//!   own (`RINGSPEC_KCOV=feedback`, the default), or are only counted
+//!   (`measure`); `off` leaves KCOV alone. `ringspec-kcov:` lines report them.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -21,11 +28,20 @@ use oracle::campaign::Submission;
 use oracle::seqfuzz::{ops_from_bytes, Checked, SequenceChecker};
 use std::cell::RefCell;
 use std::time::Instant;
+use sys::kcov::{Kcov, KernelCoverage, Mode, FEATURE_SPACE};
 
 thread_local! {
     /// The checker, bound to libFuzzer's thread (its scratch area is).
     static CHECKER: RefCell<Option<SequenceChecker>> = const { RefCell::new(None) };
+    /// KCOV on libFuzzer's thread, the coverage so far, and whether it is
+    /// fed to libFuzzer.
+    static KCOV: RefCell<Option<(Kcov, KernelCoverage, bool)>> = const { RefCell::new(None) };
 }
+
+/// The kernel edges' extra counters (`RINGSPEC_KCOV=feedback`).
+#[used]
+#[unsafe(link_section = "__libfuzzer_extra_counters")]
+static mut KERNEL: [u8; FEATURE_SPACE] = [0; FEATURE_SPACE];
 
 /// Inputs, decoded sequences and unconfirmed divergences so far.
 static COUNTS: std::sync::Mutex<(u64, u64, u64)> = std::sync::Mutex::new((0, 0, 0));
@@ -54,16 +70,59 @@ fuzz_target!(
                 std::process::exit(3);
             }
         }
+        let mode = Mode::from_env().unwrap_or_else(|e| {
+            eprintln!("sequences: {e}");
+            std::process::exit(2);
+        });
+        if mode != Mode::Off {
+            match Kcov::enable_for_this_thread(sys::kcov::DEFAULT_WORDS) {
+                Ok(Some(k)) => {
+                    let fed = mode == Mode::Feedback;
+                    KCOV.with(|c| *c.borrow_mut() = Some((k, KernelCoverage::default(), fed)));
+                    sys::kcov::start_progress("sequences", mode);
+                }
+                Ok(None) => eprintln!(
+                    "{}",
+                    sys::kcov::unavailable_line(&format!(
+                        "{} does not exist (a kernel without CONFIG_KCOV)",
+                        sys::kcov::DEVICE
+                    ))
+                ),
+                Err(e) => {
+                    eprintln!("sequences refuses to run: kernel coverage: {e}");
+                    std::process::exit(3);
+                }
+            }
+        }
     },
     |data: &[u8]| {
         let Some(ops) = ops_from_bytes(data) else {
             count(false, false);
             return;
         };
+        KCOV.with(|c| {
+            if let Some((k, _, _)) = c.borrow().as_ref() {
+                k.reset();
+            }
+        });
         let checked = CHECKER.with(|cell| {
             let cell = cell.borrow();
             let checker = cell.as_ref().expect("initialized");
             checker.check(&ops)
+        });
+        KCOV.with(|c| {
+            if let Some((k, seen, fed)) = c.borrow_mut().as_mut() {
+                seen.add(&k.pcs());
+                if *fed {
+                    let counters = &raw mut KERNEL;
+                    for &f in seen.features() {
+                        // SAFETY: libFuzzer reads and clears the counters
+                        // only between inputs, on this thread.
+                        unsafe { (*counters)[f as usize % FEATURE_SPACE] = 1 };
+                    }
+                }
+                sys::kcov::note_progress(seen.inputs(), seen.pcs_seen(), seen.edges_seen());
+            }
         });
         match checked {
             Ok(Checked::Agree) => count(true, false),

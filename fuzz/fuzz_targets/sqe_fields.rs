@@ -14,6 +14,13 @@
 //! process and ring, 0.5 s, `RINGSPEC_SQE_CEILING=0` skips it) and prints it
 //! next to which libFuzzer's exec/s lines read. `RINGSPEC_SQE_STATS=N` prints
 //! the harness's counters and time per phase every N inputs.
+//!
+//! Kernel coverage: on a kernel with KCOV (`/sys/kernel/debug/kcov`, as
+//! `ringspec gate --fuzz` builds it) the child collects the kernel edges of
+//! each input's submission and wait, and this file sets them in extra
+//! counters of their own (`RINGSPEC_KCOV=feedback`, the default), or only
+//! counts them (`measure`); `off` leaves KCOV alone. Either way it prints
+//! `ringspec-kcov:` progress lines (`sys::kcov::ProgressLine`).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -35,6 +42,12 @@ const COUNTERS: usize = 1 << 15;
 #[used]
 #[unsafe(link_section = "__libfuzzer_extra_counters")]
 static mut EXTRA: [u8; COUNTERS] = [0; COUNTERS];
+/// The kernel edges' extra counters (`RINGSPEC_KCOV=feedback`).
+#[used]
+#[unsafe(link_section = "__libfuzzer_extra_counters")]
+static mut KERNEL: [u8; sys::kcov::FEATURE_SPACE] = [0; sys::kcov::FEATURE_SPACE];
+/// Whether kernel edges are collected (1) and fed to libFuzzer (2).
+static KCOV: AtomicU64 = AtomicU64::new(0);
 
 fuzz_target!(
     init: {
@@ -45,6 +58,24 @@ fuzz_target!(
                 std::process::exit(3);
             }
         };
+        let mode = sys::kcov::Mode::from_env().unwrap_or_else(|e| {
+            eprintln!("sqe_fields: {e}");
+            std::process::exit(2);
+        });
+        if mode != sys::kcov::Mode::Off {
+            match sandbox.enable_kcov() {
+                Ok(None) => {
+                    let fed = mode == sys::kcov::Mode::Feedback;
+                    KCOV.store(1 + fed as u64, Ordering::Relaxed);
+                    sys::kcov::start_progress("sqe_fields", mode);
+                }
+                Ok(Some(why)) => eprintln!("{}", sys::kcov::unavailable_line(&why)),
+                Err(e) => {
+                    eprintln!("sqe_fields refuses to run: kernel coverage: {e}");
+                    std::process::exit(3);
+                }
+            }
+        }
         if std::env::var("RINGSPEC_SQE_CEILING").as_deref() != Ok("0") {
             match sandbox.ceiling(4, Duration::from_millis(500)) {
                 Ok(c) => eprintln!("sqe_fields ceiling: {c}"),
@@ -72,6 +103,19 @@ fuzz_target!(
                     // SAFETY: libFuzzer reads and clears the counters only
                     // between inputs, on this thread.
                     unsafe { (*counters)[f as usize % COUNTERS] = 1 };
+                }
+                let kcov = KCOV.load(Ordering::Relaxed);
+                if kcov > 0 {
+                    let k = sandbox.kernel_coverage();
+                    if kcov == 2 {
+                        let counters = &raw mut KERNEL;
+                        for &f in k.features {
+                            // SAFETY: as above.
+                            unsafe { (*counters)[f as usize % sys::kcov::FEATURE_SPACE] = 1 };
+                        }
+                    }
+                    let n = RUNS.load(Ordering::Relaxed) + 1;
+                    sys::kcov::note_progress(n, k.pcs, k.edges);
                 }
             }
             Ok(Verdict::Finding(text)) => panic!(

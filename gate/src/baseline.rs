@@ -517,6 +517,7 @@ mod tests {
         sqpoll.target = "uring/sqpoll".into();
         let b = baseline(&[row("splice", Status::Pass), ext4, sqpoll]);
         let result = SuiteResult {
+            fuzz: Vec::new(),
             format: FORMAT,
             kernel: Default::default(),
             settings: crate::SuiteSettings {

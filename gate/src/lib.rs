@@ -18,6 +18,7 @@
 pub mod baseline;
 pub mod build;
 pub mod coverage;
+pub mod fuzz;
 pub mod kernel_log;
 pub mod report;
 pub mod result;

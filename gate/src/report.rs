@@ -341,11 +341,20 @@ pub fn markdown(report: &GateReport) -> String {
     for f in &result.filesystems {
         let _ = writeln!(out, "- {}: {}", f.requested, md_escape(&f.describe));
     }
-    let _ = writeln!(
-        out,
-        "- suite: seed {:#x}, {} sequences per target, {:.1} s",
-        result.settings.seed, result.settings.cases, result.seconds
-    );
+    if result.fuzz.is_empty() {
+        let _ = writeln!(
+            out,
+            "- suite: seed {:#x}, {} sequences per target, {:.1} s",
+            result.settings.seed, result.settings.cases, result.seconds
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "- fuzzing instead of the suite (--fuzz): {} runs, {:.1} s",
+            result.fuzz.len(),
+            result.seconds
+        );
+    }
     if let Some(b) = &report.baseline {
         let c = report.comparison.as_ref();
         let n = |k: ChangeKind| c.map_or(0, |c| c.of_kind(k).count());
@@ -476,6 +485,7 @@ pub fn markdown(report: &GateReport) -> String {
             })
             .collect(),
     );
+    out.push_str(&crate::fuzz::markdown_section(&result.fuzz));
     // The kernel's own reports, with their excerpts (kernel-log rows).
     let alarms: Vec<&crate::Row> = result
         .rows
@@ -549,6 +559,7 @@ mod tests {
         let mut probe = row("tee", "probe", "io_uring", Status::Unsupported);
         probe.note = Some("IORING_OP_TEE (33)".into());
         SuiteResult {
+            fuzz: Vec::new(),
             format: FORMAT,
             kernel: KernelFacts {
                 release: "6.12.100+deb12-amd64".into(),

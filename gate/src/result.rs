@@ -136,6 +136,10 @@ pub struct SuiteResult {
     /// filesystem that could not be set up, an unreadable corpus, interrupted).
     #[serde(default)]
     pub problems: Vec<String>,
+    /// The fuzz runs of `--fuzz` ([`crate::fuzz`]), each with its kernel
+    /// coverage over time.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fuzz: Vec<crate::fuzz::FuzzCampaign>,
     /// Wall time of the suite in seconds.
     pub seconds: f64,
 }

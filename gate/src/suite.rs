@@ -83,6 +83,16 @@ pub struct SuiteConfig {
     /// `--out`): a guest whose kernel dies mid-run still yields the rows up
     /// to the crash.
     pub checkpoint: Option<PathBuf>,
+    /// `--fuzz`: instead of the scenarios, the campaign and the SQE sweep,
+    /// run these fuzz targets with and without kernel feedback
+    /// ([`crate::fuzz`]), in `fuzz/` beside the checkpoint.
+    pub fuzz: Vec<crate::fuzz::FuzzSpec>,
+    /// The directory of the fuzz binaries (`cargo fuzz build -O`'s).
+    pub fuzz_bin: PathBuf,
+    /// Start every fuzz run from an empty corpus instead of the committed
+    /// seeds: under TCG a run of minutes does not get through the seeds, so
+    /// feedback could not make a difference before it ends.
+    pub fuzz_empty_corpus: bool,
 }
 
 impl Default for SuiteConfig {
@@ -96,6 +106,9 @@ impl Default for SuiteConfig {
             filter: String::new(),
             sqe_sweep: true,
             checkpoint: None,
+            fuzz: Vec::new(),
+            fuzz_bin: crate::fuzz::bin_dir(&crate::fuzz::default_target_dir()),
+            fuzz_empty_corpus: false,
         }
     }
 }
@@ -242,6 +255,7 @@ pub fn run_suite(cfg: &SuiteConfig, targets: TargetsFn<'_>) -> SuiteResult {
     let started = Instant::now();
     let kernel = kernel_facts();
     let mut result = SuiteResult {
+        fuzz: Vec::new(),
         format: FORMAT,
         settings: SuiteSettings {
             seed: cfg.seed,
@@ -280,6 +294,27 @@ pub fn run_suite(cfg: &SuiteConfig, targets: TargetsFn<'_>) -> SuiteResult {
         return result;
     }
     result.rows = probe_rows(&result.kernel.io_uring);
+    if !cfg.fuzz.is_empty() {
+        let work = cfg
+            .checkpoint
+            .as_ref()
+            .and_then(|p| p.parent())
+            .unwrap_or(Path::new("."))
+            .join("fuzz");
+        let (campaigns, problems) = crate::fuzz::run_campaigns(
+            &cfg.fuzz,
+            &cfg.fuzz_bin,
+            &work,
+            cfg.seed,
+            !cfg.fuzz_empty_corpus,
+        );
+        result.rows.extend(campaigns.iter().map(|c| c.row()));
+        result.rows.sort_by_key(|r| r.key());
+        result.fuzz = campaigns;
+        result.problems.extend(problems);
+        result.seconds = started.elapsed().as_secs_f64();
+        return result;
+    }
     if cfg.sqe_sweep {
         kernel_log::mark("sqe sweep");
         match super::sqe_rows::sweep_rows() {
@@ -854,6 +889,7 @@ mod tests {
         let mut passed = rows[0].clone();
         passed.status = Status::Pass;
         let base = super::super::baseline::Baseline::from_result(&SuiteResult {
+            fuzz: Vec::new(),
             format: FORMAT,
             kernel: KernelFacts::default(),
             settings: SuiteSettings {

@@ -541,6 +541,17 @@ pub fn guest_script(cfg: &VmConfig, suite: &SuiteConfig) -> String {
         args.push("--filter".to_string());
         args.push(sh_quote(&suite.filter));
     }
+    for spec in &suite.fuzz {
+        args.push("--fuzz".to_string());
+        args.push(spec.arg());
+    }
+    if !suite.fuzz.is_empty() {
+        args.push("--fuzz-bin".to_string());
+        args.push(sh_quote(&suite.fuzz_bin.display().to_string()));
+        if suite.fuzz_empty_corpus {
+            args.push("--fuzz-empty-corpus".to_string());
+        }
+    }
     s.push_str(&format!(
         "{} 2> \"$S/suite.log\" > /dev/null\n",
         args.join(" ")
@@ -1010,6 +1021,23 @@ mod tests {
         assert!(at("cat \"$f\" > \"$S/gcov/$f\"") < at("sync\necho $rc > \"$S/status.partial\""));
         assert!(at("export RINGSPEC_KMSG_MARKS=1") < at("2> \"$S/suite.log\""));
         assert!(s.contains("*virtme_initmount*)"), "{s}");
+        // --fuzz reaches the guest's suite with the binaries' directory.
+        let suite = SuiteConfig {
+            fuzz: vec![crate::fuzz::FuzzSpec {
+                target: "sequences",
+                duration: Duration::from_secs(300),
+            }],
+            fuzz_bin: PathBuf::from("/r/fuzz/target/x86_64-unknown-linux-gnu/release"),
+            ..suite
+        };
+        let s = guest_script(&cfg, &suite);
+        assert!(
+            s.contains(
+                "--fuzz sequences:300s --fuzz-bin '/r/fuzz/target/x86_64-unknown-linux-gnu/release' \
+                 2> \"$S/suite.log\""
+            ),
+            "{s}"
+        );
     }
 
     #[test]
@@ -1041,6 +1069,7 @@ mod tests {
         ));
         // A complete result: the guest gets the grace to power off, then ends.
         let result = crate::SuiteResult {
+            fuzz: Vec::new(),
             format: crate::FORMAT,
             kernel: Default::default(),
             settings: crate::SuiteSettings {

@@ -248,6 +248,13 @@ pub enum Special {
     SetxattrCopy,
 }
 
+/// From this kernel on FGETXATTR and FSETXATTR take a registered file
+/// (IOSQE_FIXED_FILE); before it their shared prep refused one with EBADF
+/// before any other check (6.12's io_uring/xattr.c). The 6.13 xattr rework
+/// (file_getxattr/file_setxattr, with the *xattrat system calls) kept the
+/// refusal for the path forms only.
+pub const XATTR_FIXED_FILES: (u32, u32) = (6, 13);
+
 /// One prep check, in the kernel's order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Check {
@@ -255,6 +262,9 @@ pub enum Check {
     Zero(&'static [Field]),
     /// IOSQE_FIXED_FILE is refused: EBADF.
     NoFixedFile,
+    /// IOSQE_FIXED_FILE is refused (EBADF) on kernels before this version,
+    /// a registered index from then on.
+    NoFixedFileBefore((u32, u32)),
     /// `field & !valid` must be 0, else `errno`.
     Flags {
         /// The field.
@@ -834,7 +844,8 @@ fn run_check(
             }
             Verdict::Pass
         }
-        Check::NoFixedFile => {
+        Check::NoFixedFileBefore(until) if kernel >= until => Verdict::Pass,
+        Check::NoFixedFile | Check::NoFixedFileBefore(_) => {
             if sqe.flags & sqe_flags::FIXED_FILE != 0 {
                 Verdict::Fail(EBADF, "IOSQE_FIXED_FILE is refused".into())
             } else {
@@ -1906,7 +1917,10 @@ pub const TABLE: &[OpRules] = &[
             (Addr3, Rule::Ignored),
             (Pad, Rule::Ignored),
         ],
-        prep: &[Check::Special(Special::SetxattrCopy)],
+        prep: &[
+            Check::NoFixedFileBefore(XATTR_FIXED_FILES),
+            Check::Special(Special::SetxattrCopy),
+        ],
         res: Res::Zero,
         errnos: &[
             EBADF, EEXIST, ENODATA, ERANGE, EOPNOTSUPP, EINVAL, E2BIG, ENOSPC, EPERM, EACCES,
@@ -1914,7 +1928,9 @@ pub const TABLE: &[OpRules] = &[
         ],
         may_block: false,
         note: "Not in opcodes.md. 6.18: no must-be-zero field (buf_index, splice_fd_in, \
-               addr3, pad ignored); IOSQE_FIXED_FILE is a registered index (needs_file).",
+               addr3, pad ignored); IOSQE_FIXED_FILE is a registered index (needs_file) \
+               from 6.13, refused with EBADF first thing in prep before (seen on 6.12 by \
+               the sqe_fields fuzzer in the gate guest).",
     },
     OpRules {
         code: Code::Mainline(op::SETXATTR),
@@ -1969,14 +1985,19 @@ pub const TABLE: &[OpRules] = &[
             (Addr3, Rule::Ignored),
             (Pad, Rule::Ignored),
         ],
-        prep: &[Check::Zero(&[OpFlags]), Check::XattrName(Addr)],
+        prep: &[
+            Check::NoFixedFileBefore(XATTR_FIXED_FILES),
+            Check::Zero(&[OpFlags]),
+            Check::XattrName(Addr),
+        ],
         res: Res::UpToConst(65536),
         errnos: &[
             EBADF, ENODATA, ERANGE, EOPNOTSUPP, EFAULT, E2BIG, EPERM, EACCES, ENOMEM, EINVAL,
         ],
         may_block: false,
         note: "Not in opcodes.md: xattr_flags must be 0 (EINVAL). A namespace prefix with \
-               nothing after it (`user.`) is EINVAL at issue (xattr_resolve_name).",
+               nothing after it (`user.`) is EINVAL at issue (xattr_resolve_name). \
+               IOSQE_FIXED_FILE: EBADF before anything else in prep before 6.13.",
     },
     OpRules {
         code: Code::Mainline(op::GETXATTR),
@@ -2307,6 +2328,21 @@ mod tests {
         assert!(!nop((6, 12), 1) && nop((6, 12), 2));
         assert!(!nop((6, 13), 8) && nop((6, 13), 0x10));
         assert!(!nop((6, 18), 0x10) && nop((6, 18), 0x20));
+        // FGETXATTR with IOSQE_FIXED_FILE and an empty name: EBADF first on
+        // 6.12 (the sqe_fields fuzzer's finding in the 6.12 gate guest), the
+        // name's ERANGE from 6.13 on.
+        let fgetxattr = |kernel| {
+            let mut p = p618();
+            p.kernel = kernel;
+            let s = Sqe {
+                opcode: op::FGETXATTR,
+                flags: 1,
+                ..Default::default()
+            };
+            allowed_results_in(&p, &s, &SqeContext::default()).values
+        };
+        assert_eq!(fgetxattr((6, 12)), [-EBADF].into());
+        assert!(!fgetxattr((6, 13)).contains(&-EBADF));
         let prof = Profile::default_tmpfs();
         assert_eq!(RingProfile::from_profile(&prof).last_op, 62);
         assert!(allowed_results(&prof, &s).allows(0));

@@ -1194,6 +1194,11 @@ struct Sandbox {
     pub(crate) features: Vec<u32>,
     /// While [`trace`] runs an input: what it did, filled as it goes.
     tracing: Option<SqeTrace>,
+    /// KCOV on the sandbox's thread once [`Sandbox::enable_kcov`] made it,
+    /// and the kernel coverage of the inputs so far. Its window is an
+    /// input's submission and wait: what the kernel did for the input's
+    /// SQEs on this thread, not the harness's setup and checks.
+    kcov: Option<(sys::kcov::Kcov, sys::kcov::KernelCoverage)>,
     // Dropped last: the mounts.
     _scratch: Scratch,
 }
@@ -1314,6 +1319,7 @@ impl Sandbox {
             leftovers: false,
             features: Vec::with_capacity(256),
             tracing: None,
+            kcov: None,
             _scratch: scratch,
         };
         s.arena.reset(&[[0u8; PAGE]; MAX_SQES])?;
@@ -2089,6 +2095,25 @@ impl Sandbox {
         }
     }
 
+    /// Enables KCOV for this thread (the sandbox's: the one that submits):
+    /// from now on every input's kernel edges are collected
+    /// ([`Sandbox::kernel_coverage`]). `Ok(false)` when the kernel has no
+    /// KCOV.
+    pub(crate) fn enable_kcov(&mut self) -> std::io::Result<bool> {
+        if self.kcov.is_none() {
+            match sys::kcov::Kcov::enable_for_this_thread(sys::kcov::DEFAULT_WORDS)? {
+                Some(k) => self.kcov = Some((k, sys::kcov::KernelCoverage::default())),
+                None => return Ok(false),
+            }
+        }
+        Ok(true)
+    }
+
+    /// The kernel coverage so far, once [`Sandbox::enable_kcov`] enabled it.
+    pub(crate) fn kernel_coverage(&self) -> Option<&sys::kcov::KernelCoverage> {
+        self.kcov.as_ref().map(|(_, c)| c)
+    }
+
     fn run(&mut self, input: &FuzzInput) -> Result<(), Finding> {
         let mut clock = Instant::now();
         // The ring is part of the baseline: made before it, kept after it.
@@ -2296,6 +2321,9 @@ impl Sandbox {
         }
         // Submit.
         let entries: Vec<_> = resolved.iter().map(|r| r.sqe.to_entry()).collect();
+        if let Some((kcov, _)) = &self.kcov {
+            kcov.reset();
+        }
         // SAFETY: every pointer in the SQEs points into the arena (alive for the
         // sandbox's life, and requests are quiesced before it is reused) or is
         // NULL/wild (the kernel faults).
@@ -2353,6 +2381,9 @@ impl Sandbox {
                 break;
             }
             wait(&mut run.ring, deadline);
+        }
+        if let Some((kcov, seen)) = &mut self.kcov {
+            seen.add(&kcov.pcs());
         }
         if !mandatory_done(&got) {
             self.stats.deadline_hits += 1;

@@ -169,7 +169,7 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
         #[command(flatten)]
-        suite: SuiteArgs,
+        suite: Box<SuiteArgs>,
     },
     /// Gate a kernel: boot IMAGE under QEMU with virtme-ng (or gate the running
     /// kernel in place with `--kernel host`), run the suite, write report.json,
@@ -267,7 +267,7 @@ enum Command {
         #[arg(long)]
         append: Option<String>,
         #[command(flatten)]
-        suite: SuiteArgs,
+        suite: Box<SuiteArgs>,
     },
 }
 
@@ -755,7 +755,7 @@ fn dispatch(command: Command) -> ExitCode {
             kvm,
             vng,
             append,
-            suite,
+            suite: *suite,
         }),
     }
 }
@@ -1499,6 +1499,24 @@ struct SuiteArgs {
     /// Scenario name filter (`-x` excludes).
     #[arg(long, default_value = "")]
     filter: String,
+    /// Instead of the scenarios, the campaign and the SQE sweep: run the
+    /// libFuzzer target TARGET (sqe_fields or sequences) from its seed
+    /// corpus (corpus/fuzz/TARGET) for DURATION twice, with kernel coverage
+    /// fed to libFuzzer and without, and report the kernel edges each
+    /// reached over time (the kernel needs KCOV: gate --build-kernel
+    /// --fuzz merges kernel/gate-kcov.config). Repeatable.
+    #[arg(long, value_name = "TARGET:DURATION")]
+    fuzz: Vec<String>,
+    /// With --fuzz: the directory of the fuzz binaries (default: the gate
+    /// builds them with `cargo fuzz build -O` into $CARGO_TARGET_DIR or
+    /// fuzz/target; `suite` expects them there).
+    #[arg(long, value_name = "DIR", requires = "fuzz")]
+    fuzz_bin: Option<PathBuf>,
+    /// With --fuzz: start both runs from an empty corpus instead of the
+    /// committed seeds (under TCG a run of minutes does not get through
+    /// the seeds, and while they replay feedback changes nothing).
+    #[arg(long, requires = "fuzz")]
+    fuzz_empty_corpus: bool,
 }
 
 impl SuiteArgs {
@@ -1520,6 +1538,21 @@ impl SuiteArgs {
             seen.push(*f);
             first
         });
+        let fuzz = self
+            .fuzz
+            .iter()
+            .map(|s| {
+                gate::fuzz::FuzzSpec::parse(s, |d| parse_duration(d).map_err(|e| e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| anyhow::anyhow!(e))?;
+        // Absolute: the guest runs them from its own working directory.
+        let fuzz_bin = match &self.fuzz_bin {
+            Some(d) => {
+                std::fs::canonicalize(d).with_context(|| format!("--fuzz-bin {}", d.display()))?
+            }
+            None => gate::fuzz::bin_dir(&gate::fuzz::default_target_dir()),
+        };
         let scenarios_dir = self
             .scenarios
             .clone()
@@ -1537,6 +1570,9 @@ impl SuiteArgs {
             // RINGSPEC_SQE_SWEEP=0 leaves the SQE rule sweep out.
             sqe_sweep: std::env::var("RINGSPEC_SQE_SWEEP").map_or(true, |v| v != "0"),
             checkpoint: None,
+            fuzz,
+            fuzz_bin,
+            fuzz_empty_corpus: self.fuzz_empty_corpus,
         })
     }
 }
@@ -1654,6 +1690,27 @@ fn gate_cmd(a: GateArgs) -> ExitCode {
             return fail(EXIT_INFRA, e);
         }
     }
+    let mut suite = suite;
+    let mut baseline = baseline;
+    if !suite.fuzz.is_empty() {
+        // The fuzz rows are no baseline's: an automatic one would call the
+        // suite's missing rows regressions.
+        if baseline == BaselineChoice::Auto {
+            baseline = BaselineChoice::Off;
+        }
+        let needed = gate::fuzz::total_time(&suite.fuzz) + Duration::from_secs(600);
+        if needed > a.timeout {
+            return fail(
+                EXIT_INFRA,
+                format!(
+                    "--fuzz needs up to {} s in the guest (two runs of each target with their \
+                     grace, plus boot) but --timeout is {} s: raise --timeout",
+                    needed.as_secs(),
+                    a.timeout.as_secs()
+                ),
+            );
+        }
+    }
     let mut modules = a.modules;
     let image = match (&a.build_kernel, a.kernel.as_str()) {
         (Some(_), _) | (None, "host") => None,
@@ -1717,6 +1774,9 @@ fn gate_cmd(a: GateArgs) -> ExitCode {
         if a.debug_kernel {
             build.fragments.push(gate::build::debug_fragment());
         }
+        if !suite.fuzz.is_empty() {
+            build.fragments.push(gate::build::kcov_fragment());
+        }
         if a.coverage {
             build.fragments.push(gate::build::coverage_fragment());
             let mut touched = Vec::new();
@@ -1768,6 +1828,12 @@ fn gate_cmd(a: GateArgs) -> ExitCode {
             None => KernelChoice::Host,
         }
     };
+    if !suite.fuzz.is_empty() && a.suite.fuzz_bin.is_none() {
+        match gate::fuzz::build(&gate::fuzz::default_target_dir()) {
+            Ok(dir) => suite.fuzz_bin = dir,
+            Err(e) => return fail(EXIT_INFRA, e),
+        }
+    }
     let opts = gate::GateOptions {
         kernel,
         baseline,

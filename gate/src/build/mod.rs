@@ -71,6 +71,13 @@ pub fn coverage_fragment() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../kernel/gate-coverage.config")
 }
 
+/// The KCOV fragment merged after the others by `--fuzz`:
+/// `<repo>/kernel/gate-kcov.config` (debugfs and KCOV for the whole kernel:
+/// the fuzz targets' kernel feedback).
+pub fn kcov_fragment() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../kernel/gate-kcov.config")
+}
+
 /// The build cache: `$RINGSPEC_BUILD_CACHE`, else
 /// `${XDG_CACHE_HOME:-$HOME/.cache}/ringspec/build`.
 pub fn default_cache() -> PathBuf {

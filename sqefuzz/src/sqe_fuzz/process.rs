@@ -45,12 +45,20 @@ struct Mailbox {
     features: u32,
     data: [u8; DATA_LEN],
     feature: [u32; MAX_FEATURES],
+    /// Kernel coverage, once `ASK_KCOV` enabled it: the last input's edges
+    /// (indices below `sys::kcov::FEATURE_SPACE`, each once) and the
+    /// distinct PCs and edges so far.
+    kernel_features: u32,
+    kernel_pcs: u64,
+    kernel_edges: u64,
+    kernel: [u32; sys::kcov::FEATURE_SPACE],
 }
 
 /// Requests.
 const ASK_CHECK: u32 = 1;
 const ASK_NOPS: u32 = 2;
 const ASK_STATS: u32 = 3;
+const ASK_KCOV: u32 = 4;
 /// Replies.
 const SAY_PASSED: u32 = 10;
 const SAY_FINDING: u32 = 11;
@@ -94,6 +102,16 @@ pub enum Verdict<'a> {
     Passed(&'a [u32]),
     /// A finding, as [`super::Finding`] displays it.
     Finding(String),
+}
+
+/// The kernel coverage the child reported for the last input.
+pub struct KernelCounts<'a> {
+    /// Its kernel edges, as indices below `sys::kcov::FEATURE_SPACE`.
+    pub features: &'a [u32],
+    /// Distinct kernel PCs of every input so far.
+    pub pcs: u64,
+    /// Distinct kernel edges of every input so far.
+    pub edges: u64,
 }
 
 /// The sandbox in a forked child (see the module documentation).
@@ -201,6 +219,27 @@ impl SandboxProcess {
                 let n = (m.features as usize).min(MAX_FEATURES);
                 Ok(Verdict::Passed(&m.feature[..n]))
             }
+        }
+    }
+
+    /// Enables kernel coverage in the child (KCOV on its sandbox thread):
+    /// `Ok(None)` when it runs, `Ok(Some(why))` when the kernel has none.
+    pub fn enable_kcov(&mut self) -> Result<Option<String>, ProcessError> {
+        match self.ask(ASK_KCOV, &[])? {
+            SAY_TEXT => Ok(Some(self.text())),
+            _ => Ok(None),
+        }
+    }
+
+    /// The last checked input's kernel coverage, after
+    /// [`SandboxProcess::enable_kcov`] (empty before).
+    pub fn kernel_coverage(&self) -> KernelCounts<'_> {
+        let m = self.mail();
+        let n = (m.kernel_features as usize).min(sys::kcov::FEATURE_SPACE);
+        KernelCounts {
+            features: &m.kernel[..n],
+            pcs: m.kernel_pcs,
+            edges: m.kernel_edges,
         }
     }
 
@@ -403,9 +442,12 @@ fn child(mail: *mut Mailbox, parent: libc::pid_t) -> ! {
             unsafe { libc::_exit(0) }
         }
     };
+    // Read before the ready reply: the parent may ask its first request
+    // the moment it sees that reply, before this side would look again
+    // (seen: a first request lost that way, both sides waiting for ever).
+    let mut seen = m.asked.load(SeqCst);
     say(m, SAY_PASSED, b"");
     bump(&m.answered, &m.parent_sleeps);
-    let mut seen = m.asked.load(SeqCst);
     loop {
         // SAFETY: getppid cannot fail.
         let parent_alive = || unsafe { libc::getppid() } == parent;
@@ -427,6 +469,13 @@ fn child(mail: *mut Mailbox, parent: libc::pid_t) -> ! {
                         let n = sb.features.len().min(MAX_FEATURES);
                         m.feature[..n].copy_from_slice(&sb.features[..n]);
                         m.features = n as u32;
+                        if let Some(c) = sb.kernel_coverage() {
+                            let k = c.features().len().min(sys::kcov::FEATURE_SPACE);
+                            m.kernel[..k].copy_from_slice(&c.features()[..k]);
+                            m.kernel_features = k as u32;
+                            m.kernel_pcs = c.pcs_seen();
+                            m.kernel_edges = c.edges_seen();
+                        }
                         say(m, SAY_PASSED, b"");
                     }
                     Ok(Err(finding)) => say(m, SAY_FINDING, finding.to_string().as_bytes()),
@@ -442,6 +491,19 @@ fn child(mail: *mut Mailbox, parent: libc::pid_t) -> ! {
                 }
             }
             ASK_STATS => say(m, SAY_TEXT, sb.stats.to_string().as_bytes()),
+            ASK_KCOV => match sb.enable_kcov() {
+                Ok(true) => say(m, SAY_PASSED, b""),
+                Ok(false) => say(
+                    m,
+                    SAY_TEXT,
+                    format!(
+                        "{} does not exist (a kernel without CONFIG_KCOV)",
+                        sys::kcov::DEVICE
+                    )
+                    .as_bytes(),
+                ),
+                Err(e) => say(m, SAY_FAILED, e.to_string().as_bytes()),
+            },
             k => say(m, SAY_FAILED, format!("unknown request {k}").as_bytes()),
         }
         let checked = m.kind == SAY_PASSED || m.kind == SAY_FINDING;
