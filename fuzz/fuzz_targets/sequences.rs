@@ -81,13 +81,7 @@ fuzz_target!(
                     KCOV.with(|c| *c.borrow_mut() = Some((k, KernelCoverage::default(), fed)));
                     sys::kcov::start_progress("sequences", mode);
                 }
-                Ok(None) => eprintln!(
-                    "{}",
-                    sys::kcov::unavailable_line(&format!(
-                        "{} does not exist (a kernel without CONFIG_KCOV)",
-                        sys::kcov::DEVICE
-                    ))
-                ),
+                Ok(None) => eprintln!("{}", sys::kcov::unavailable_line(&sys::kcov::no_device())),
                 Err(e) => {
                     eprintln!("sequences refuses to run: kernel coverage: {e}");
                     std::process::exit(3);

@@ -46,8 +46,8 @@ static mut EXTRA: [u8; COUNTERS] = [0; COUNTERS];
 #[used]
 #[unsafe(link_section = "__libfuzzer_extra_counters")]
 static mut KERNEL: [u8; sys::kcov::FEATURE_SPACE] = [0; sys::kcov::FEATURE_SPACE];
-/// Whether kernel edges are collected (1) and fed to libFuzzer (2).
-static KCOV: AtomicU64 = AtomicU64::new(0);
+/// The kernel coverage mode, once KCOV runs in the sandbox process.
+static KCOV: OnceLock<sys::kcov::Mode> = OnceLock::new();
 
 fuzz_target!(
     init: {
@@ -65,8 +65,7 @@ fuzz_target!(
         if mode != sys::kcov::Mode::Off {
             match sandbox.enable_kcov() {
                 Ok(None) => {
-                    let fed = mode == sys::kcov::Mode::Feedback;
-                    KCOV.store(1 + fed as u64, Ordering::Relaxed);
+                    let _ = KCOV.set(mode);
                     sys::kcov::start_progress("sqe_fields", mode);
                 }
                 Ok(Some(why)) => eprintln!("{}", sys::kcov::unavailable_line(&why)),
@@ -104,10 +103,9 @@ fuzz_target!(
                     // between inputs, on this thread.
                     unsafe { (*counters)[f as usize % COUNTERS] = 1 };
                 }
-                let kcov = KCOV.load(Ordering::Relaxed);
-                if kcov > 0 {
+                if let Some(&mode) = KCOV.get() {
                     let k = sandbox.kernel_coverage();
-                    if kcov == 2 {
+                    if mode == sys::kcov::Mode::Feedback {
                         let counters = &raw mut KERNEL;
                         for &f in k.features {
                             // SAFETY: as above.

@@ -343,6 +343,12 @@ impl KcovLine {
     }
 }
 
+/// Why there is no kernel coverage when [`Kcov::enable_for_this_thread`]
+/// found no device.
+pub fn no_device() -> String {
+    format!("{DEVICE} does not exist (a kernel without CONFIG_KCOV)")
+}
+
 /// The line a target prints when it runs without kernel coverage.
 pub fn unavailable_line(why: &str) -> String {
     format!("{LINE_PREFIX} unavailable: {why}")

@@ -493,15 +493,7 @@ fn child(mail: *mut Mailbox, parent: libc::pid_t) -> ! {
             ASK_STATS => say(m, SAY_TEXT, sb.stats.to_string().as_bytes()),
             ASK_KCOV => match sb.enable_kcov() {
                 Ok(true) => say(m, SAY_PASSED, b""),
-                Ok(false) => say(
-                    m,
-                    SAY_TEXT,
-                    format!(
-                        "{} does not exist (a kernel without CONFIG_KCOV)",
-                        sys::kcov::DEVICE
-                    )
-                    .as_bytes(),
-                ),
+                Ok(false) => say(m, SAY_TEXT, sys::kcov::no_device().as_bytes()),
                 Err(e) => say(m, SAY_FAILED, e.to_string().as_bytes()),
             },
             k => say(m, SAY_FAILED, format!("unknown request {k}").as_bytes()),
